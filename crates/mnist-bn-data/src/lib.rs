@@ -1,0 +1,27 @@
+//! MNIST for the lesson: IDX reading (plain or gzip) with thorough validation, the data set
+//! as Burn's [`Dataset`](burn::data::dataset::Dataset), a Burn
+//! [`Batcher`](burn::data::dataloader::batcher::Batcher), and the epoch order (file order, or
+//! a seeded shuffle).
+//!
+//! ```no_run
+//! use burn::tensor::Device;
+//! use mnist_bn_data::{Batches, Mnist, Split, epoch_order};
+//!
+//! // `None`: $MNIST_DIR, ./data/mnist, then the copy shipped with this project.
+//! let train = Mnist::load(Split::Train, None)?;
+//! let device = Device::flex();
+//! let batches = Batches::new(&train, epoch_order(train.len(), None, 0), 64, &device);
+//! assert_eq!(batches.num_batches(), 938);
+//! # Ok::<(), mnist_bn_data::DataError>(())
+//! ```
+#![warn(missing_docs)]
+
+mod batch;
+mod error;
+mod idx;
+mod mnist;
+
+pub use batch::{Batches, MnistBatch, MnistBatcher, epoch_order, pixel_to_f32};
+pub use error::DataError;
+pub use idx::{IMAGE_PIXELS, IMAGE_SIDE, IdxImages, NUM_CLASSES, read_images, read_labels};
+pub use mnist::{MNIST_DIR_ENV, Mnist, MnistItem, Split, find_file, search_dirs};

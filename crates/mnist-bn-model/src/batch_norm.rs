@@ -1,0 +1,298 @@
+//! Batch normalization with PyTorch's semantics and parameter names.
+
+use burn::config::Config;
+use burn::module::{Flag, Module, Param, RunningState};
+use burn::nn::Initializer;
+use burn::tensor::{Device, Tensor};
+
+/// How the scale (gamma) of a batch norm starts.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum BatchNormInit {
+    /// Gamma starts at 1 and beta at 0, as in Burn and PyTorch ≥ 1.2.
+    Ones,
+    /// Gamma drawn uniformly from [0, 1] and beta at 0, as PyTorch 0.4 did: the init the
+    /// lesson's published numbers came from.
+    Lesson,
+}
+
+/// Which batch variance feeds the running variance.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum RunningVariance {
+    /// The unbiased variance (`n / (n - 1)` times the biased one), as PyTorch does.
+    Unbiased,
+    /// The biased (population) variance, as Burn's own `BatchNorm` does.
+    Biased,
+}
+
+/// Configuration of a [`BatchNorm`] layer.
+#[derive(Config, Debug)]
+pub struct BatchNormConfig {
+    /// The number of features (channels).
+    pub num_features: usize,
+    /// Added to the variance for numerical stability. Default: 1e-5.
+    #[config(default = 1e-5)]
+    pub epsilon: f64,
+    /// Weight of the newest batch in the running statistics. Default: 0.1.
+    #[config(default = 0.1)]
+    pub momentum: f64,
+    /// How gamma starts. Default: `Ones`.
+    #[config(default = "BatchNormInit::Ones")]
+    pub init: BatchNormInit,
+    /// Which batch variance updates the running variance. Default: `Unbiased` (PyTorch).
+    #[config(default = "RunningVariance::Unbiased")]
+    pub running_variance: RunningVariance,
+}
+
+/// Batch normalization over the channel axis (axis 1) of `[batch, channels, ...]` inputs.
+///
+/// It is `torch.nn.BatchNorm1d`/`BatchNorm2d`: in training mode it normalizes with the batch's
+/// own statistics (over every axis but the channel axis) and moves the running statistics
+/// towards them with `momentum`; in inference mode it normalizes with the running statistics.
+/// Unlike Burn's `BatchNorm`, the running variance is updated with the *unbiased* batch variance
+/// (as PyTorch does), and the parameters carry PyTorch's names (`weight`, `bias`,
+/// `running_mean`, `running_var`), so a PyTorch `state_dict` maps onto it without renaming.
+///
+/// The mode is the module's training flag alone, not the device: [`Module::valid`] turns it
+/// off, and [`BatchNorm::with_batch_statistics`] sets it, so that a model can be *tested* with
+/// batch statistics (PyTorch's `model.train()` at test time) without an autodiff graph.
+#[derive(Module, Debug)]
+pub struct BatchNorm {
+    /// The learnable scale gamma, `[num_features]`.
+    pub weight: Param<Tensor<1>>,
+    /// The learnable shift beta, `[num_features]`.
+    pub bias: Param<Tensor<1>>,
+    /// The running mean, `[num_features]`.
+    pub running_mean: RunningState<Tensor<1>>,
+    /// The running variance, `[num_features]`.
+    pub running_var: RunningState<Tensor<1>>,
+    /// Whether the layer normalizes with batch statistics (training mode).
+    pub training: Param<Flag>,
+    /// Weight of the newest batch in the running statistics.
+    pub momentum: f64,
+    /// Added to the variance for numerical stability.
+    pub epsilon: f64,
+    /// Whether the running variance takes the unbiased batch variance.
+    pub unbiased_running_var: bool,
+}
+
+impl BatchNormConfig {
+    /// Initializes a [`BatchNorm`] on `device`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `num_features` is zero, `epsilon` is not finite and positive, or `momentum`
+    /// is not within `[0, 1]`.
+    pub fn init(&self, device: &Device) -> BatchNorm {
+        assert!(self.num_features > 0, "num_features must be greater than zero");
+        assert!(
+            self.epsilon.is_finite() && self.epsilon > 0.0,
+            "epsilon must be finite and positive"
+        );
+        assert!(
+            (0.0..=1.0).contains(&self.momentum),
+            "momentum must be within [0, 1]"
+        );
+        let shape = [self.num_features];
+        let weight = match self.init {
+            BatchNormInit::Ones => Initializer::Ones.init(shape, device),
+            BatchNormInit::Lesson => Initializer::Uniform { min: 0.0, max: 1.0 }.init(shape, device),
+        };
+        BatchNorm {
+            weight,
+            bias: Initializer::Zeros.init(shape, device),
+            running_mean: RunningState::new(Tensor::zeros(shape, device)),
+            running_var: RunningState::new(Tensor::ones(shape, device)),
+            training: Param::from_bool(true),
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+            unbiased_running_var: self.running_variance == RunningVariance::Unbiased,
+        }
+    }
+}
+
+impl BatchNorm {
+    /// Normalizes `input` with batch statistics (training mode) or running statistics.
+    ///
+    /// # Shapes
+    ///
+    /// - `input`: `[batch, num_features, ...]`
+    /// - output: the same as `input`
+    ///
+    /// # Panics
+    ///
+    /// Panics if axis 1 of `input` is not `num_features`, or, in training mode, if the batch
+    /// holds a single value per channel (its variance is undefined, as in PyTorch).
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        if self.training.is_enabled() {
+            self.forward_train(input)
+        } else {
+            self.forward_inference(input)
+        }
+    }
+
+    /// Returns the layer with training mode (batch statistics) switched on or off.
+    pub fn with_batch_statistics(mut self, enabled: bool) -> Self {
+        self.training = Param::from_bool(enabled);
+        self
+    }
+
+    /// Whether the layer normalizes with batch statistics.
+    pub fn uses_batch_statistics(&self) -> bool {
+        self.training.is_enabled()
+    }
+
+    fn forward_inference<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        let device = input.device();
+        burn::tensor::module::batch_norm(
+            input,
+            self.weight.val(),
+            self.bias.val(),
+            self.running_mean.value_sync().to_device(&device),
+            self.running_var.value_sync().to_device(&device),
+            self.epsilon,
+        )
+    }
+
+    fn forward_train<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        let dims = input.dims();
+        let per_channel = dims.iter().product::<usize>() / dims[1];
+        assert!(
+            per_channel > 1,
+            "batch norm in training mode needs more than one value per channel, got input {dims:?}"
+        );
+        let device = input.device();
+        let result = burn::tensor::module::batch_norm_train(
+            input,
+            self.weight.val(),
+            self.bias.val(),
+            self.epsilon,
+        );
+
+        // PyTorch feeds the running variance with the unbiased estimate.
+        let correction = if self.unbiased_running_var {
+            per_channel as f64 / (per_channel as f64 - 1.0)
+        } else {
+            1.0
+        };
+        let mean = result.mean.detach();
+        let var = result.variance.detach().mul_scalar(correction);
+        let running_mean = self.running_mean.value_sync().to_device(&device);
+        let running_var = self.running_var.value_sync().to_device(&device);
+        self.running_mean.update(
+            running_mean
+                .mul_scalar(1.0 - self.momentum)
+                .add(mean.mul_scalar(self.momentum))
+                .detach(),
+        );
+        self.running_var.update(
+            running_var
+                .mul_scalar(1.0 - self.momentum)
+                .add(var.mul_scalar(self.momentum))
+                .detach(),
+        );
+        result.output
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{TensorData, Tolerance};
+
+    fn input(device: &Device) -> Tensor<2> {
+        // [4, 2]: channel 0 = 1, 2, 3, 4; channel 1 = 0, 0, 2, 6.
+        Tensor::from_data(
+            TensorData::from([[1.0f32, 0.0], [2.0, 0.0], [3.0, 2.0], [4.0, 6.0]]),
+            device,
+        )
+    }
+
+    #[test]
+    fn training_mode_normalizes_with_batch_statistics() {
+        let device = Device::flex();
+        let bn = BatchNormConfig::new(2).init(&device);
+        let out = bn.forward(input(&device));
+        // Channel 0: mean 2.5, biased var 1.25 → (x - 2.5) / sqrt(1.25 + 1e-5).
+        let s0 = (1.25f32 + 1e-5).sqrt();
+        // Channel 1: mean 2, biased var (4 + 4 + 0 + 16) / 4 = 6.
+        let s1 = (6.0f32 + 1e-5).sqrt();
+        let expected = TensorData::from([
+            [-1.5 / s0, -2.0 / s1],
+            [-0.5 / s0, -2.0 / s1],
+            [0.5 / s0, 0.0],
+            [1.5 / s0, 4.0 / s1],
+        ]);
+        out.into_data()
+            .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-6));
+    }
+
+    #[test]
+    fn running_statistics_move_with_momentum_and_unbiased_variance() {
+        // Expected values, as PyTorch computes them:
+        //   bn = torch.nn.BatchNorm1d(2); bn(torch.tensor([[1., 0.], [2., 0.], [3., 2.], [4., 6.]]))
+        //   bn.running_mean -> [0.25, 0.2]; bn.running_var -> [1.0666667, 1.7]
+        // (0.9 * 0 + 0.1 * mean; 0.9 * 1 + 0.1 * unbiased var, var = 5/3 and 8).
+        let device = Device::flex();
+        let bn = BatchNormConfig::new(2).init(&device);
+        let _ = bn.forward(input(&device));
+        bn.running_mean
+            .value_sync()
+            .into_data()
+            .assert_approx_eq::<f32>(&TensorData::from([0.25f32, 0.2]), Tolerance::absolute(1e-6));
+        bn.running_var.value_sync().into_data().assert_approx_eq::<f32>(
+            &TensorData::from([0.9 + 0.1 * 5.0 / 3.0, 1.7f32]),
+            Tolerance::absolute(1e-6),
+        );
+    }
+
+    #[test]
+    fn biased_running_variance_is_an_option() {
+        let device = Device::flex();
+        let bn = BatchNormConfig::new(2)
+            .with_running_variance(RunningVariance::Biased)
+            .init(&device);
+        let _ = bn.forward(input(&device));
+        bn.running_var.value_sync().into_data().assert_approx_eq::<f32>(
+            &TensorData::from([0.9 + 0.1 * 1.25, 0.9 + 0.1 * 6.0f32]),
+            Tolerance::absolute(1e-6),
+        );
+    }
+
+    #[test]
+    fn inference_mode_uses_running_statistics_and_leaves_them_alone() {
+        let device = Device::flex();
+        let bn = BatchNormConfig::new(2).init(&device).valid();
+        assert!(!bn.uses_batch_statistics());
+        let out = bn.forward(input(&device));
+        // Running mean 0, var 1: the output is the input scaled by 1 / sqrt(1 + eps).
+        let expected = input(&device).div_scalar((1.0f64 + 1e-5).sqrt());
+        out.into_data()
+            .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-6));
+        bn.running_mean
+            .value_sync()
+            .into_data()
+            .assert_approx_eq::<f32>(&TensorData::from([0.0f32, 0.0]), Tolerance::absolute(0.0));
+    }
+
+    #[test]
+    fn batch_norm_2d_keeps_one_statistic_per_channel() {
+        let device = Device::flex();
+        let bn = BatchNormConfig::new(3).init(&device);
+        // [2, 3, 2, 2]: channel c holds the value c everywhere but one pixel.
+        let mut values = vec![0.0f32; 24];
+        for b in 0..2 {
+            for c in 0..3 {
+                for p in 0..4 {
+                    values[b * 12 + c * 4 + p] = c as f32 + if p == 0 && b == 0 { 8.0 } else { 0.0 };
+                }
+            }
+        }
+        let x = Tensor::<4>::from_data(TensorData::new(values, [2, 3, 2, 2]), &device);
+        let _ = bn.forward(x);
+        // Channel c: mean c + 1 over 8 values, momentum 0.1 from 0.
+        bn.running_mean.value_sync().into_data().assert_approx_eq::<f32>(
+            &TensorData::from([0.1f32, 0.2, 0.3]),
+            Tolerance::absolute(1e-6),
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! Checkpoints: the model, its config, the training state and the optimizer, after every epoch.
+//!
+//! A model's checkpoints live in `<model dir>/checkpoints/epoch-NNN/`, each holding
+//! `model.bpk` (Burn's burnpack: weights and running statistics), `model.json` (the
+//! [`MlpConfig`]), `training.json` (the [`TrainState`]: training config and per-epoch history)
+//! and `optimizer.bin` (the optimizer's record). A checkpoint is written into a hidden
+//! temporary directory and renamed into place, so `epoch-NNN` is always complete; the two
+//! newest are kept.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::optim::{ModuleOptimizer, OptimizerRecord};
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Bytes, Device};
+use mnist_bn_model::{Mlp, MlpConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::sync_dir;
+use crate::learner::{EpochStats, TrainingConfig};
+use crate::TrainError;
+
+/// Version of the checkpoint layout; a reader refuses others.
+pub const CHECKPOINT_FORMAT: u32 = 1;
+/// How many epoch checkpoints of a model are kept.
+const KEEP: usize = 2;
+
+/// The training state saved next to the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// [`CHECKPOINT_FORMAT`] of the writer.
+    pub format: u32,
+    /// How the model is trained.
+    pub training: TrainingConfig,
+    /// Every complete epoch so far; its length is the number of epochs done.
+    pub history: Vec<EpochStats>,
+}
+
+/// A checkpoint read back.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// The checkpoint's directory.
+    pub path: PathBuf,
+    /// The model's config.
+    pub config: MlpConfig,
+    /// The model, on the device it was loaded to.
+    pub model: Mlp,
+    /// The training state.
+    pub state: TrainState,
+    /// The optimizer's record, when the checkpoint has one.
+    pub optimizer: Option<OptimizerRecord>,
+}
+
+/// The directory of a model's checkpoints inside its output directory.
+pub fn checkpoints_dir(model_dir: &Path) -> PathBuf {
+    model_dir.join("checkpoints")
+}
+
+/// Writes a checkpoint of `model` after `state.history.len()` epochs into
+/// `<model_dir>/checkpoints/epoch-NNN`, atomically, and prunes older ones.
+pub fn save_checkpoint(
+    model_dir: &Path,
+    config: &MlpConfig,
+    model: &Mlp,
+    optimizer: Option<&ModuleOptimizer>,
+    state: &TrainState,
+) -> Result<PathBuf, TrainError> {
+    let root = checkpoints_dir(model_dir);
+    fs::create_dir_all(&root).map_err(TrainError::io(&root))?;
+    let name = format!("epoch-{:03}", state.history.len());
+    let target = root.join(&name);
+    let tmp = root.join(format!(".{name}.partial-{}", std::process::id()));
+    let written = write_files(&tmp, config, model, optimizer, state).and_then(|()| {
+        if target.exists() {
+            let old = root.join(format!(".{name}.old-{}", std::process::id()));
+            fs::rename(&target, &old).map_err(TrainError::io(&target))?;
+            let _ = fs::remove_dir_all(&old);
+        }
+        fs::rename(&tmp, &target).map_err(TrainError::io(&target))?;
+        sync_dir(&root);
+        Ok(())
+    });
+    if let Err(err) = written {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(err);
+    }
+    prune(&root, state.history.len());
+    Ok(target)
+}
+
+fn write_files(
+    dir: &Path,
+    config: &MlpConfig,
+    model: &Mlp,
+    optimizer: Option<&ModuleOptimizer>,
+    state: &TrainState,
+) -> Result<(), TrainError> {
+    fs::create_dir_all(dir).map_err(TrainError::io(dir))?;
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        fs::write(&path, bytes)
+            .and_then(|()| fs::File::open(&path)?.sync_all())
+            .map_err(TrainError::io(path))
+    };
+    write("model.bpk", &model_bytes(model, &dir.join("model.bpk"))?)?;
+    write("model.json", &to_json(config))?;
+    write("training.json", &to_json(state))?;
+    if let Some(optimizer) = optimizer {
+        let bytes = optimizer
+            .to_record()
+            .into_bytes()
+            .map_err(|e| TrainError::checkpoint(dir.join("optimizer.bin"), e.to_string()))?;
+        write("optimizer.bin", &bytes)?;
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Serializes a model's weights and running statistics as burnpack bytes.
+pub fn model_bytes(model: &Mlp, path_for_errors: &Path) -> Result<Vec<u8>, TrainError> {
+    let mut store = BurnpackStore::from_bytes(None);
+    model
+        .save_into(&mut store)
+        .map_err(|e| TrainError::checkpoint(path_for_errors, e.to_string()))?;
+    let bytes = store
+        .get_bytes()
+        .map_err(|e| TrainError::checkpoint(path_for_errors, e.to_string()))?;
+    Ok(bytes.to_vec())
+}
+
+/// Loads burnpack bytes into a model built from `config` on `device`, refusing any file whose
+/// tensors do not match the model exactly (missing, extra or wrongly shaped).
+pub fn model_from_bytes(
+    config: &MlpConfig,
+    bytes: Vec<u8>,
+    device: &Device,
+    path_for_errors: &Path,
+) -> Result<Mlp, TrainError> {
+    let mut model = config.init(device);
+    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)));
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| TrainError::checkpoint(path_for_errors, e.to_string()))?;
+    let mut problems = Vec::new();
+    if !result.missing.is_empty() {
+        let keys: Vec<_> = result.missing.iter().map(|(k, _)| k.as_str()).collect();
+        problems.push(format!("missing tensors: {}", keys.join(", ")));
+    }
+    if !result.unused.is_empty() {
+        problems.push(format!("unexpected tensors: {}", result.unused.join(", ")));
+    }
+    if !result.errors.is_empty() {
+        let errors: Vec<_> = result.errors.iter().map(|e| e.to_string()).collect();
+        problems.push(errors.join("; "));
+    }
+    if !problems.is_empty() {
+        return Err(TrainError::checkpoint(
+            path_for_errors,
+            format!(
+                "does not match a {:?}-norm model: {}",
+                config.norm,
+                problems.join("; ")
+            ),
+        ));
+    }
+    Ok(model)
+}
+
+/// Finds the checkpoint a path names: an `epoch-NNN` directory itself, or the newest one in a
+/// model directory or its `checkpoints` directory.
+pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, TrainError> {
+    if !path.exists() {
+        return Err(TrainError::checkpoint(path, "does not exist"));
+    }
+    if path.join("model.json").is_file() {
+        return Ok(path.to_path_buf());
+    }
+    for root in [checkpoints_dir(path), path.to_path_buf()] {
+        if let Some(latest) = latest_checkpoint(&root) {
+            return Ok(latest);
+        }
+    }
+    Err(TrainError::checkpoint(
+        path,
+        "holds no checkpoint (expected model.json, or checkpoints/epoch-NNN directories)",
+    ))
+}
+
+/// The newest complete `epoch-NNN` directory in `root`, if any.
+pub fn latest_checkpoint(root: &Path) -> Option<PathBuf> {
+    epochs(root).into_iter().max().map(|n| root.join(format!("epoch-{n:03}")))
+}
+
+fn epochs(root: &Path) -> Vec<usize> {
+    let Ok(entries) = fs::read_dir(root) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("model.json").is_file())
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("epoch-")?.parse().ok())
+        .collect()
+}
+
+fn prune(root: &Path, newest: usize) {
+    for n in epochs(root) {
+        if n + KEEP <= newest {
+            let _ = fs::remove_dir_all(root.join(format!("epoch-{n:03}")));
+        }
+    }
+}
+
+/// Reads a checkpoint (see [`resolve_checkpoint`] for what `path` may name) onto `device`.
+pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, TrainError> {
+    let dir = resolve_checkpoint(path)?;
+    let read = |name: &str| {
+        let file = dir.join(name);
+        fs::read(&file).map_err(TrainError::io(file))
+    };
+    let config: MlpConfig = from_json(&dir.join("model.json"), &read("model.json")?)?;
+    let state: TrainState = from_json(&dir.join("training.json"), &read("training.json")?)?;
+    if state.format != CHECKPOINT_FORMAT {
+        return Err(TrainError::checkpoint(
+            dir.join("training.json"),
+            format!("checkpoint format {} is not {CHECKPOINT_FORMAT}", state.format),
+        ));
+    }
+    let model = model_from_bytes(&config, read("model.bpk")?, device, &dir.join("model.bpk"))?;
+    let optimizer = match dir.join("optimizer.bin") {
+        file if file.exists() => Some(
+            OptimizerRecord::load(&file)
+                .map_err(|e| TrainError::checkpoint(&file, format!("unreadable optimizer state: {e}")))?,
+        ),
+        _ => None,
+    };
+    Ok(Checkpoint {
+        path: dir,
+        config,
+        model,
+        state,
+        optimizer,
+    })
+}
+
+/// Pretty JSON of a value; the types here always serialize.
+pub(crate) fn to_json(value: &impl Serialize) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("plain data serializes");
+    bytes.push(b'\n');
+    bytes
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<T, TrainError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| TrainError::checkpoint(path, format!("invalid JSON: {e}")))
+}

@@ -1,0 +1,244 @@
+//! The lesson as one call: train each model, test it, and write checkpoints, report and charts.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use mnist_bn_data::Mnist;
+use mnist_bn_model::{Mlp, MlpConfig, Norm};
+
+use crate::checkpoint::{
+    CHECKPOINT_FORMAT, TrainState, checkpoints_dir, latest_checkpoint, load_checkpoint,
+    save_checkpoint,
+};
+use crate::evaluate::{TestMode, evaluate, test_modes};
+use crate::learner::{Learner, Stop, TrainingConfig, check_batches};
+use crate::plot::{Curve, confusion_chart, loss_chart};
+use crate::progress::ProgressMode;
+use crate::report::{ModelReport, REPORT_SCHEMA, RunReport};
+use crate::TrainError;
+
+/// A model to train in an experiment.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    /// Its name: the output subdirectory and the label in reports and charts.
+    pub name: String,
+    /// Its architecture.
+    pub config: MlpConfig,
+}
+
+impl ModelSpec {
+    /// The lesson's two models: `batchnorm` then `plain`.
+    pub fn lesson() -> Vec<ModelSpec> {
+        vec![Self::named(Norm::Batch), Self::named(Norm::None)]
+    }
+
+    /// The lesson's model with the given normalization, named `batchnorm` or `plain`.
+    pub fn named(norm: Norm) -> ModelSpec {
+        let name = match norm {
+            Norm::Batch => "batchnorm",
+            Norm::None => "plain",
+        };
+        ModelSpec {
+            name: name.to_string(),
+            config: MlpConfig::new(norm),
+        }
+    }
+}
+
+/// Settings of an experiment beyond the models.
+#[derive(Debug, Clone)]
+pub struct ExperimentOptions {
+    /// The run directory: a subdirectory per model, the report and the charts.
+    pub out: PathBuf,
+    /// How every model is trained.
+    pub training: TrainingConfig,
+    /// Images per test batch (the lesson tests in batches of 64, which matters in train mode).
+    pub test_batch_size: usize,
+    /// Continue each model from its newest checkpoint in `out`, if it has one.
+    pub resume: bool,
+    /// How progress within an epoch is shown.
+    pub progress: ProgressMode,
+    /// The backend and device, for the report (e.g. `flex (cpu)`).
+    pub backend: String,
+}
+
+/// Trains and tests `models` on `device` and writes everything into `options.out`.
+///
+/// For each model in turn: train it (printing the lesson's epoch lines and checkpointing after
+/// every epoch), then test it: a batch-norm model in train mode and then in eval mode (the
+/// lesson's order), a plain one in eval mode. After each model it writes `report.json`,
+/// `report.md`, `loss.png`/`loss.svg` and `confusion_<name>.png`. A model whose training
+/// diverged or was interrupted is not tested, and the models after it are not trained.
+pub fn run_experiment(
+    models: &[ModelSpec],
+    train: &Mnist,
+    test: &Mnist,
+    options: &ExperimentOptions,
+    device: &Device,
+    interrupt: &AtomicBool,
+) -> Result<RunReport, TrainError> {
+    let started = Instant::now();
+    validate(models, train, test, options)?;
+    std::fs::create_dir_all(&options.out).map_err(TrainError::io(&options.out))?;
+    let mut report = RunReport {
+        schema: REPORT_SCHEMA,
+        backend: options.backend.clone(),
+        started: chrono_now(),
+        total_seconds: 0.0,
+        train_images: train.len(),
+        test_images: test.len(),
+        models: Vec::new(),
+    };
+    for spec in models {
+        println!("== {} ==", spec.name);
+        let model_report = train_and_test(spec, train, test, options, device, interrupt)?;
+        let stopped = model_report.stop != Stop::Completed;
+        report.models.push(model_report);
+        report.total_seconds = started.elapsed().as_secs_f64();
+        write_outputs(&report, &options.out)?;
+        if stopped {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+fn validate(
+    models: &[ModelSpec],
+    train: &Mnist,
+    test: &Mnist,
+    options: &ExperimentOptions,
+) -> Result<(), TrainError> {
+    if options.test_batch_size == 0 {
+        return Err(TrainError::Invalid("test batch size must be at least 1".into()));
+    }
+    if test.is_empty() {
+        return Err(TrainError::Invalid("the test set is empty".into()));
+    }
+    for spec in models {
+        options.training.validate(spec.config.norm, train.len())?;
+        check_batches(spec.config.norm, test.len(), options.test_batch_size, "test")?;
+    }
+    Ok(())
+}
+
+fn train_and_test(
+    spec: &ModelSpec,
+    train: &Mnist,
+    test: &Mnist,
+    options: &ExperimentOptions,
+    device: &Device,
+    interrupt: &AtomicBool,
+) -> Result<ModelReport, TrainError> {
+    let model_dir = options.out.join(&spec.name);
+    let learner = Learner::new(options.training.clone(), device)
+        .with_progress(options.progress, spec.name.clone());
+    let (model, mut optim, mut history) = start(spec, options, &model_dir, &learner)?;
+    if !history.is_empty() {
+        println!("resuming {} after epoch {}", spec.name, history.len());
+    }
+    let save = |model: &Mlp, optim: &burn::optim::ModuleOptimizer, history: &[_]| {
+        let state = TrainState {
+            format: CHECKPOINT_FORMAT,
+            training: options.training.clone(),
+            history: history.to_vec(),
+        };
+        save_checkpoint(&model_dir, &spec.config, model, Some(optim), &state).map(|_| ())
+    };
+    let (model, stop) = learner.fit(model, &mut optim, train, &mut history, interrupt, save)?;
+    let mut tests = Vec::new();
+    if stop == Stop::Completed {
+        // One inference copy for every pass: the train-mode pass moves its running statistics,
+        // and the eval-mode pass after it sees them, as in the lesson.
+        let model = model.valid();
+        for &mode in test_modes(spec.config.norm) {
+            println!("-- test {}: {} mode --", spec.name, mode);
+            let result = evaluate(&model, test, options.test_batch_size, mode, device)?;
+            println!("{result}\n");
+            tests.push(result);
+        }
+    }
+    Ok(ModelReport {
+        name: spec.name.clone(),
+        config: spec.config.clone(),
+        training: options.training.clone(),
+        epochs: history,
+        stop,
+        tests,
+    })
+}
+
+type Start = (Mlp, burn::optim::ModuleOptimizer, Vec<crate::learner::EpochStats>);
+
+/// A fresh model, or with `resume` the newest checkpoint's model, optimizer and history.
+fn start(
+    spec: &ModelSpec,
+    options: &ExperimentOptions,
+    model_dir: &Path,
+    learner: &Learner,
+) -> Result<Start, TrainError> {
+    let latest = latest_checkpoint(&checkpoints_dir(model_dir));
+    let device = learner.device();
+    match latest {
+        Some(path) if options.resume => {
+            let checkpoint = load_checkpoint(&path, device)?;
+            if checkpoint.config != spec.config {
+                return Err(TrainError::checkpoint(
+                    &path,
+                    "was written for a different model config; start a new run",
+                ));
+            }
+            let mut saved = checkpoint.state.training.clone();
+            saved.epochs = options.training.epochs;
+            if saved != options.training {
+                return Err(TrainError::checkpoint(
+                    &path,
+                    "was trained with other settings (lr, batch size, shuffle or seed); \
+                     resume with the same ones",
+                ));
+            }
+            let mut optim = learner.optimizer();
+            if let Some(record) = checkpoint.optimizer {
+                optim = optim.load_record(record);
+            }
+            Ok((checkpoint.model, optim, checkpoint.state.history))
+        }
+        _ => {
+            device.seed(options.training.seed);
+            Ok((spec.config.init(device), learner.optimizer(), Vec::new()))
+        }
+    }
+}
+
+/// Writes the report, the loss chart and the confusion heat maps.
+pub fn write_outputs(report: &RunReport, out: &Path) -> Result<(), TrainError> {
+    let curves: Vec<Curve> = report
+        .models
+        .iter()
+        .filter(|m| !m.epochs.is_empty())
+        .map(|m| Curve {
+            label: m.name.clone(),
+            losses: m.epochs.iter().map(|e| e.train_loss).collect(),
+        })
+        .collect();
+    let plot = if curves.is_empty() {
+        None
+    } else {
+        loss_chart(&curves, &out.join("loss"))?;
+        Some("loss.png")
+    };
+    for m in &report.models {
+        if let Some(test) = m.test(TestMode::Eval) {
+            let title = format!("Confusion matrix: {} (eval mode, {:.2}%)", m.name, 100.0 * test.accuracy);
+            confusion_chart(&test.confusion, &title, &out.join(format!("confusion_{}.png", m.name)))?;
+        }
+    }
+    report.write(out, plot)
+}
+
+fn chrono_now() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

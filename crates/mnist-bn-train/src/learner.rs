@@ -1,0 +1,213 @@
+//! The learner: trains an [`Mlp`] with cross-entropy and plain SGD, one epoch at a time.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::nn::loss::CrossEntropyLoss;
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::Device;
+use mnist_bn_data::{Batches, Mnist, epoch_order};
+use mnist_bn_model::{Mlp, Norm};
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::progress::{EpochProgress, ProgressMode};
+
+/// How a model is trained: the lesson's recipe by default.
+#[derive(Config, Debug, PartialEq)]
+pub struct TrainingConfig {
+    /// Passes over the training set. Default: 10.
+    #[config(default = 10)]
+    pub epochs: usize,
+    /// SGD learning rate. Default: 0.01.
+    #[config(default = 0.01)]
+    pub lr: f64,
+    /// Images per batch; the last batch holds the rest. Default: 64.
+    #[config(default = 64)]
+    pub batch_size: usize,
+    /// Shuffle the training set each epoch with this seed; `None` keeps file order, as the
+    /// lesson does. Default: `None`.
+    #[config(default = "None")]
+    pub shuffle_seed: Option<u64>,
+    /// Seed of the weight initialization. Default: 0.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl TrainingConfig {
+    /// Checks the settings against each other and the data, before any long work starts.
+    pub fn validate(&self, norm: Norm, train_len: usize) -> Result<(), TrainError> {
+        let invalid = |msg: String| Err(TrainError::Invalid(msg));
+        if self.epochs == 0 {
+            return invalid("epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return invalid("batch size must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return invalid(format!("learning rate must be a positive number, got {}", self.lr));
+        }
+        if train_len == 0 {
+            return invalid("the training set is empty".into());
+        }
+        check_batches(norm, train_len, self.batch_size, "training")
+    }
+}
+
+/// Batch norm in training mode cannot normalize a batch of one image (PyTorch refuses too).
+pub(crate) fn check_batches(
+    norm: Norm,
+    len: usize,
+    batch_size: usize,
+    what: &str,
+) -> Result<(), TrainError> {
+    if norm == Norm::Batch && (batch_size == 1 || len % batch_size == 1) {
+        return Err(TrainError::Invalid(format!(
+            "batch norm needs at least 2 images per batch, but {len} {what} images in batches of \
+             {batch_size} leave a batch of 1; choose another batch size or limit"
+        )));
+    }
+    Ok(())
+}
+
+/// What one epoch gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// The epoch, from 1.
+    pub epoch: usize,
+    /// Mean of the epoch's batch losses (what the lesson prints).
+    pub train_loss: f64,
+    /// Wall time of the epoch.
+    pub seconds: f64,
+    /// Training images per second.
+    pub images_per_sec: f64,
+}
+
+/// Why training stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Stop {
+    /// Every epoch ran.
+    Completed,
+    /// A batch loss was NaN or infinite; the model of the last complete epoch is kept.
+    Diverged {
+        /// The epoch, from 1.
+        epoch: usize,
+        /// The batch within the epoch, from 1.
+        batch: usize,
+        /// The loss that was not finite.
+        loss: f64,
+    },
+    /// The user asked to stop (Ctrl-C); the last complete epoch is checkpointed.
+    Interrupted {
+        /// The epoch that was running, from 1.
+        epoch: usize,
+    },
+}
+
+/// Trains models on a device with autodiff.
+#[derive(Debug)]
+pub struct Learner {
+    config: TrainingConfig,
+    device: Device,
+    progress: ProgressMode,
+    label: String,
+}
+
+impl Learner {
+    /// A learner on `device` (autodiff is enabled on it) following `config`.
+    pub fn new(config: TrainingConfig, device: &Device) -> Self {
+        Self {
+            config,
+            device: device.clone().autodiff(),
+            progress: ProgressMode::Auto,
+            label: String::from("train"),
+        }
+    }
+
+    /// Sets how progress within an epoch is shown, and the label before it.
+    pub fn with_progress(mut self, mode: ProgressMode, label: impl Into<String>) -> Self {
+        self.progress = mode;
+        self.label = label.into();
+        self
+    }
+
+    /// The autodiff device the learner trains on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The training settings.
+    pub fn config(&self) -> &TrainingConfig {
+        &self.config
+    }
+
+    /// A fresh optimizer: plain SGD (no momentum, no weight decay), as in the lesson.
+    pub fn optimizer(&self) -> ModuleOptimizer {
+        SgdConfig::new().init()
+    }
+
+    /// Trains `model` from epoch `history.len() + 1` to the configured number of epochs.
+    ///
+    /// After each epoch it prints the lesson's line (`Epoch: 3 \tTraining Loss: 0.123456`),
+    /// appends the epoch's figures to `history`, and calls `after_epoch` (to checkpoint).
+    /// It stops early, returning why, when a batch loss is not finite or when `interrupt` is
+    /// set (checked between batches). The model returned then is mid-epoch: the last complete
+    /// epoch is the one `after_epoch` last saw.
+    pub fn fit(
+        &self,
+        mut model: Mlp,
+        optim: &mut ModuleOptimizer,
+        data: &Mnist,
+        history: &mut Vec<EpochStats>,
+        interrupt: &AtomicBool,
+        mut after_epoch: impl FnMut(&Mlp, &ModuleOptimizer, &[EpochStats]) -> Result<(), TrainError>,
+    ) -> Result<(Mlp, Stop), TrainError> {
+        self.config.validate(model.norm(), data.len())?;
+        let loss_fn = CrossEntropyLoss::new(None, &self.device);
+        // Module::train moves a checkpointed or imported model onto the autodiff device.
+        model = burn::module::Module::train(model).with_batch_statistics(true);
+        for epoch in history.len() + 1..=self.config.epochs {
+            let started = Instant::now();
+            let order = epoch_order(data.len(), self.config.shuffle_seed, epoch - 1);
+            let batches = Batches::new(data, order, self.config.batch_size, &self.device);
+            let progress =
+                EpochProgress::new(self.progress, format!("{} {epoch}", self.label), batches.num_batches());
+            let (mut loss_sum, mut count, mut images) = (0.0f64, 0usize, 0usize);
+            for batch in batches {
+                if interrupt.load(Ordering::Relaxed) {
+                    progress.finish();
+                    return Ok((model, Stop::Interrupted { epoch }));
+                }
+                let n = batch.targets.dims()[0];
+                let logits = model.forward(batch.images);
+                let loss = loss_fn.forward(logits, batch.targets);
+                let value = f64::from(loss.clone().into_scalar::<f32>());
+                count += 1;
+                if !value.is_finite() {
+                    progress.finish();
+                    let stop = Stop::Diverged { epoch, batch: count, loss: value };
+                    return Ok((model, stop));
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                model = optim.step(self.config.lr, model, grads);
+                loss_sum += value;
+                images += n;
+                progress.update(count, images, value);
+            }
+            progress.finish();
+            let seconds = started.elapsed().as_secs_f64();
+            let stats = EpochStats {
+                epoch,
+                train_loss: loss_sum / count as f64,
+                seconds,
+                images_per_sec: images as f64 / seconds,
+            };
+            println!("Epoch: {} \tTraining Loss: {:.6}", stats.epoch, stats.train_loss);
+            history.push(stats);
+            after_epoch(&model, optim, history)?;
+        }
+        Ok((model, Stop::Completed))
+    }
+}

@@ -1,0 +1,48 @@
+//! The learner for the lesson: a training loop (cross-entropy, plain SGD), testing in the
+//! lesson's format with batch norm in train and eval mode, atomic checkpoints with resume,
+//! and the run's report and charts.
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use burn::tensor::Device;
+//! use mnist_bn_data::{Mnist, Split};
+//! use mnist_bn_train::{ExperimentOptions, ModelSpec, ProgressMode, TrainingConfig, run_experiment};
+//!
+//! let train = Mnist::load(Split::Train, None)?.truncate(2000);
+//! let test = Mnist::load(Split::Test, None)?.truncate(500);
+//! let options = ExperimentOptions {
+//!     out: "runs/example".into(),
+//!     training: TrainingConfig::new().with_epochs(2),
+//!     test_batch_size: 64,
+//!     resume: false,
+//!     progress: ProgressMode::Auto,
+//!     backend: "flex".into(),
+//! };
+//! let report = run_experiment(&ModelSpec::lesson(), &train, &test, &options, &Device::flex(), &AtomicBool::new(false))?;
+//! println!("{}", report.markdown(None));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![warn(missing_docs)]
+
+mod checkpoint;
+mod error;
+mod evaluate;
+mod experiment;
+mod fsutil;
+mod learner;
+mod plot;
+mod progress;
+mod report;
+
+pub use checkpoint::{
+    CHECKPOINT_FORMAT, Checkpoint, TrainState, checkpoints_dir, latest_checkpoint,
+    load_checkpoint, model_bytes, model_from_bytes, resolve_checkpoint, save_checkpoint,
+};
+pub use error::TrainError;
+pub use evaluate::{DigitAccuracy, TestMode, TestReport, evaluate, test_modes};
+pub use experiment::{ExperimentOptions, ModelSpec, run_experiment, write_outputs};
+pub use fsutil::write_atomic;
+pub use learner::{EpochStats, Learner, Stop, TrainingConfig};
+pub use plot::{Curve, confusion_chart, loss_chart};
+pub use progress::ProgressMode;
+pub use report::{ModelReport, REPORT_SCHEMA, RunReport};

@@ -1,0 +1,162 @@
+//! The command line: subcommands and flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The PyTorch lesson "Batch Normalization" on MNIST, in Rust on Burn: trains an MLP with
+/// batch norm and one without, tests both, and writes a report, plots and checkpoints.
+///
+/// With no subcommand it runs the whole lesson (`run`).
+#[derive(Debug, Parser)]
+#[command(name = "mnist-bn", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do (default: run).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `run` when no subcommand is given.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train the batch-norm and the plain model, test both, and write everything (the lesson).
+    Run(RunArgs),
+    /// Train and test one model.
+    Train(TrainArgs),
+    /// Test a checkpoint on the test set.
+    Eval(EvalArgs),
+}
+
+/// Flags of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Flags shared with `train`.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Flags of `train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Which model to train.
+    #[arg(long, value_enum)]
+    pub model: ModelKind,
+    /// Flags shared with `run`.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The lesson's two models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    /// fc1 → BatchNorm1d → ReLU → fc2 → BatchNorm1d → ReLU → fc3.
+    Batchnorm,
+    /// fc1 → ReLU → fc2 → ReLU → fc3.
+    Plain,
+}
+
+/// How batch norm's scale (gamma) starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BnInit {
+    /// Gamma = 1 (PyTorch ≥ 1.2 and Burn).
+    Modern,
+    /// Gamma uniform in [0, 1] (PyTorch 0.4, which produced the lesson's numbers).
+    Lesson,
+}
+
+/// Flags shared by `run` and `train`.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// SGD learning rate (a positive number).
+    #[arg(long, default_value_t = 0.01, value_parser = positive_f64)]
+    pub lr: f64,
+    /// Images per training and test batch.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Shuffle the training set every epoch (the lesson keeps file order).
+    #[arg(long)]
+    pub shuffle: bool,
+    /// Seed of the weight initialization and of the shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// How batch norm's gamma starts: `modern` (1) or `lesson` (uniform in [0, 1]).
+    #[arg(long, value_enum, default_value_t = BnInit::Modern)]
+    pub bn_init: BnInit,
+    /// Use only the first N training images (quick runs and tests).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub train_limit: Option<u64>,
+    /// Shared data and output flags.
+    #[command(flatten)]
+    pub io: IoArgs,
+    /// Output directory (default: runs/<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write into an existing, non-empty output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Continue from the newest checkpoints in --out.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+    /// Show no progress within an epoch, only the per-epoch lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Where the data comes from and how much of the test set is used.
+#[derive(Debug, Args)]
+pub struct IoArgs {
+    /// Directory with the MNIST IDX files (default: $MNIST_DIR, then ./data/mnist, then the
+    /// copy shipped with this project).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Use only the first N test images.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub test_limit: Option<u64>,
+}
+
+/// Flags of `eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A checkpoint: an epoch-NNN directory, or a model directory (its newest checkpoint).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: PathBuf,
+    /// Batch norm mode: `train` (batch statistics), `eval` (running statistics), or `both`
+    /// (train then eval, as in the lesson).
+    #[arg(long, value_enum, default_value_t = EvalMode::Eval)]
+    pub mode: EvalMode,
+    /// Images per test batch.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Also write the test results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Data flags.
+    #[command(flatten)]
+    pub io: IoArgs,
+}
+
+/// Test modes of `eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalMode {
+    /// Batch statistics (PyTorch's `model.train()`).
+    Train,
+    /// Running statistics (PyTorch's `model.eval()`).
+    Eval,
+    /// Train mode, then eval mode.
+    Both,
+}
+
+fn positive_f64(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be a positive finite number, got {s}"))
+    }
+}

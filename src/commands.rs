@@ -1,0 +1,248 @@
+//! The subcommands: gather their inputs, call the libraries, report the outcome.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use mnist_bn_data::{Mnist, Split, search_dirs};
+use mnist_bn_model::{BatchNormInit, Norm};
+use mnist_bn_train::{
+    ExperimentOptions, ModelSpec, ProgressMode, RunReport, Stop, TestMode, TrainingConfig,
+    evaluate, load_checkpoint, run_experiment, write_atomic,
+};
+
+use crate::backend;
+use crate::cli::{BnInit, Cli, Command, CommonArgs, EvalArgs, EvalMode, IoArgs, ModelKind};
+
+/// Exit code of a run whose training diverged.
+const EXIT_DIVERGED: u8 = 3;
+/// Exit code of a run stopped by Ctrl-C (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        None => run(&cli.run.common, None),
+        Some(Command::Run(args)) => run(&args.common, None),
+        Some(Command::Train(args)) => run(&args.common, Some(args.model)),
+        Some(Command::Eval(args)) => eval(&args),
+    }
+}
+
+fn run(args: &CommonArgs, only: Option<ModelKind>) -> Result<ExitCode> {
+    let backend = backend::select();
+    println!("backend: {}", backend.name);
+    let models = model_specs(args, only);
+    let training = TrainingConfig::new()
+        .with_epochs(args.epochs as usize)
+        .with_lr(args.lr)
+        .with_batch_size(args.batch_size as usize)
+        .with_shuffle_seed(args.shuffle.then_some(args.seed))
+        .with_seed(args.seed);
+    let out = prepare_out_dir(args)?;
+    let (train, test) = load_data(&args.io, args.train_limit)?;
+    let options = ExperimentOptions {
+        out: out.clone(),
+        training,
+        test_batch_size: args.batch_size as usize,
+        resume: args.resume,
+        progress: if args.quiet {
+            ProgressMode::Quiet
+        } else {
+            ProgressMode::Auto
+        },
+        backend: backend.name.clone(),
+    };
+    let interrupt = interrupt_flag()?;
+    let report = run_experiment(&models, &train, &test, &options, &backend.device, &interrupt)?;
+    println!("{}", summary(&report));
+    println!("wrote {}", out.display());
+    Ok(outcome(&report, &out, only))
+}
+
+fn model_specs(args: &CommonArgs, only: Option<ModelKind>) -> Vec<ModelSpec> {
+    let norms: Vec<Norm> = match only {
+        None => vec![Norm::Batch, Norm::None],
+        Some(ModelKind::Batchnorm) => vec![Norm::Batch],
+        Some(ModelKind::Plain) => vec![Norm::None],
+    };
+    let bn_init = match args.bn_init {
+        BnInit::Modern => BatchNormInit::Ones,
+        BnInit::Lesson => BatchNormInit::Lesson,
+    };
+    norms
+        .into_iter()
+        .map(|norm| {
+            let mut spec = ModelSpec::named(norm);
+            spec.config = spec.config.with_bn_init(bn_init);
+            spec
+        })
+        .collect()
+}
+
+/// Creates (or, with --resume/--force, reuses) the output directory and checks that it can be
+/// written, before any long work starts.
+fn prepare_out_dir(args: &CommonArgs) -> Result<PathBuf> {
+    let out = match &args.out {
+        Some(dir) => dir.clone(),
+        None => PathBuf::from("runs").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()),
+    };
+    if args.resume && !out.is_dir() {
+        bail!("--resume: {} is not a run directory", out.display());
+    }
+    if out.exists() && !out.is_dir() {
+        bail!("--out {}: exists and is not a directory", out.display());
+    }
+    let non_empty = out.read_dir().is_ok_and(|mut entries| entries.next().is_some());
+    if non_empty && !args.force && !args.resume {
+        bail!(
+            "--out {}: directory exists and is not empty; pass --force to write into it or \
+             --resume to continue its run",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("--out {}: cannot create", out.display()))?;
+    let probe = out.join(".write-test");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("--out {}: cannot write there", out.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(out)
+}
+
+fn load_data(io: &IoArgs, train_limit: Option<u64>) -> Result<(Mnist, Mnist)> {
+    let started = Instant::now();
+    let dirs = search_dirs(io.data_dir.as_deref());
+    let train = Mnist::load_from(Split::Train, &dirs).context("loading the MNIST training set")?;
+    let test = Mnist::load_from(Split::Test, &dirs).context("loading the MNIST test set")?;
+    let train = limit(train, train_limit, "--train-limit")?;
+    let test = limit(test, io.test_limit, "--test-limit")?;
+    println!(
+        "data: {} training and {} test images, loaded in {:.2} s",
+        train.len(),
+        test.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok((train, test))
+}
+
+fn limit(data: Mnist, limit: Option<u64>, flag: &str) -> Result<Mnist> {
+    match limit {
+        Some(n) if n as usize > data.len() => {
+            bail!("{flag} {n}: the data set has only {} images", data.len())
+        }
+        Some(n) => Ok(data.truncate(n as usize)),
+        None => Ok(data),
+    }
+}
+
+/// A flag that Ctrl-C sets; training stops at the next batch and keeps its last checkpoint.
+fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let handler_flag = Arc::clone(&flag);
+    ctrlc::set_handler(move || {
+        if handler_flag.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C means now.
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!("\ninterrupt: stopping after this batch (Ctrl-C again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(flag)
+}
+
+fn summary(report: &RunReport) -> String {
+    let mut lines = vec![format!(
+        "{:<10} {:>11} {:>11} {:>9} {:>16} {:>16}",
+        "model", "first loss", "final loss", "s/epoch", "test acc. train", "test acc. eval"
+    )];
+    for m in &report.models {
+        let first = m.epochs.first().map_or(f64::NAN, |e| e.train_loss);
+        let last = m.epochs.last().map_or(f64::NAN, |e| e.train_loss);
+        let secs = m.epochs.iter().map(|e| e.seconds).sum::<f64>() / m.epochs.len().max(1) as f64;
+        let acc = |mode| {
+            m.test(mode)
+                .map_or("–".to_string(), |t| format!("{:.2}%", 100.0 * t.accuracy))
+        };
+        lines.push(format!(
+            "{:<10} {first:>11.6} {last:>11.6} {secs:>9.2} {:>16} {:>16}",
+            m.name,
+            acc(TestMode::Train),
+            acc(TestMode::Eval)
+        ));
+    }
+    lines.push(format!("total time: {:.1} s", report.total_seconds));
+    lines.join("\n")
+}
+
+fn outcome(report: &RunReport, out: &Path, only: Option<ModelKind>) -> ExitCode {
+    let resume = match only {
+        None => format!("mnist-bn run --out {} --resume", out.display()),
+        Some(kind) => format!(
+            "mnist-bn train --model {} --out {} --resume",
+            match kind {
+                ModelKind::Batchnorm => "batchnorm",
+                ModelKind::Plain => "plain",
+            },
+            out.display()
+        ),
+    };
+    for m in &report.models {
+        match &m.stop {
+            Stop::Completed => {}
+            Stop::Diverged { epoch, batch, loss } => {
+                eprintln!(
+                    "error: training of {} diverged at epoch {epoch}, batch {batch} (loss {loss}); \
+                     try a lower learning rate (--lr). The last good checkpoint is kept.",
+                    m.name
+                );
+                return ExitCode::from(EXIT_DIVERGED);
+            }
+            Stop::Interrupted { epoch } => {
+                eprintln!(
+                    "interrupted during epoch {epoch} of {}; the last complete epoch is \
+                     checkpointed. Resume with: {resume}",
+                    m.name
+                );
+                return ExitCode::from(EXIT_INTERRUPTED);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn eval(args: &EvalArgs) -> Result<ExitCode> {
+    let backend = backend::select();
+    println!("backend: {}", backend.name);
+    let device: Device = backend.device;
+    let checkpoint = load_checkpoint(&args.checkpoint, &device)?;
+    println!(
+        "checkpoint: {} ({:?} norm, {} epochs)",
+        checkpoint.path.display(),
+        checkpoint.config.norm,
+        checkpoint.state.history.len()
+    );
+    let dirs = search_dirs(args.io.data_dir.as_deref());
+    let test = Mnist::load_from(Split::Test, &dirs).context("loading the MNIST test set")?;
+    let test = limit(test, args.io.test_limit, "--test-limit")?;
+    let modes: &[TestMode] = match args.mode {
+        EvalMode::Train => &[TestMode::Train],
+        EvalMode::Eval => &[TestMode::Eval],
+        EvalMode::Both => &[TestMode::Train, TestMode::Eval],
+    };
+    let mut results = Vec::new();
+    for &mode in modes {
+        let result = evaluate(&checkpoint.model, &test, args.batch_size as usize, mode, &device)?;
+        println!("-- test: {mode} mode --\n{result}\n");
+        results.push(result);
+    }
+    if let Some(path) = &args.json {
+        let mut json = serde_json::to_vec_pretty(&results)?;
+        json.push(b'\n');
+        write_atomic(path, &json)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
