@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(batches.len(), 3);
         assert_eq!(batches[2].images.dims(), [2, 784]);
         let targets = batches[1].targets.clone().into_data().convert::<i64>();
-        assert_eq!(targets.to_vec::<i64>().unwrap(), vec![4, 5, 6, 7]);
+        assert_eq!(targets.try_to_vec::<i64>().unwrap(), vec![4, 5, 6, 7]);
         assert_eq!(Batches::new(&data, epoch_order(60_000 / 6000, None, 0), 64, &device).num_batches(), 1);
         assert_eq!(60_000usize.div_ceil(64), 938);
     }

@@ -24,9 +24,9 @@ pub enum RunningVariance {
     Biased,
 }
 
-/// Configuration of a [`BatchNorm`] layer.
+/// Configuration of a [`TorchBatchNorm`] layer.
 #[derive(Config, Debug)]
-pub struct BatchNormConfig {
+pub struct TorchBatchNormConfig {
     /// The number of features (channels).
     pub num_features: usize,
     /// Added to the variance for numerical stability. Default: 1e-5.
@@ -51,12 +51,14 @@ pub struct BatchNormConfig {
 /// Unlike Burn's `BatchNorm`, the running variance is updated with the *unbiased* batch variance
 /// (as PyTorch does), and the parameters carry PyTorch's names (`weight`, `bias`,
 /// `running_mean`, `running_var`), so a PyTorch `state_dict` maps onto it without renaming.
+/// (It is not named `BatchNorm` because burn-store's PyTorch adapters rename `weight` and
+/// `bias` to `gamma` and `beta` in any module of that name.)
 ///
 /// The mode is the module's training flag alone, not the device: [`Module::valid`] turns it
-/// off, and [`BatchNorm::with_batch_statistics`] sets it, so that a model can be *tested* with
+/// off, and [`TorchBatchNorm::with_batch_statistics`] sets it, so that a model can be *tested* with
 /// batch statistics (PyTorch's `model.train()` at test time) without an autodiff graph.
 #[derive(Module, Debug)]
-pub struct BatchNorm {
+pub struct TorchBatchNorm {
     /// The learnable scale gamma, `[num_features]`.
     pub weight: Param<Tensor<1>>,
     /// The learnable shift beta, `[num_features]`.
@@ -75,14 +77,14 @@ pub struct BatchNorm {
     pub unbiased_running_var: bool,
 }
 
-impl BatchNormConfig {
-    /// Initializes a [`BatchNorm`] on `device`.
+impl TorchBatchNormConfig {
+    /// Initializes a [`TorchBatchNorm`] on `device`.
     ///
     /// # Panics
     ///
     /// Panics if `num_features` is zero, `epsilon` is not finite and positive, or `momentum`
     /// is not within `[0, 1]`.
-    pub fn init(&self, device: &Device) -> BatchNorm {
+    pub fn init(&self, device: &Device) -> TorchBatchNorm {
         assert!(self.num_features > 0, "num_features must be greater than zero");
         assert!(
             self.epsilon.is_finite() && self.epsilon > 0.0,
@@ -97,7 +99,7 @@ impl BatchNormConfig {
             BatchNormInit::Ones => Initializer::Ones.init(shape, device),
             BatchNormInit::Lesson => Initializer::Uniform { min: 0.0, max: 1.0 }.init(shape, device),
         };
-        BatchNorm {
+        TorchBatchNorm {
             weight,
             bias: Initializer::Zeros.init(shape, device),
             running_mean: RunningState::new(Tensor::zeros(shape, device)),
@@ -110,7 +112,7 @@ impl BatchNormConfig {
     }
 }
 
-impl BatchNorm {
+impl TorchBatchNorm {
     /// Normalizes `input` with batch statistics (training mode) or running statistics.
     ///
     /// # Shapes
@@ -190,6 +192,10 @@ impl BatchNorm {
                 .add(var.mul_scalar(self.momentum))
                 .detach(),
         );
+        // `update` only records the value for this thread; fold it in now, so that whatever
+        // reads the module next (a checkpoint, an export, `valid`) sees this batch's statistics.
+        let _ = self.running_mean.value_sync();
+        let _ = self.running_var.value_sync();
         result.output
     }
 }
@@ -210,7 +216,7 @@ mod tests {
     #[test]
     fn training_mode_normalizes_with_batch_statistics() {
         let device = Device::flex();
-        let bn = BatchNormConfig::new(2).init(&device);
+        let bn = TorchBatchNormConfig::new(2).init(&device);
         let out = bn.forward(input(&device));
         // Channel 0: mean 2.5, biased var 1.25 → (x - 2.5) / sqrt(1.25 + 1e-5).
         let s0 = (1.25f32 + 1e-5).sqrt();
@@ -233,7 +239,7 @@ mod tests {
         //   bn.running_mean -> [0.25, 0.2]; bn.running_var -> [1.0666667, 1.7]
         // (0.9 * 0 + 0.1 * mean; 0.9 * 1 + 0.1 * unbiased var, var = 5/3 and 8).
         let device = Device::flex();
-        let bn = BatchNormConfig::new(2).init(&device);
+        let bn = TorchBatchNormConfig::new(2).init(&device);
         let _ = bn.forward(input(&device));
         bn.running_mean
             .value_sync()
@@ -248,7 +254,7 @@ mod tests {
     #[test]
     fn biased_running_variance_is_an_option() {
         let device = Device::flex();
-        let bn = BatchNormConfig::new(2)
+        let bn = TorchBatchNormConfig::new(2)
             .with_running_variance(RunningVariance::Biased)
             .init(&device);
         let _ = bn.forward(input(&device));
@@ -261,7 +267,7 @@ mod tests {
     #[test]
     fn inference_mode_uses_running_statistics_and_leaves_them_alone() {
         let device = Device::flex();
-        let bn = BatchNormConfig::new(2).init(&device).valid();
+        let bn = TorchBatchNormConfig::new(2).init(&device).valid();
         assert!(!bn.uses_batch_statistics());
         let out = bn.forward(input(&device));
         // Running mean 0, var 1: the output is the input scaled by 1 / sqrt(1 + eps).
@@ -277,7 +283,7 @@ mod tests {
     #[test]
     fn batch_norm_2d_keeps_one_statistic_per_channel() {
         let device = Device::flex();
-        let bn = BatchNormConfig::new(3).init(&device);
+        let bn = TorchBatchNormConfig::new(3).init(&device);
         // [2, 3, 2, 2]: channel c holds the value c everywhere but one pixel.
         let mut values = vec![0.0f32; 24];
         for b in 0..2 {

@@ -6,7 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::batch_norm::{BatchNorm, BatchNormConfig, BatchNormInit, RunningVariance};
+use crate::batch_norm::{TorchBatchNorm, TorchBatchNormConfig, BatchNormInit, RunningVariance};
 
 /// Which normalization follows each hidden linear layer.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -55,11 +55,11 @@ pub struct Mlp {
     /// `input_size → 2 * hidden_dim`; no bias when followed by batch norm.
     pub fc1: Linear,
     /// Batch norm over `2 * hidden_dim` features (with [`Norm::Batch`] only).
-    pub batch_norm1: Option<BatchNorm>,
+    pub batch_norm1: Option<TorchBatchNorm>,
     /// `2 * hidden_dim → hidden_dim`; no bias when followed by batch norm.
     pub fc2: Linear,
     /// Batch norm over `hidden_dim` features (with [`Norm::Batch`] only).
-    pub batch_norm2: Option<BatchNorm>,
+    pub batch_norm2: Option<TorchBatchNorm>,
     /// `hidden_dim → output_size`, always with a bias.
     pub fc3: Linear,
 }
@@ -72,7 +72,7 @@ impl MlpConfig {
         let wide = 2 * self.hidden_dim;
         let norm = |features: usize| {
             batch_norm.then(|| {
-                BatchNormConfig::new(features)
+                TorchBatchNormConfig::new(features)
                     .with_epsilon(self.bn_epsilon)
                     .with_momentum(self.bn_momentum)
                     .with_init(self.bn_init)
@@ -149,7 +149,7 @@ impl Mlp {
     }
 }
 
-fn normalize(norm: &Option<BatchNorm>, x: Tensor<2>) -> Tensor<2> {
+fn normalize(norm: &Option<TorchBatchNorm>, x: Tensor<2>) -> Tensor<2> {
     match norm {
         Some(bn) => bn.forward(x),
         None => x,

@@ -32,6 +32,7 @@ mod fsutil;
 mod learner;
 mod plot;
 mod progress;
+mod pytorch;
 mod report;
 
 pub use checkpoint::{
@@ -45,4 +46,5 @@ pub use fsutil::write_atomic;
 pub use learner::{EpochStats, Learner, Stop, TrainingConfig};
 pub use plot::{Curve, confusion_chart, loss_chart};
 pub use progress::ProgressMode;
+pub use pytorch::{export_pytorch, import_pytorch};
 pub use report::{ModelReport, REPORT_SCHEMA, RunReport};

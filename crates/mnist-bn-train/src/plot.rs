@@ -148,7 +148,7 @@ fn draw_confusion<DB: DrawingBackend>(
         .x_label_formatter(&|x| digit_label(*x, n))
         .y_label_formatter(&|y| digit_label(*y, n))
         .x_label_offset(32)
-        .y_label_offset(-30)
+        .y_label_offset(30)
         .label_style((FAMILY, 16))
         .axis_desc_style((FAMILY, 18))
         .draw()?;

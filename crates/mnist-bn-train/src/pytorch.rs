@@ -1,0 +1,120 @@
+//! PyTorch interop: load a `state_dict` of the lesson's `NeuralNet`, write ours back.
+//!
+//! PyTorch stores linear weights as `[out, in]`, Burn as `[in, out]`: burn-store's PyTorch
+//! adapters transpose them. Batch norm needs no renaming, since [`TorchBatchNorm`]
+//! (mnist_bn_model) already uses PyTorch's parameter names.
+
+use std::path::Path;
+
+use burn::store::{
+    ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
+    SafetensorsStore,
+};
+use burn::tensor::Device;
+use mnist_bn_model::{Mlp, MlpConfig, Norm};
+use safetensors::tensor::{Dtype, TensorView};
+
+use crate::TrainError;
+use crate::fsutil::write_atomic;
+
+/// PyTorch's batch-norm counter, which this model does not keep.
+const NUM_BATCHES_TRACKED: &str = "num_batches_tracked";
+
+/// Loads a PyTorch `state_dict` of the lesson's model (`.safetensors`, or a `.pt`/`.pth`
+/// pickle) into a new [`Mlp`] built from `config` on `device`.
+///
+/// The file must hold exactly the model's tensors with the right shapes (PyTorch's
+/// `num_batches_tracked` counters are accepted and ignored); otherwise the error lists the
+/// missing, unexpected and misshapen keys, and says when the file looks like the other variant.
+pub fn import_pytorch(path: &Path, config: &MlpConfig, device: &Device) -> Result<Mlp, TrainError> {
+    if !path.is_file() {
+        return Err(TrainError::checkpoint(path, "is not a file"));
+    }
+    let mut model = config.init(device);
+    let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
+    let result = if is_safetensors {
+        let mut store = SafetensorsStore::from_file(path)
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .allow_partial(true)
+            .validate(false);
+        model.load_from(&mut store).map_err(|e| TrainError::checkpoint(path, e.to_string()))
+    } else {
+        let mut store = PytorchStore::from_file(path).allow_partial(true).validate(false);
+        model.load_from(&mut store).map_err(|e| TrainError::checkpoint(path, e.to_string()))
+    }?;
+    check_applied(&result, config.norm, path)?;
+    Ok(model)
+}
+
+fn check_applied(result: &ApplyResult, norm: Norm, path: &Path) -> Result<(), TrainError> {
+    let missing: Vec<&str> = result.missing.iter().map(|(k, _)| k.as_str()).collect();
+    let unexpected: Vec<&str> = result
+        .unused
+        .iter()
+        .map(String::as_str)
+        .filter(|k| !k.ends_with(NUM_BATCHES_TRACKED))
+        .collect();
+    let errors: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
+    if missing.is_empty() && unexpected.is_empty() && errors.is_empty() {
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!("missing tensors: {}", missing.join(", ")));
+    }
+    if !unexpected.is_empty() {
+        problems.push(format!("unexpected tensors: {}", unexpected.join(", ")));
+    }
+    problems.extend(errors);
+    let batch_norm_keys = |keys: &[&str]| keys.iter().any(|k| k.starts_with("batch_norm"));
+    let hint = match norm {
+        Norm::Batch if batch_norm_keys(&missing) => {
+            " (this looks like the plain model's weights: use --model plain)"
+        }
+        Norm::None if batch_norm_keys(&unexpected) => {
+            " (this looks like the batch-norm model's weights: use --model batchnorm)"
+        }
+        _ => "",
+    };
+    Err(TrainError::checkpoint(
+        path,
+        format!(
+            "not a state_dict of the lesson's {} model: {}{hint}",
+            match norm {
+                Norm::Batch => "batch-norm",
+                Norm::None => "plain",
+            },
+            problems.join("; ")
+        ),
+    ))
+}
+
+/// Writes `model` as a PyTorch `state_dict` in safetensors format (atomically), with the
+/// lesson's names and layouts: `[out, in]` linear weights, batch-norm `weight`, `bias`,
+/// `running_mean`, `running_var`, and `num_batches_tracked` set to `num_batches_tracked`
+/// (this model does not count batches; pass what the training history implies).
+///
+/// `model.load_state_dict(safetensors.torch.load_file(path))` then works in the lesson's code.
+pub fn export_pytorch(model: &Mlp, path: &Path, num_batches_tracked: i64) -> Result<(), TrainError> {
+    let err = |e: &dyn std::fmt::Display| TrainError::checkpoint(path, e.to_string());
+    let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
+    model.save_into(&mut store).map_err(|e| err(&e))?;
+    let bytes = store.get_bytes().map_err(|e| err(&e))?;
+    let parsed = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(&e))?;
+    let counter = num_batches_tracked.to_le_bytes();
+    let mut tensors: Vec<(String, TensorView<'_>)> = parsed
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| !name.ends_with(".training"))
+        .collect();
+    for layer in ["batch_norm1", "batch_norm2"] {
+        if tensors.iter().any(|(name, _)| name.starts_with(layer)) {
+            let view = TensorView::new(Dtype::I64, Vec::new(), &counter).map_err(|e| err(&e))?;
+            tensors.push((format!("{layer}.{NUM_BATCHES_TRACKED}"), view));
+        }
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    let out = safetensors::serialize(tensors, Some(metadata)).map_err(|e| err(&e))?;
+    write_atomic(path, &out)
+}
