@@ -14,30 +14,32 @@ pub struct Backend {
 }
 
 /// Selects the backend of the highest priority among the enabled features.
+#[cfg(feature = "wgpu")]
 pub fn select() -> Backend {
-    #[cfg(feature = "wgpu")]
-    {
-        return Backend {
-            device: Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
-            name: "wgpu (GPU; adapter chosen by wgpu, override with CUBECL_WGPU_DEFAULT_DEVICE)"
-                .into(),
-        };
+    Backend {
+        device: Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        name: "wgpu (GPU; adapter chosen by wgpu, override with CUBECL_WGPU_DEFAULT_DEVICE)".into(),
     }
-    #[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
-    #[allow(deprecated)] // NdArray is deprecated in Burn 0.22 but promised to our users.
-    {
-        return Backend {
-            device: Device::ndarray(),
-            name: "ndarray (CPU)".into(),
-        };
-    }
-    #[cfg(all(feature = "flex", not(any(feature = "wgpu", feature = "ndarray"))))]
-    {
-        return Backend {
-            device: Device::flex(),
-            name: "flex (CPU, pure Rust)".into(),
-        };
-    }
-    #[cfg(not(any(feature = "flex", feature = "ndarray", feature = "wgpu")))]
-    compile_error!("enable a backend feature: flex (default), ndarray or wgpu");
 }
+
+/// Selects the backend of the highest priority among the enabled features.
+#[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
+#[allow(deprecated)] // NdArray is deprecated in Burn 0.22, but promised to our users.
+pub fn select() -> Backend {
+    Backend {
+        device: Device::ndarray(),
+        name: "ndarray (CPU)".into(),
+    }
+}
+
+/// Selects the backend of the highest priority among the enabled features.
+#[cfg(all(feature = "flex", not(any(feature = "wgpu", feature = "ndarray"))))]
+pub fn select() -> Backend {
+    Backend {
+        device: Device::flex(),
+        name: "flex (CPU, pure Rust)".into(),
+    }
+}
+
+#[cfg(not(any(feature = "flex", feature = "ndarray", feature = "wgpu")))]
+compile_error!("enable a backend feature: flex (default), ndarray or wgpu");

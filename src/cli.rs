@@ -28,6 +28,38 @@ pub enum Command {
     Train(TrainArgs),
     /// Test a checkpoint on the test set.
     Eval(EvalArgs),
+    /// Turn a PyTorch state_dict of the lesson's model into a checkpoint.
+    Import(ImportArgs),
+    /// Write a checkpoint's weights as a PyTorch state_dict (safetensors).
+    Export(ExportArgs),
+}
+
+/// Flags of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The PyTorch file: `.safetensors`, or a `.pt`/`.pth` pickle of the state_dict.
+    #[arg(long, value_name = "FILE")]
+    pub pytorch: PathBuf,
+    /// Which of the lesson's models the file holds.
+    #[arg(long, value_enum)]
+    pub model: ModelKind,
+    /// The checkpoint directory to write (must not exist yet, unless --force).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace an existing checkpoint directory.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Flags of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A checkpoint: an epoch-NNN directory, or a model directory (its newest checkpoint).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: PathBuf,
+    /// The safetensors file to write (replaced atomically if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub safetensors: PathBuf,
 }
 
 /// Flags of `run`.
@@ -74,7 +106,7 @@ pub struct CommonArgs {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
     /// SGD learning rate (a positive number).
-    #[arg(long, default_value_t = 0.01, value_parser = positive_f64)]
+    #[arg(long, default_value_t = 0.01, value_parser = positive_f64, allow_negative_numbers = true)]
     pub lr: f64,
     /// Images per training and test batch.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
@@ -88,6 +120,11 @@ pub struct CommonArgs {
     /// How batch norm's gamma starts: `modern` (1) or `lesson` (uniform in [0, 1]).
     #[arg(long, value_enum, default_value_t = BnInit::Modern)]
     pub bn_init: BnInit,
+    /// Start from these weights instead of a random init. With `train`: a PyTorch state_dict
+    /// (.safetensors, .pt) or a checkpoint directory. With `run`: a directory holding one file
+    /// per model (`batchnorm.*`/`init_bn.*` and `plain.*`/`init_nonorm.*`) or a run directory.
+    #[arg(long, value_name = "PATH")]
+    pub init_from: Option<PathBuf>,
     /// Use only the first N training images (quick runs and tests).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub train_limit: Option<u64>,

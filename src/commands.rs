@@ -9,14 +9,17 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use mnist_bn_data::{Mnist, Split, search_dirs};
-use mnist_bn_model::{BatchNormInit, Norm};
+use mnist_bn_model::{BatchNormInit, MlpConfig, Norm};
 use mnist_bn_train::{
-    ExperimentOptions, ModelSpec, ProgressMode, RunReport, Stop, TestMode, TrainingConfig,
-    evaluate, load_checkpoint, run_experiment, write_atomic,
+    CHECKPOINT_FORMAT, ExperimentOptions, ModelSpec, ProgressMode, RunReport, Stop, TestMode,
+    TrainState, TrainingConfig, evaluate, export_pytorch, import_pytorch, load_checkpoint,
+    run_experiment, write_atomic, write_checkpoint_dir,
 };
 
 use crate::backend;
-use crate::cli::{BnInit, Cli, Command, CommonArgs, EvalArgs, EvalMode, IoArgs, ModelKind};
+use crate::cli::{
+    BnInit, Cli, Command, CommonArgs, EvalArgs, EvalMode, ExportArgs, ImportArgs, IoArgs, ModelKind,
+};
 
 /// Exit code of a run whose training diverged.
 const EXIT_DIVERGED: u8 = 3;
@@ -29,13 +32,15 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Some(Command::Run(args)) => run(&args.common, None),
         Some(Command::Train(args)) => run(&args.common, Some(args.model)),
         Some(Command::Eval(args)) => eval(&args),
+        Some(Command::Import(args)) => import(&args),
+        Some(Command::Export(args)) => export(&args),
     }
 }
 
 fn run(args: &CommonArgs, only: Option<ModelKind>) -> Result<ExitCode> {
     let backend = backend::select();
     println!("backend: {}", backend.name);
-    let models = model_specs(args, only);
+    let models = model_specs(args, only)?;
     let training = TrainingConfig::new()
         .with_epochs(args.epochs as usize)
         .with_lr(args.lr)
@@ -57,17 +62,23 @@ fn run(args: &CommonArgs, only: Option<ModelKind>) -> Result<ExitCode> {
         backend: backend.name.clone(),
     };
     let interrupt = interrupt_flag()?;
-    let report = run_experiment(&models, &train, &test, &options, &backend.device, &interrupt)?;
+    let report = run_experiment(
+        &models,
+        &train,
+        &test,
+        &options,
+        &backend.device,
+        &interrupt,
+    )?;
     println!("{}", summary(&report));
     println!("wrote {}", out.display());
     Ok(outcome(&report, &out, only))
 }
 
-fn model_specs(args: &CommonArgs, only: Option<ModelKind>) -> Vec<ModelSpec> {
+fn model_specs(args: &CommonArgs, only: Option<ModelKind>) -> Result<Vec<ModelSpec>> {
     let norms: Vec<Norm> = match only {
         None => vec![Norm::Batch, Norm::None],
-        Some(ModelKind::Batchnorm) => vec![Norm::Batch],
-        Some(ModelKind::Plain) => vec![Norm::None],
+        Some(kind) => vec![norm_of(kind)],
     };
     let bn_init = match args.bn_init {
         BnInit::Modern => BatchNormInit::Ones,
@@ -78,9 +89,106 @@ fn model_specs(args: &CommonArgs, only: Option<ModelKind>) -> Vec<ModelSpec> {
         .map(|norm| {
             let mut spec = ModelSpec::named(norm);
             spec.config = spec.config.with_bn_init(bn_init);
-            spec
+            spec.init_from = match (&args.init_from, only) {
+                (None, _) => None,
+                (Some(path), Some(_)) => Some(path.clone()),
+                (Some(dir), None) => Some(init_file_for(dir, norm)?),
+            };
+            Ok(spec)
         })
         .collect()
+}
+
+/// With `run --init-from DIR`: the file or checkpoint in DIR for the model with `norm`.
+fn init_file_for(dir: &Path, norm: Norm) -> Result<PathBuf> {
+    if !dir.is_dir() {
+        bail!(
+            "--init-from {}: with `run`, give a directory holding one file per model (or use \
+             `train --model ... --init-from FILE`)",
+            dir.display()
+        );
+    }
+    let (name, lesson) = match norm {
+        Norm::Batch => ("batchnorm", "init_bn"),
+        Norm::None => ("plain", "init_nonorm"),
+    };
+    let candidates = [
+        dir.join(name),
+        dir.join(format!("{name}.safetensors")),
+        dir.join(format!("{name}.pt")),
+        dir.join(format!("{lesson}.safetensors")),
+        dir.join(format!("{lesson}.pt")),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .with_context(|| {
+            let names: Vec<String> = candidates
+                .iter()
+                .map(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            format!(
+                "--init-from {}: no weights for the {name} model; looked for {}",
+                dir.display(),
+                names.join(", ")
+            )
+        })
+}
+
+fn import(args: &ImportArgs) -> Result<ExitCode> {
+    let device = backend::select().device;
+    if args.out.exists() && !args.force {
+        bail!(
+            "--out {}: already exists; pass --force to replace it",
+            args.out.display()
+        );
+    }
+    let config = MlpConfig::new(norm_of(args.model));
+    let model = import_pytorch(&args.pytorch, &config, &device)?;
+    let state = TrainState {
+        format: CHECKPOINT_FORMAT,
+        training: TrainingConfig::new(),
+        history: Vec::new(),
+        batches_seen: 0,
+    };
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    write_checkpoint_dir(&args.out, &config, &model, None, &state)?;
+    println!(
+        "imported {} into checkpoint {}",
+        args.pytorch.display(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(args: &ExportArgs) -> Result<ExitCode> {
+    let device = backend::select().device;
+    let checkpoint = load_checkpoint(&args.checkpoint, &device)?;
+    let batches = i64::try_from(checkpoint.state.batches_seen).unwrap_or(i64::MAX);
+    export_pytorch(&checkpoint.model, &args.safetensors, batches)?;
+    println!(
+        "exported {} to {} (PyTorch state_dict; load with \
+         model.load_state_dict(safetensors.torch.load_file(...)))",
+        checkpoint.path.display(),
+        args.safetensors.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn norm_of(kind: ModelKind) -> Norm {
+    match kind {
+        ModelKind::Batchnorm => Norm::Batch,
+        ModelKind::Plain => Norm::None,
+    }
 }
 
 /// Creates (or, with --resume/--force, reuses) the output directory and checks that it can be
@@ -88,7 +196,9 @@ fn model_specs(args: &CommonArgs, only: Option<ModelKind>) -> Vec<ModelSpec> {
 fn prepare_out_dir(args: &CommonArgs) -> Result<PathBuf> {
     let out = match &args.out {
         Some(dir) => dir.clone(),
-        None => PathBuf::from("runs").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string()),
+        None => {
+            PathBuf::from("runs").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
+        }
     };
     if args.resume && !out.is_dir() {
         bail!("--resume: {} is not a run directory", out.display());
@@ -96,7 +206,9 @@ fn prepare_out_dir(args: &CommonArgs) -> Result<PathBuf> {
     if out.exists() && !out.is_dir() {
         bail!("--out {}: exists and is not a directory", out.display());
     }
-    let non_empty = out.read_dir().is_ok_and(|mut entries| entries.next().is_some());
+    let non_empty = out
+        .read_dir()
+        .is_ok_and(|mut entries| entries.next().is_some());
     if non_empty && !args.force && !args.resume {
         bail!(
             "--out {}: directory exists and is not empty; pass --force to write into it or \
@@ -104,7 +216,8 @@ fn prepare_out_dir(args: &CommonArgs) -> Result<PathBuf> {
             out.display()
         );
     }
-    std::fs::create_dir_all(&out).with_context(|| format!("--out {}: cannot create", out.display()))?;
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("--out {}: cannot create", out.display()))?;
     let probe = out.join(".write-test");
     std::fs::write(&probe, b"")
         .with_context(|| format!("--out {}: cannot write there", out.display()))?;
@@ -234,7 +347,13 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
     };
     let mut results = Vec::new();
     for &mode in modes {
-        let result = evaluate(&checkpoint.model, &test, args.batch_size as usize, mode, &device)?;
+        let result = evaluate(
+            &checkpoint.model,
+            &test,
+            args.batch_size as usize,
+            mode,
+            &device,
+        )?;
         println!("-- test: {mode} mode --\n{result}\n");
         results.push(result);
     }

@@ -115,7 +115,9 @@ impl Iterator for Batches<'_> {
         let end = (self.next + self.batch_size).min(self.order.len());
         let indices = &self.order[self.next..end];
         self.next = end;
-        let pixels = indices.iter().flat_map(|&i| self.data.image(i).iter().copied());
+        let pixels = indices
+            .iter()
+            .flat_map(|&i| self.data.image(i).iter().copied());
         let labels = indices.iter().map(|&i| self.data.labels()[i]);
         Some(make_batch(pixels, labels, indices.len(), &self.device))
     }
@@ -141,7 +143,10 @@ mod tests {
         assert_eq!(batches[2].images.dims(), [2, 784]);
         let targets = batches[1].targets.clone().into_data().convert::<i64>();
         assert_eq!(targets.try_to_vec::<i64>().unwrap(), vec![4, 5, 6, 7]);
-        assert_eq!(Batches::new(&data, epoch_order(60_000 / 6000, None, 0), 64, &device).num_batches(), 1);
+        assert_eq!(
+            Batches::new(&data, epoch_order(60_000 / 6000, None, 0), 64, &device).num_batches(),
+            1
+        );
         assert_eq!(60_000usize.div_ceil(64), 938);
     }
 

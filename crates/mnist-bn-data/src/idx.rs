@@ -74,8 +74,12 @@ fn read_idx(path: &Path, rank: u8) -> Result<(Vec<usize>, Vec<u8>), DataError> {
         source,
     };
     let file = File::open(path).map_err(io)?;
-    if file.metadata().map_err(io)?.is_dir() {
+    let metadata = file.metadata().map_err(io)?;
+    if metadata.is_dir() {
         return Err(DataError::format(path, "is a directory, expected a file"));
+    }
+    if metadata.len() == 0 {
+        return Err(DataError::format(path, "file is empty"));
     }
     let gzip = path.extension().is_some_and(|ext| ext == "gz");
     let mut reader: Box<dyn Read> = if gzip {
@@ -218,16 +222,56 @@ pub(crate) mod tests {
         let cases: Vec<(&str, Vec<u8>, bool, &str)> = vec![
             ("empty", vec![], true, "file is empty"),
             ("short", vec![0, 0], true, "too short"),
-            ("magic", idx_bytes(8, &[1], &[0]), true, "incorrect magic number 0x00000801 != 0x00000803"),
-            ("type", idx_bytes(0x0d, &[1, 28, 28], &[0; 784]), true, "incorrect magic number"),
-            ("header", vec![0, 0, 8, 3, 0, 0, 0, 1], true, "ends inside the IDX header"),
-            ("dims", img(&[1, 28, 27], 756), true, "images are 28x27, expected 28x28"),
-            ("truncated", img(&[2, 28, 28], 784), true, "truncated: header [2, 28, 28] promises 1568 bytes of data, found 784"),
-            ("count", img(&[1000, 28, 28], 10), true, "promises 784000 bytes"),
+            (
+                "magic",
+                idx_bytes(8, &[1], &[0]),
+                true,
+                "incorrect magic number 0x00000801 != 0x00000803",
+            ),
+            (
+                "type",
+                idx_bytes(0x0d, &[1, 28, 28], &[0; 784]),
+                true,
+                "incorrect magic number",
+            ),
+            (
+                "header",
+                vec![0, 0, 8, 3, 0, 0, 0, 1],
+                true,
+                "ends inside the IDX header",
+            ),
+            (
+                "dims",
+                img(&[1, 28, 27], 756),
+                true,
+                "images are 28x27, expected 28x28",
+            ),
+            (
+                "truncated",
+                img(&[2, 28, 28], 784),
+                true,
+                "truncated: header [2, 28, 28] promises 1568 bytes of data, found 784",
+            ),
+            (
+                "count",
+                img(&[1000, 28, 28], 10),
+                true,
+                "promises 784000 bytes",
+            ),
             ("trailing", img(&[1, 28, 28], 785), true, "trailing bytes"),
             ("huge", img(&[u32::MAX, u32::MAX, 28], 0), true, "too large"),
-            ("label", idx_bytes(8, &[3], &[1, 10, 2]), false, "label 10 at index 1 is not a digit"),
-            ("labelrank", img(&[1, 28, 28], 784), false, "incorrect magic number 0x00000803 != 0x00000801"),
+            (
+                "label",
+                idx_bytes(8, &[3], &[1, 10, 2]),
+                false,
+                "label 10 at index 1 is not a digit",
+            ),
+            (
+                "labelrank",
+                img(&[1, 28, 28], 784),
+                false,
+                "incorrect magic number 0x00000803 != 0x00000801",
+            ),
         ];
         for (name, bytes, images, expected) in cases {
             for file in [name.to_string(), format!("{name}.gz")] {
@@ -239,7 +283,10 @@ pub(crate) mod tests {
                 };
                 let msg = message(err);
                 assert!(msg.contains(&file), "{file}: {msg}");
-                assert!(msg.contains(expected), "{file}: expected {expected:?} in {msg:?}");
+                assert!(
+                    msg.contains(expected),
+                    "{file}: expected {expected:?} in {msg:?}"
+                );
             }
         }
     }
@@ -254,7 +301,10 @@ pub(crate) mod tests {
 
         let missing = dir.path().join("missing");
         let msg = message(read_images(&missing).unwrap_err());
-        assert!(msg.contains("missing") && msg.contains("No such file"), "{msg}");
+        assert!(
+            msg.contains("missing") && msg.contains("No such file"),
+            "{msg}"
+        );
 
         let sub = dir.path().join("sub");
         std::fs::create_dir(&sub).unwrap();

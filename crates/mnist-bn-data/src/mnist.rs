@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::{Dataset, DatasetError};
 
-use crate::idx::{IMAGE_PIXELS, NUM_CLASSES, read_images, read_labels};
 use crate::DataError;
+use crate::idx::{IMAGE_PIXELS, NUM_CLASSES, read_images, read_labels};
 
 /// The environment variable that names a directory holding the MNIST files.
 pub const MNIST_DIR_ENV: &str = "MNIST_DIR";
@@ -46,7 +46,9 @@ pub fn search_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
     dirs.push(PathBuf::from("data/mnist"));
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
     if let Ok(shipped) = shipped.canonicalize()
-        && !dirs.iter().any(|d| d.canonicalize().is_ok_and(|d| d == shipped))
+        && !dirs
+            .iter()
+            .any(|d| d.canonicalize().is_ok_and(|d| d == shipped))
     {
         dirs.push(shipped);
     }
@@ -127,8 +129,15 @@ impl Mnist {
     ///
     /// Panics if the lengths disagree or a label is not a digit.
     pub fn from_raw(pixels: Vec<u8>, labels: Vec<u8>) -> Self {
-        assert_eq!(pixels.len(), labels.len() * IMAGE_PIXELS, "one image per label");
-        assert!(labels.iter().all(|&l| usize::from(l) < NUM_CLASSES), "labels are digits");
+        assert_eq!(
+            pixels.len(),
+            labels.len() * IMAGE_PIXELS,
+            "one image per label"
+        );
+        assert!(
+            labels.iter().all(|&l| usize::from(l) < NUM_CLASSES),
+            "labels are digits"
+        );
         Self { pixels, labels }
     }
 
@@ -208,8 +217,16 @@ mod tests {
             "train" => ("train-images", "train-labels"),
             _ => ("t10k-images", "t10k-labels"),
         };
-        write(dir, &format!("{img}{sep}idx3-ubyte{ext}"), &idx_bytes(8, &[n, 28, 28], &pixels));
-        write(dir, &format!("{lab}{sep}idx1-ubyte{ext}"), &idx_bytes(8, &[n], &labels));
+        write(
+            dir,
+            &format!("{img}{sep}idx3-ubyte{ext}"),
+            &idx_bytes(8, &[n, 28, 28], &pixels),
+        );
+        write(
+            dir,
+            &format!("{lab}{sep}idx1-ubyte{ext}"),
+            &idx_bytes(8, &[n], &labels),
+        );
     }
 
     #[test]
@@ -232,16 +249,31 @@ mod tests {
     #[test]
     fn counts_that_disagree_are_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "train-images-idx3-ubyte", &idx_bytes(8, &[2, 28, 28], &[0; 1568]));
-        write(dir.path(), "train-labels-idx1-ubyte", &idx_bytes(8, &[3], &[0, 1, 2]));
-        let msg = Mnist::load(Split::Train, Some(dir.path())).unwrap_err().to_string();
-        assert!(msg.contains("holds 2 images but") && msg.contains("holds 3 labels"), "{msg}");
+        write(
+            dir.path(),
+            "train-images-idx3-ubyte",
+            &idx_bytes(8, &[2, 28, 28], &[0; 1568]),
+        );
+        write(
+            dir.path(),
+            "train-labels-idx1-ubyte",
+            &idx_bytes(8, &[3], &[0, 1, 2]),
+        );
+        let msg = Mnist::load(Split::Train, Some(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("holds 2 images but") && msg.contains("holds 3 labels"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn a_missing_file_lists_where_it_looked() {
         let dir = tempfile::tempdir().unwrap();
-        let msg = Mnist::load(Split::Test, Some(dir.path())).unwrap_err().to_string();
+        let msg = Mnist::load(Split::Test, Some(dir.path()))
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("t10k-images-idx3-ubyte"), "{msg}");
         assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
     }
@@ -250,6 +282,9 @@ mod tests {
     fn without_an_explicit_directory_the_shipped_copy_is_searched() {
         let dirs = search_dirs(None);
         assert!(dirs.iter().any(|d| d.ends_with("data/mnist")), "{dirs:?}");
-        assert_eq!(search_dirs(Some(Path::new("/x"))), vec![PathBuf::from("/x")]);
+        assert_eq!(
+            search_dirs(Some(Path::new("/x"))),
+            vec![PathBuf::from("/x")]
+        );
     }
 }

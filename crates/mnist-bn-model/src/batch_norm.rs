@@ -85,7 +85,10 @@ impl TorchBatchNormConfig {
     /// Panics if `num_features` is zero, `epsilon` is not finite and positive, or `momentum`
     /// is not within `[0, 1]`.
     pub fn init(&self, device: &Device) -> TorchBatchNorm {
-        assert!(self.num_features > 0, "num_features must be greater than zero");
+        assert!(
+            self.num_features > 0,
+            "num_features must be greater than zero"
+        );
         assert!(
             self.epsilon.is_finite() && self.epsilon > 0.0,
             "epsilon must be finite and positive"
@@ -97,7 +100,9 @@ impl TorchBatchNormConfig {
         let shape = [self.num_features];
         let weight = match self.init {
             BatchNormInit::Ones => Initializer::Ones.init(shape, device),
-            BatchNormInit::Lesson => Initializer::Uniform { min: 0.0, max: 1.0 }.init(shape, device),
+            BatchNormInit::Lesson => {
+                Initializer::Uniform { min: 0.0, max: 1.0 }.init(shape, device)
+            }
         };
         TorchBatchNorm {
             weight,
@@ -245,10 +250,13 @@ mod tests {
             .value_sync()
             .into_data()
             .assert_approx_eq::<f32>(&TensorData::from([0.25f32, 0.2]), Tolerance::absolute(1e-6));
-        bn.running_var.value_sync().into_data().assert_approx_eq::<f32>(
-            &TensorData::from([0.9 + 0.1 * 5.0 / 3.0, 1.7f32]),
-            Tolerance::absolute(1e-6),
-        );
+        bn.running_var
+            .value_sync()
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &TensorData::from([0.9 + 0.1 * 5.0 / 3.0, 1.7f32]),
+                Tolerance::absolute(1e-6),
+            );
     }
 
     #[test]
@@ -258,10 +266,13 @@ mod tests {
             .with_running_variance(RunningVariance::Biased)
             .init(&device);
         let _ = bn.forward(input(&device));
-        bn.running_var.value_sync().into_data().assert_approx_eq::<f32>(
-            &TensorData::from([0.9 + 0.1 * 1.25, 0.9 + 0.1 * 6.0f32]),
-            Tolerance::absolute(1e-6),
-        );
+        bn.running_var
+            .value_sync()
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &TensorData::from([0.9 + 0.1 * 1.25, 0.9 + 0.1 * 6.0f32]),
+                Tolerance::absolute(1e-6),
+            );
     }
 
     #[test]
@@ -289,16 +300,20 @@ mod tests {
         for b in 0..2 {
             for c in 0..3 {
                 for p in 0..4 {
-                    values[b * 12 + c * 4 + p] = c as f32 + if p == 0 && b == 0 { 8.0 } else { 0.0 };
+                    values[b * 12 + c * 4 + p] =
+                        c as f32 + if p == 0 && b == 0 { 8.0 } else { 0.0 };
                 }
             }
         }
         let x = Tensor::<4>::from_data(TensorData::new(values, [2, 3, 2, 2]), &device);
         let _ = bn.forward(x);
         // Channel c: mean c + 1 over 8 values, momentum 0.1 from 0.
-        bn.running_mean.value_sync().into_data().assert_approx_eq::<f32>(
-            &TensorData::from([0.1f32, 0.2, 0.3]),
-            Tolerance::absolute(1e-6),
-        );
+        bn.running_mean
+            .value_sync()
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &TensorData::from([0.1f32, 0.2, 0.3]),
+                Tolerance::absolute(1e-6),
+            );
     }
 }

@@ -20,5 +20,5 @@
 mod batch_norm;
 mod mlp;
 
-pub use batch_norm::{TorchBatchNorm, TorchBatchNormConfig, BatchNormInit, RunningVariance};
+pub use batch_norm::{BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig};
 pub use mlp::{Mlp, MlpConfig, Norm};

@@ -6,7 +6,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::batch_norm::{TorchBatchNorm, TorchBatchNormConfig, BatchNormInit, RunningVariance};
+use crate::batch_norm::{BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig};
 
 /// Which normalization follows each hidden linear layer.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -139,12 +139,8 @@ impl Mlp {
     /// batch statistics, as PyTorch's `model.train()` does before a test pass. In that mode
     /// each forward pass also updates the running statistics, which clones of the model share.
     pub fn with_batch_statistics(mut self, enabled: bool) -> Self {
-        self.batch_norm1 = self
-            .batch_norm1
-            .map(|bn| bn.with_batch_statistics(enabled));
-        self.batch_norm2 = self
-            .batch_norm2
-            .map(|bn| bn.with_batch_statistics(enabled));
+        self.batch_norm1 = self.batch_norm1.map(|bn| bn.with_batch_statistics(enabled));
+        self.batch_norm2 = self.batch_norm2.map(|bn| bn.with_batch_statistics(enabled));
         self
     }
 }
@@ -237,8 +233,16 @@ mod tests {
         // In training mode each image's logits depend on the rest of the batch.
         let batch = model.forward(images.clone());
         let half = model.forward(images.clone().slice([0..4, 0..784]));
-        let diff = batch.slice([0..4, 0..10]).sub(half).abs().max().into_scalar::<f32>();
-        assert!(diff > 1e-3, "batch statistics should couple the images ({diff})");
+        let diff = batch
+            .slice([0..4, 0..10])
+            .sub(half)
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert!(
+            diff > 1e-3,
+            "batch statistics should couple the images ({diff})"
+        );
         // In inference mode they do not.
         let model = model.valid();
         let batch = model.forward(images.clone());
@@ -260,14 +264,17 @@ mod tests {
         let mean = h.clone().mean_dim(0).reshape([512]);
         let var = h.var(0).reshape([512]); // unbiased
         let bn = model.batch_norm1.as_ref().unwrap();
-        bn.running_mean.value_sync().into_data().assert_approx_eq::<f32>(
-            &mean.mul_scalar(0.1).into_data(),
-            Tolerance::absolute(1e-6),
-        );
-        bn.running_var.value_sync().into_data().assert_approx_eq::<f32>(
-            &var.mul_scalar(0.1).add_scalar(0.9).into_data(),
-            Tolerance::absolute(1e-5),
-        );
+        bn.running_mean
+            .value_sync()
+            .into_data()
+            .assert_approx_eq::<f32>(&mean.mul_scalar(0.1).into_data(), Tolerance::absolute(1e-6));
+        bn.running_var
+            .value_sync()
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &var.mul_scalar(0.1).add_scalar(0.9).into_data(),
+                Tolerance::absolute(1e-5),
+            );
     }
 
     #[test]
@@ -275,9 +282,23 @@ mod tests {
         let device = device();
         let model = MlpConfig::new(Norm::Batch).init(&device).valid();
         let model = model.with_batch_statistics(true);
-        let before = model.batch_norm1.as_ref().unwrap().running_mean.value_sync();
-        let _ = model.forward(Tensor::<2>::random([4, 784], Distribution::Default, &device));
-        let after = model.batch_norm1.as_ref().unwrap().running_mean.value_sync();
+        let before = model
+            .batch_norm1
+            .as_ref()
+            .unwrap()
+            .running_mean
+            .value_sync();
+        let _ = model.forward(Tensor::<2>::random(
+            [4, 784],
+            Distribution::Default,
+            &device,
+        ));
+        let after = model
+            .batch_norm1
+            .as_ref()
+            .unwrap()
+            .running_mean
+            .value_sync();
         assert!(before.sub(after).abs().sum().into_scalar::<f32>() > 0.0);
         let _ = TensorData::from([0.0f32]);
     }

@@ -16,9 +16,9 @@ use burn::tensor::{Bytes, Device};
 use mnist_bn_model::{Mlp, MlpConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::TrainError;
 use crate::fsutil::sync_dir;
 use crate::learner::{EpochStats, TrainingConfig};
-use crate::TrainError;
 
 /// Version of the checkpoint layout; a reader refuses others.
 pub const CHECKPOINT_FORMAT: u32 = 1;
@@ -34,6 +34,9 @@ pub struct TrainState {
     pub training: TrainingConfig,
     /// Every complete epoch so far; its length is the number of epochs done.
     pub history: Vec<EpochStats>,
+    /// Training batches seen so far (PyTorch's `num_batches_tracked`).
+    #[serde(default)]
+    pub batches_seen: u64,
 }
 
 /// A checkpoint read back.
@@ -67,25 +70,41 @@ pub fn save_checkpoint(
 ) -> Result<PathBuf, TrainError> {
     let root = checkpoints_dir(model_dir);
     fs::create_dir_all(&root).map_err(TrainError::io(&root))?;
-    let name = format!("epoch-{:03}", state.history.len());
-    let target = root.join(&name);
+    let target = root.join(format!("epoch-{:03}", state.history.len()));
+    write_checkpoint_dir(&target, config, model, optimizer, state)?;
+    prune(&root, state.history.len());
+    Ok(target)
+}
+
+/// Writes a checkpoint into the directory `target` (replacing one that is there), atomically:
+/// the files go into a hidden sibling directory that is then renamed to `target`.
+pub fn write_checkpoint_dir(
+    target: &Path,
+    config: &MlpConfig,
+    model: &Mlp,
+    optimizer: Option<&ModuleOptimizer>,
+    state: &TrainState,
+) -> Result<(), TrainError> {
+    let root = crate::fsutil::parent(target);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = root.join(format!(".{name}.partial-{}", std::process::id()));
     let written = write_files(&tmp, config, model, optimizer, state).and_then(|()| {
         if target.exists() {
             let old = root.join(format!(".{name}.old-{}", std::process::id()));
-            fs::rename(&target, &old).map_err(TrainError::io(&target))?;
+            fs::rename(target, &old).map_err(TrainError::io(target))?;
             let _ = fs::remove_dir_all(&old);
         }
-        fs::rename(&tmp, &target).map_err(TrainError::io(&target))?;
-        sync_dir(&root);
+        fs::rename(&tmp, target).map_err(TrainError::io(target))?;
+        sync_dir(root);
         Ok(())
     });
-    if let Err(err) = written {
+    if written.is_err() {
         let _ = fs::remove_dir_all(&tmp);
-        return Err(err);
     }
-    prune(&root, state.history.len());
-    Ok(target)
+    written
 }
 
 fn write_files(
@@ -188,7 +207,10 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, TrainError> {
 
 /// The newest complete `epoch-NNN` directory in `root`, if any.
 pub fn latest_checkpoint(root: &Path) -> Option<PathBuf> {
-    epochs(root).into_iter().max().map(|n| root.join(format!("epoch-{n:03}")))
+    epochs(root)
+        .into_iter()
+        .max()
+        .map(|n| root.join(format!("epoch-{n:03}")))
 }
 
 fn epochs(root: &Path) -> Vec<usize> {
@@ -222,15 +244,17 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, Train
     if state.format != CHECKPOINT_FORMAT {
         return Err(TrainError::checkpoint(
             dir.join("training.json"),
-            format!("checkpoint format {} is not {CHECKPOINT_FORMAT}", state.format),
+            format!(
+                "checkpoint format {} is not {CHECKPOINT_FORMAT}",
+                state.format
+            ),
         ));
     }
     let model = model_from_bytes(&config, read("model.bpk")?, device, &dir.join("model.bpk"))?;
     let optimizer = match dir.join("optimizer.bin") {
-        file if file.exists() => Some(
-            OptimizerRecord::load(&file)
-                .map_err(|e| TrainError::checkpoint(&file, format!("unreadable optimizer state: {e}")))?,
-        ),
+        file if file.exists() => Some(OptimizerRecord::load(&file).map_err(|e| {
+            TrainError::checkpoint(&file, format!("unreadable optimizer state: {e}"))
+        })?),
         _ => None,
     };
     Ok(Checkpoint {

@@ -110,7 +110,11 @@ pub fn evaluate(
         }
         offset += n;
     }
-    Ok(TestReport::from_confusion(mode, loss_sum / data.len() as f64, confusion))
+    Ok(TestReport::from_confusion(
+        mode,
+        loss_sum / data.len() as f64,
+        confusion,
+    ))
 }
 
 /// The modes a model of this kind is tested in, in the lesson's order: a batch-norm model in
@@ -155,16 +159,14 @@ impl fmt::Display for TestReport {
         writeln!(f, "Test Loss: {:.6}", self.loss)?;
         writeln!(f)?;
         for d in &self.per_digit {
-            if d.total == 0 {
-                writeln!(f, "Test Accuracy of {:>5}: N/A (no test images)", d.digit)?;
-            } else {
-                // Python's '%2d' of a float truncates toward zero.
-                let percent = (100 * d.correct) / d.total;
-                writeln!(
+            // Python's '%2d' of a float truncates toward zero, as integer division does.
+            match (100 * d.correct).checked_div(d.total) {
+                Some(percent) => writeln!(
                     f,
                     "Test Accuracy of {:>5}: {percent:>2}% ({:>2}/{:>2})",
                     d.digit, d.correct, d.total
-                )?;
+                )?,
+                None => writeln!(f, "Test Accuracy of {:>5}: N/A (no test images)", d.digit)?,
             }
         }
         writeln!(f)?;
@@ -190,10 +192,19 @@ mod tests {
         let report = TestReport::from_confusion(TestMode::Eval, 0.0732, confusion);
         let text = report.to_string();
         assert!(text.starts_with("Test Loss: 0.073200\n\n"), "{text}");
-        assert!(text.contains("Test Accuracy of     3: 98% (990/1010)\n"), "{text}");
-        assert!(text.contains("Test Accuracy of     0: 100% ( 7/ 7)\n"), "{text}");
+        assert!(
+            text.contains("Test Accuracy of     3: 98% (990/1010)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Test Accuracy of     0: 100% ( 7/ 7)\n"),
+            "{text}"
+        );
         assert!(text.contains("Test Accuracy of     1: N/A"), "{text}");
-        assert!(text.ends_with("Test Accuracy (Overall): 98% (997/1017)"), "{text}");
+        assert!(
+            text.ends_with("Test Accuracy (Overall): 98% (997/1017)"),
+            "{text}"
+        );
         assert_eq!(report.per_digit[3].total, 1010);
         assert_eq!((report.correct, report.total), (997, 1017));
     }

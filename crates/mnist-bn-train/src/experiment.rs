@@ -9,6 +9,7 @@ use burn::tensor::Device;
 use mnist_bn_data::Mnist;
 use mnist_bn_model::{Mlp, MlpConfig, Norm};
 
+use crate::TrainError;
 use crate::checkpoint::{
     CHECKPOINT_FORMAT, TrainState, checkpoints_dir, latest_checkpoint, load_checkpoint,
     save_checkpoint,
@@ -17,8 +18,8 @@ use crate::evaluate::{TestMode, evaluate, test_modes};
 use crate::learner::{Learner, Stop, TrainingConfig, check_batches};
 use crate::plot::{Curve, confusion_chart, loss_chart};
 use crate::progress::ProgressMode;
+use crate::pytorch::import_pytorch;
 use crate::report::{ModelReport, REPORT_SCHEMA, RunReport};
-use crate::TrainError;
 
 /// A model to train in an experiment.
 #[derive(Debug, Clone)]
@@ -27,6 +28,9 @@ pub struct ModelSpec {
     pub name: String,
     /// Its architecture.
     pub config: MlpConfig,
+    /// Start from these weights instead of a random init: a PyTorch `state_dict`
+    /// (`.safetensors`, `.pt`) or one of our checkpoints.
+    pub init_from: Option<PathBuf>,
 }
 
 impl ModelSpec {
@@ -44,6 +48,7 @@ impl ModelSpec {
         ModelSpec {
             name: name.to_string(),
             config: MlpConfig::new(norm),
+            init_from: None,
         }
     }
 }
@@ -113,14 +118,21 @@ fn validate(
     options: &ExperimentOptions,
 ) -> Result<(), TrainError> {
     if options.test_batch_size == 0 {
-        return Err(TrainError::Invalid("test batch size must be at least 1".into()));
+        return Err(TrainError::Invalid(
+            "test batch size must be at least 1".into(),
+        ));
     }
     if test.is_empty() {
         return Err(TrainError::Invalid("the test set is empty".into()));
     }
     for spec in models {
         options.training.validate(spec.config.norm, train.len())?;
-        check_batches(spec.config.norm, test.len(), options.test_batch_size, "test")?;
+        check_batches(
+            spec.config.norm,
+            test.len(),
+            options.test_batch_size,
+            "test",
+        )?;
     }
     Ok(())
 }
@@ -145,6 +157,8 @@ fn train_and_test(
             format: CHECKPOINT_FORMAT,
             training: options.training.clone(),
             history: history.to_vec(),
+            batches_seen: (history.len() * train.len().div_ceil(options.training.batch_size))
+                as u64,
         };
         save_checkpoint(&model_dir, &spec.config, model, Some(optim), &state).map(|_| ())
     };
@@ -171,7 +185,11 @@ fn train_and_test(
     })
 }
 
-type Start = (Mlp, burn::optim::ModuleOptimizer, Vec<crate::learner::EpochStats>);
+type Start = (
+    Mlp,
+    burn::optim::ModuleOptimizer,
+    Vec<crate::learner::EpochStats>,
+);
 
 /// A fresh model, or with `resume` the newest checkpoint's model, optimizer and history.
 fn start(
@@ -208,8 +226,35 @@ fn start(
         }
         _ => {
             device.seed(options.training.seed);
-            Ok((spec.config.init(device), learner.optimizer(), Vec::new()))
+            let model = match &spec.init_from {
+                Some(path) => initial_weights(path, &spec.config, device)?,
+                None => spec.config.init(device),
+            };
+            Ok((model, learner.optimizer(), Vec::new()))
         }
+    }
+}
+
+/// Loads starting weights: one of our checkpoints (a directory) or a PyTorch `state_dict`.
+pub fn initial_weights(
+    path: &Path,
+    config: &MlpConfig,
+    device: &Device,
+) -> Result<Mlp, TrainError> {
+    if path.is_dir() {
+        let checkpoint = load_checkpoint(path, device)?;
+        if checkpoint.config != *config {
+            return Err(TrainError::checkpoint(
+                &checkpoint.path,
+                format!(
+                    "holds a {:?}-norm model, not the {:?}-norm model asked for",
+                    checkpoint.config.norm, config.norm
+                ),
+            ));
+        }
+        Ok(checkpoint.model)
+    } else {
+        import_pytorch(path, config, device)
     }
 }
 
@@ -232,8 +277,16 @@ pub fn write_outputs(report: &RunReport, out: &Path) -> Result<(), TrainError> {
     };
     for m in &report.models {
         if let Some(test) = m.test(TestMode::Eval) {
-            let title = format!("Confusion matrix: {} (eval mode, {:.2}%)", m.name, 100.0 * test.accuracy);
-            confusion_chart(&test.confusion, &title, &out.join(format!("confusion_{}.png", m.name)))?;
+            let title = format!(
+                "Confusion matrix: {} (eval mode, {:.2}%)",
+                m.name,
+                100.0 * test.accuracy
+            );
+            confusion_chart(
+                &test.confusion,
+                &title,
+                &out.join(format!("confusion_{}.png", m.name)),
+            )?;
         }
     }
     report.write(out, plot)

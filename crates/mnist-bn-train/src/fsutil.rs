@@ -11,7 +11,10 @@ use crate::TrainError;
 /// temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     let dir = parent(path);
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = File::create(&tmp)?;
@@ -64,7 +67,9 @@ mod tests {
         let path = dir.path().join("a.json");
         write_atomic(&path, b"old").unwrap();
         // A directory where the temporary file would go makes the write fail.
-        let blocker = dir.path().join(format!(".a.json.tmp-{}", std::process::id()));
+        let blocker = dir
+            .path()
+            .join(format!(".a.json.tmp-{}", std::process::id()));
         fs::create_dir(&blocker).unwrap();
         let err = write_atomic(&path, b"new").unwrap_err();
         assert!(err.to_string().contains("a.json"), "{err}");

@@ -46,7 +46,10 @@ impl TrainingConfig {
             return invalid("batch size must be at least 1".into());
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return invalid(format!("learning rate must be a positive number, got {}", self.lr));
+            return invalid(format!(
+                "learning rate must be a positive number, got {}",
+                self.lr
+            ));
         }
         if train_len == 0 {
             return invalid("the training set is empty".into());
@@ -172,8 +175,11 @@ impl Learner {
             let started = Instant::now();
             let order = epoch_order(data.len(), self.config.shuffle_seed, epoch - 1);
             let batches = Batches::new(data, order, self.config.batch_size, &self.device);
-            let progress =
-                EpochProgress::new(self.progress, format!("{} {epoch}", self.label), batches.num_batches());
+            let progress = EpochProgress::new(
+                self.progress,
+                format!("{} {epoch}", self.label),
+                batches.num_batches(),
+            );
             let (mut loss_sum, mut count, mut images) = (0.0f64, 0usize, 0usize);
             for batch in batches {
                 if interrupt.load(Ordering::Relaxed) {
@@ -187,7 +193,11 @@ impl Learner {
                 count += 1;
                 if !value.is_finite() {
                     progress.finish();
-                    let stop = Stop::Diverged { epoch, batch: count, loss: value };
+                    let stop = Stop::Diverged {
+                        epoch,
+                        batch: count,
+                        loss: value,
+                    };
                     return Ok((model, stop));
                 }
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -204,7 +214,10 @@ impl Learner {
                 seconds,
                 images_per_sec: images as f64 / seconds,
             };
-            println!("Epoch: {} \tTraining Loss: {:.6}", stats.epoch, stats.train_loss);
+            println!(
+                "Epoch: {} \tTraining Loss: {:.6}",
+                stats.epoch, stats.train_loss
+            );
             history.push(stats);
             after_epoch(&model, optim, history)?;
         }

@@ -36,12 +36,14 @@ mod pytorch;
 mod report;
 
 pub use checkpoint::{
-    CHECKPOINT_FORMAT, Checkpoint, TrainState, checkpoints_dir, latest_checkpoint,
-    load_checkpoint, model_bytes, model_from_bytes, resolve_checkpoint, save_checkpoint,
+    CHECKPOINT_FORMAT, Checkpoint, TrainState, checkpoints_dir, latest_checkpoint, load_checkpoint,
+    model_bytes, model_from_bytes, resolve_checkpoint, save_checkpoint, write_checkpoint_dir,
 };
 pub use error::TrainError;
 pub use evaluate::{DigitAccuracy, TestMode, TestReport, evaluate, test_modes};
-pub use experiment::{ExperimentOptions, ModelSpec, run_experiment, write_outputs};
+pub use experiment::{
+    ExperimentOptions, ModelSpec, initial_weights, run_experiment, write_outputs,
+};
 pub use fsutil::write_atomic;
 pub use learner::{EpochStats, Learner, Stop, TrainingConfig};
 pub use plot::{Curve, confusion_chart, loss_chart};

@@ -7,8 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::fsutil::write_atomic;
 use crate::TrainError;
+use crate::fsutil::write_atomic;
 
 /// DejaVu Sans, bundled so that charts need no system fonts (license in `assets/`).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -52,7 +52,10 @@ pub fn loss_chart(curves: &[Curve], stem: &Path) -> Result<(), TrainError> {
         draw_losses(&root, curves).map_err(|e| plot_err(&png, e))?;
         root.present().map_err(|e| plot_err(&png, e))?;
     }
-    write_atomic(&png, &encode_png(&pixels, w, h).map_err(|e| plot_err(&png, e))?)?;
+    write_atomic(
+        &png,
+        &encode_png(&pixels, w, h).map_err(|e| plot_err(&png, e))?,
+    )?;
     let mut text = String::new();
     {
         let root = SVGBackend::with_string(&mut text, (w, h)).into_drawing_area();
@@ -67,11 +70,23 @@ fn draw_losses<DB: DrawingBackend>(
     curves: &[Curve],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
-    let epochs = curves.iter().map(|c| c.losses.len()).max().unwrap_or(1).max(2);
-    let finite = curves.iter().flat_map(|c| &c.losses).copied().filter(|l| l.is_finite());
+    let epochs = curves
+        .iter()
+        .map(|c| c.losses.len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let finite = curves
+        .iter()
+        .flat_map(|c| &c.losses)
+        .copied()
+        .filter(|l| l.is_finite());
     let top = finite.fold(0.0f64, f64::max).max(1e-3) * 1.08;
     let mut chart = ChartBuilder::on(root)
-        .caption("Training loss: batch norm vs. no normalization", (FAMILY, 26))
+        .caption(
+            "Training loss: batch norm vs. no normalization",
+            (FAMILY, 26),
+        )
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
@@ -99,8 +114,14 @@ fn draw_losses<DB: DrawingBackend>(
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))?
             .label(curve.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+            });
+        chart.draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, 4, color.filled())),
+        )?;
     }
     chart
         .configure_series_labels()
@@ -113,7 +134,11 @@ fn draw_losses<DB: DrawingBackend>(
 }
 
 /// Draws a confusion matrix (`confusion[label][prediction]`) as a heat map into `path` (PNG).
-pub fn confusion_chart(confusion: &[Vec<usize>], title: &str, path: &Path) -> Result<(), TrainError> {
+pub fn confusion_chart(
+    confusion: &[Vec<usize>],
+    title: &str,
+    path: &Path,
+) -> Result<(), TrainError> {
     register_font();
     let (w, h) = (760u32, 720u32);
     let mut pixels = vec![255u8; (w * h * 3) as usize];
@@ -122,7 +147,10 @@ pub fn confusion_chart(confusion: &[Vec<usize>], title: &str, path: &Path) -> Re
         draw_confusion(&root, confusion, title).map_err(|e| plot_err(path, e))?;
         root.present().map_err(|e| plot_err(path, e))?;
     }
-    write_atomic(path, &encode_png(&pixels, w, h).map_err(|e| plot_err(path, e))?)
+    write_atomic(
+        path,
+        &encode_png(&pixels, w, h).map_err(|e| plot_err(path, e))?,
+    )
 }
 
 fn draw_confusion<DB: DrawingBackend>(

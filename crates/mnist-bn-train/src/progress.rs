@@ -63,7 +63,10 @@ impl EpochProgress {
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
             bar.set_message(format!("loss {loss:.4}, {rate:.0} img/s"));
-        } else if self.lines && done < self.total && done % self.total.div_ceil(4).max(1) == 0 {
+        } else if self.lines
+            && done < self.total
+            && done.is_multiple_of(self.total.div_ceil(4).max(1))
+        {
             println!(
                 "  {} {done}/{} batches, loss {loss:.4}, {rate:.0} img/s",
                 self.label, self.total

@@ -37,10 +37,16 @@ pub fn import_pytorch(path: &Path, config: &MlpConfig, device: &Device) -> Resul
             .with_from_adapter(PyTorchToBurnAdapter)
             .allow_partial(true)
             .validate(false);
-        model.load_from(&mut store).map_err(|e| TrainError::checkpoint(path, e.to_string()))
+        model
+            .load_from(&mut store)
+            .map_err(|e| TrainError::checkpoint(path, e.to_string()))
     } else {
-        let mut store = PytorchStore::from_file(path).allow_partial(true).validate(false);
-        model.load_from(&mut store).map_err(|e| TrainError::checkpoint(path, e.to_string()))
+        let mut store = PytorchStore::from_file(path)
+            .allow_partial(true)
+            .validate(false);
+        model
+            .load_from(&mut store)
+            .map_err(|e| TrainError::checkpoint(path, e.to_string()))
     }?;
     check_applied(&result, config.norm, path)?;
     Ok(model)
@@ -95,7 +101,11 @@ fn check_applied(result: &ApplyResult, norm: Norm, path: &Path) -> Result<(), Tr
 /// (this model does not count batches; pass what the training history implies).
 ///
 /// `model.load_state_dict(safetensors.torch.load_file(path))` then works in the lesson's code.
-pub fn export_pytorch(model: &Mlp, path: &Path, num_batches_tracked: i64) -> Result<(), TrainError> {
+pub fn export_pytorch(
+    model: &Mlp,
+    path: &Path,
+    num_batches_tracked: i64,
+) -> Result<(), TrainError> {
     let err = |e: &dyn std::fmt::Display| TrainError::checkpoint(path, e.to_string());
     let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
     model.save_into(&mut store).map_err(|e| err(&e))?;

@@ -7,11 +7,11 @@ use std::path::Path;
 use mnist_bn_model::MlpConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::TrainError;
 use crate::checkpoint::to_json;
 use crate::evaluate::{TestMode, TestReport};
 use crate::fsutil::write_atomic;
 use crate::learner::{EpochStats, Stop, TrainingConfig};
-use crate::TrainError;
 
 /// Version of the `report.json` schema.
 pub const REPORT_SCHEMA: u32 = 1;
@@ -82,9 +82,8 @@ impl RunReport {
         for m in &self.models {
             let first = m.epochs.first().map(|e| format!("{:.4}", e.train_loss));
             let last = m.epochs.last().map(|e| format!("{:.4}", e.train_loss));
-            let secs = (!m.epochs.is_empty()).then(|| {
-                m.epochs.iter().map(|e| e.seconds).sum::<f64>() / m.epochs.len() as f64
-            });
+            let secs = (!m.epochs.is_empty())
+                .then(|| m.epochs.iter().map(|e| e.seconds).sum::<f64>() / m.epochs.len() as f64);
             let acc = |mode| m.test(mode).map(|t| format!("{:.2}%", 100.0 * t.accuracy));
             let dash = || "–".to_string();
             let status = match &m.stop {
@@ -125,7 +124,12 @@ impl RunReport {
         md.push_str("\n|---|");
         md.push_str(&"---|".repeat(self.models.len()));
         md.push('\n');
-        let epochs = self.models.iter().map(|m| m.epochs.len()).max().unwrap_or(0);
+        let epochs = self
+            .models
+            .iter()
+            .map(|m| m.epochs.len())
+            .max()
+            .unwrap_or(0);
         for i in 0..epochs {
             let _ = write!(md, "| {} |", i + 1);
             for m in &self.models {

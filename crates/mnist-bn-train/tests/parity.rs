@@ -25,7 +25,9 @@ use safetensors::SafeTensors;
 const RTOL: f64 = 1e-5;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
 }
 
 fn f32s(st: &SafeTensors<'_>, key: &str) -> Vec<f32> {
@@ -83,25 +85,54 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
     let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [64]), &device);
 
     let logits = model.forward(input);
-    compare("logits", &data_of(logits.clone()), &f32s(&st, "logits"), 1e-6);
+    compare(
+        "logits",
+        &data_of(logits.clone()),
+        &f32s(&st, "logits"),
+        1e-6,
+    );
     let loss = CrossEntropyLoss::new(None, &device).forward(logits, targets);
     compare("loss", &data_of(loss.clone()), &f32s(&st, "loss"), 1e-6);
 
     let grads = loss.backward();
-    let linear = [("fc1", &model.fc1), ("fc2", &model.fc2), ("fc3", &model.fc3)];
+    let linear = [
+        ("fc1", &model.fc1),
+        ("fc2", &model.fc2),
+        ("fc3", &model.fc3),
+    ];
     for (name, layer) in linear {
-        let g = layer.weight.val().grad(&grads).expect("weight has a gradient");
-        compare(&format!("grad.{name}.weight"), &torch_layout(g), &f32s(&st, &format!("grad.{name}.weight")), 1e-7);
+        let g = layer
+            .weight
+            .val()
+            .grad(&grads)
+            .expect("weight has a gradient");
+        compare(
+            &format!("grad.{name}.weight"),
+            &torch_layout(g),
+            &f32s(&st, &format!("grad.{name}.weight")),
+            1e-7,
+        );
         if let Some(bias) = &layer.bias {
             let g = bias.val().grad(&grads).expect("bias has a gradient");
-            compare(&format!("grad.{name}.bias"), &data_of(g), &f32s(&st, &format!("grad.{name}.bias")), 1e-7);
+            compare(
+                &format!("grad.{name}.bias"),
+                &data_of(g),
+                &f32s(&st, &format!("grad.{name}.bias")),
+                1e-7,
+            );
         }
     }
-    for (name, bn) in [("batch_norm1", &model.batch_norm1), ("batch_norm2", &model.batch_norm2)] {
+    for (name, bn) in [
+        ("batch_norm1", &model.batch_norm1),
+        ("batch_norm2", &model.batch_norm2),
+    ] {
         if let Some(bn) = bn {
             for (param, p) in [("weight", &bn.weight), ("bias", &bn.bias)] {
                 let key = format!("grad.{name}.{param}");
-                let g = p.val().grad(&grads).expect("batch norm parameter has a gradient");
+                let g = p
+                    .val()
+                    .grad(&grads)
+                    .expect("batch norm parameter has a gradient");
                 compare(&key, &data_of(g), &f32s(&st, &key), 1e-7);
             }
         }
@@ -117,7 +148,9 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
     let ours = SafeTensors::deserialize(&ours_bytes).unwrap();
     let mut compared = 0;
     for key in st.names() {
-        let Some(name) = key.strip_prefix("after.") else { continue };
+        let Some(name) = key.strip_prefix("after.") else {
+            continue;
+        };
         if name.ends_with("num_batches_tracked") {
             let view = ours.tensor(name).unwrap();
             assert_eq!(view.data(), st.tensor(key).unwrap().data(), "{name}");
@@ -131,17 +164,31 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
         Norm::None => 6,
     };
     assert_eq!(compared, expected, "every tensor of the state is compared");
-    assert_eq!(ours.names().len(), st.names().iter().filter(|k| k.starts_with("after.")).count());
+    assert_eq!(
+        ours.names().len(),
+        st.names()
+            .iter()
+            .filter(|k| k.starts_with("after."))
+            .count()
+    );
 }
 
 #[test]
 fn one_training_step_matches_pytorch_with_batch_norm() {
-    golden_step(Norm::Batch, "init_bn.safetensors", "golden_step_bn.safetensors");
+    golden_step(
+        Norm::Batch,
+        "init_bn.safetensors",
+        "golden_step_bn.safetensors",
+    );
 }
 
 #[test]
 fn one_training_step_matches_pytorch_without_batch_norm() {
-    golden_step(Norm::None, "init_nonorm.safetensors", "golden_step_nonorm.safetensors");
+    golden_step(
+        Norm::None,
+        "init_nonorm.safetensors",
+        "golden_step_nonorm.safetensors",
+    );
 }
 
 #[test]
@@ -158,11 +205,21 @@ fn the_pickle_and_the_safetensors_file_give_the_same_model() {
 #[test]
 fn the_wrong_variant_is_a_clear_error() {
     let device = Device::flex();
-    let err = import_pytorch(&fixture("init_nonorm.safetensors"), &MlpConfig::new(Norm::Batch), &device)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("missing tensors: ") && err.contains("batch_norm1.weight"), "{err}");
-    assert!(err.contains("unexpected tensors: ") && err.contains("fc1.bias"), "{err}");
+    let err = import_pytorch(
+        &fixture("init_nonorm.safetensors"),
+        &MlpConfig::new(Norm::Batch),
+        &device,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("missing tensors: ") && err.contains("batch_norm1.weight"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unexpected tensors: ") && err.contains("fc1.bias"),
+        "{err}"
+    );
     assert!(err.contains("use --model plain"), "{err}");
     let err = import_pytorch(&fixture("init_bn.pt"), &MlpConfig::new(Norm::None), &device)
         .unwrap_err()
@@ -193,7 +250,10 @@ fn export_then_import_gives_the_same_model() {
     ours.sort();
     assert_eq!(names, ours);
     for name in names {
-        let (x, y) = (original.tensor(name).unwrap(), exported.tensor(name).unwrap());
+        let (x, y) = (
+            original.tensor(name).unwrap(),
+            exported.tensor(name).unwrap(),
+        );
         assert_eq!(x.shape(), y.shape(), "{name}");
         assert_eq!(x.dtype(), y.dtype(), "{name}");
         assert_eq!(x.data(), y.data(), "{name}");

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `mnist-bn` binary on real MNIST (small subsets), and the data
+//! shipped with the project.
+
+mod util;
+
+mod data;
+mod errors;
+mod interop;
+mod lesson;
+mod resume;
