@@ -19,10 +19,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 100 batches of 64 images, in file order.
     let train = Mnist::load(Split::Train, None)?.truncate(6400);
-    for (step, batch) in Batches::new(&train, epoch_order(train.len(), None, 0), 64, &device).enumerate() {
+    for (step, batch) in
+        Batches::new(&train, epoch_order(train.len(), None, 0), 64, &device).enumerate()
+    {
         let loss = loss_fn.forward(model.forward(batch.images), batch.targets);
         if step % 25 == 0 {
-            println!("step {step:3}: loss {:.4}", loss.clone().into_scalar::<f32>());
+            println!(
+                "step {step:3}: loss {:.4}",
+                loss.clone().into_scalar::<f32>()
+            );
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(0.01, model, grads);
@@ -32,8 +37,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = model.valid();
     let test = Mnist::load(Split::Test, None)?.truncate(8);
     let inference = device.clone().without_autodiff();
-    let batch = Batches::new(&test, epoch_order(8, None, 0), 8, &inference).next().expect("one batch");
-    let predicted = model.forward(batch.images).argmax(1).into_data().convert::<i64>();
+    let batch = Batches::new(&test, epoch_order(8, None, 0), 8, &inference)
+        .next()
+        .expect("one batch");
+    let predicted = model
+        .forward(batch.images)
+        .argmax(1)
+        .into_data()
+        .convert::<i64>();
     println!("predicted: {:?}", predicted.as_slice::<i64>().expect("i64"));
     println!("labels:    {:?}", test.labels());
     Ok(())

@@ -1,11 +1,26 @@
-//! Picking the backend and device from the enabled cargo features.
+//! Picking the backend and device.
 //!
-//! A backend the user enables explicitly wins over the default one: `wgpu`, then `ndarray`,
-//! then `flex` (the default CPU backend).
+//! The backends compiled in are the cargo features `flex`, `ndarray` and `wgpu`. Without
+//! `--backend`, the one the user enabled explicitly wins over the default: `wgpu`, then
+//! `ndarray`, then `flex` (the default feature). `--backend` (or `MNIST_BN_BACKEND`) picks
+//! another compiled-in one, e.g. the CPU in a build that also has the GPU.
 
+use anyhow::{Result, bail};
 use burn::tensor::Device;
+use clap::ValueEnum;
 
-/// The device the app computes on, and a human-readable name of its backend.
+/// A backend the app can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// Burn's pure-Rust CPU backend (cargo feature `flex`, the default).
+    Flex,
+    /// Burn's NdArray CPU backend (cargo feature `ndarray`).
+    Ndarray,
+    /// The GPU through wgpu: Vulkan, Metal or DX12 (cargo feature `wgpu`).
+    Wgpu,
+}
+
+/// The device the app computes on, and a human-readable description of it.
 pub struct Backend {
     /// The device (without autodiff; the learner adds it).
     pub device: Device,
@@ -13,33 +28,79 @@ pub struct Backend {
     pub name: String,
 }
 
-/// Selects the backend of the highest priority among the enabled features.
-#[cfg(feature = "wgpu")]
-pub fn select() -> Backend {
-    Backend {
-        device: Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
-        name: "wgpu (GPU; adapter chosen by wgpu, override with CUBECL_WGPU_DEFAULT_DEVICE)".into(),
+/// The compiled-in backends, highest priority first.
+pub fn compiled() -> Vec<BackendKind> {
+    let mut kinds = Vec::new();
+    if cfg!(feature = "wgpu") {
+        kinds.push(BackendKind::Wgpu);
+    }
+    if cfg!(feature = "ndarray") {
+        kinds.push(BackendKind::Ndarray);
+    }
+    if cfg!(feature = "flex") {
+        kinds.push(BackendKind::Flex);
+    }
+    kinds
+}
+
+/// Selects `requested`, or the compiled-in backend of the highest priority; `device` picks the
+/// wgpu adapter (`default`, `discrete[:N]`, `integrated[:N]`, `virtual[:N]`, `cpu`).
+pub fn select(requested: Option<BackendKind>, device: Option<&str>) -> Result<Backend> {
+    let compiled = compiled();
+    let kind = match requested {
+        Some(kind) if compiled.contains(&kind) => kind,
+        Some(kind) => bail!(
+            "backend {kind:?} is not compiled in; rebuild with `--features {}` (compiled in: {compiled:?})",
+            format!("{kind:?}").to_lowercase()
+        ),
+        None => match compiled.first() {
+            Some(&kind) => kind,
+            None => bail!("no backend compiled in: enable a feature (flex, ndarray or wgpu)"),
+        },
+    };
+    if device.is_some() && kind != BackendKind::Wgpu {
+        bail!("--device picks a wgpu adapter; the {kind:?} backend runs on the CPU");
+    }
+    match kind {
+        BackendKind::Flex => flex(),
+        BackendKind::Ndarray => ndarray(),
+        BackendKind::Wgpu => wgpu(device.unwrap_or("default")),
     }
 }
 
-/// Selects the backend of the highest priority among the enabled features.
-#[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
-#[allow(deprecated)] // NdArray is deprecated in Burn 0.22, but promised to our users.
-pub fn select() -> Backend {
-    Backend {
-        device: Device::ndarray(),
-        name: "ndarray (CPU)".into(),
-    }
-}
-
-/// Selects the backend of the highest priority among the enabled features.
-#[cfg(all(feature = "flex", not(any(feature = "wgpu", feature = "ndarray"))))]
-pub fn select() -> Backend {
-    Backend {
+#[cfg(feature = "flex")]
+fn flex() -> Result<Backend> {
+    Ok(Backend {
         device: Device::flex(),
         name: "flex (CPU, pure Rust)".into(),
-    }
+    })
 }
 
-#[cfg(not(any(feature = "flex", feature = "ndarray", feature = "wgpu")))]
-compile_error!("enable a backend feature: flex (default), ndarray or wgpu");
+#[cfg(not(feature = "flex"))]
+fn flex() -> Result<Backend> {
+    unreachable!("only compiled-in backends are selected")
+}
+
+#[cfg(feature = "ndarray")]
+#[allow(deprecated)] // NdArray is deprecated in Burn 0.22, but promised to our users.
+fn ndarray() -> Result<Backend> {
+    Ok(Backend {
+        device: Device::ndarray(),
+        name: "ndarray (CPU)".into(),
+    })
+}
+
+#[cfg(not(feature = "ndarray"))]
+fn ndarray() -> Result<Backend> {
+    unreachable!("only compiled-in backends are selected")
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu(device: &str) -> Result<Backend> {
+    crate::gpu::select(device)
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu(_device: &str) -> Result<Backend> {
+    unreachable!("only compiled-in backends are selected")
+}

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::backend::BackendKind;
+
 /// The PyTorch lesson "Batch Normalization" on MNIST, in Rust on Burn: trains an MLP with
 /// batch norm and one without, tests both, and writes a report, plots and checkpoints.
 ///
@@ -17,6 +19,21 @@ pub struct Cli {
     /// Flags of `run` when no subcommand is given.
     #[command(flatten)]
     pub run: RunArgs,
+    /// Where to compute.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// Which backend and device to compute on.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// Backend, among those compiled in (default: wgpu if compiled in, else ndarray if compiled
+    /// in, else flex).
+    #[arg(long, global = true, value_enum, env = "MNIST_BN_BACKEND")]
+    pub backend: Option<BackendKind>,
+    /// wgpu adapter: default, discrete[:N], integrated[:N], virtual[:N] or cpu.
+    #[arg(long, global = true, value_name = "ADAPTER", env = "MNIST_BN_DEVICE")]
+    pub device: Option<String>,
 }
 
 /// The subcommands.
@@ -32,6 +49,25 @@ pub enum Command {
     Import(ImportArgs),
     /// Write a checkpoint's weights as a PyTorch state_dict (safetensors).
     Export(ExportArgs),
+    /// Measure: data loading, seconds per training epoch, test-set evaluation, peak memory.
+    Bench(BenchArgs),
+}
+
+/// Flags of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which models to time (default: both).
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKind>,
+    /// Training epochs to time per model.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: u32,
+    /// Directory with the MNIST IDX files.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Also write the figures as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 /// Flags of `import`.

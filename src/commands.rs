@@ -16,7 +16,7 @@ use mnist_bn_train::{
     run_experiment, write_atomic, write_checkpoint_dir,
 };
 
-use crate::backend;
+use crate::backend::{self, Backend};
 use crate::cli::{
     BnInit, Cli, Command, CommonArgs, EvalArgs, EvalMode, ExportArgs, ImportArgs, IoArgs, ModelKind,
 };
@@ -27,18 +27,19 @@ const EXIT_DIVERGED: u8 = 3;
 const EXIT_INTERRUPTED: u8 = 130;
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
-        None => run(&cli.run.common, None),
-        Some(Command::Run(args)) => run(&args.common, None),
-        Some(Command::Train(args)) => run(&args.common, Some(args.model)),
-        Some(Command::Eval(args)) => eval(&args),
-        Some(Command::Import(args)) => import(&args),
-        Some(Command::Export(args)) => export(&args),
+    let backend = || backend::select(cli.backend.backend, cli.backend.device.as_deref());
+    match &cli.command {
+        None => run(backend()?, &cli.run.common, None),
+        Some(Command::Run(args)) => run(backend()?, &args.common, None),
+        Some(Command::Train(args)) => run(backend()?, &args.common, Some(args.model)),
+        Some(Command::Eval(args)) => eval(backend()?, args),
+        Some(Command::Import(args)) => import(backend()?, args),
+        Some(Command::Export(args)) => export(backend()?, args),
+        Some(Command::Bench(args)) => crate::bench::bench(backend()?, args),
     }
 }
 
-fn run(args: &CommonArgs, only: Option<ModelKind>) -> Result<ExitCode> {
-    let backend = backend::select();
+fn run(backend: Backend, args: &CommonArgs, only: Option<ModelKind>) -> Result<ExitCode> {
     println!("backend: {}", backend.name);
     let models = model_specs(args, only)?;
     let training = TrainingConfig::new()
@@ -141,8 +142,8 @@ fn init_file_for(dir: &Path, norm: Norm) -> Result<PathBuf> {
         })
 }
 
-fn import(args: &ImportArgs) -> Result<ExitCode> {
-    let device = backend::select().device;
+fn import(backend: Backend, args: &ImportArgs) -> Result<ExitCode> {
+    let device = backend.device;
     if args.out.exists() && !args.force {
         bail!(
             "--out {}: already exists; pass --force to replace it",
@@ -170,8 +171,8 @@ fn import(args: &ImportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn export(args: &ExportArgs) -> Result<ExitCode> {
-    let device = backend::select().device;
+fn export(backend: Backend, args: &ExportArgs) -> Result<ExitCode> {
+    let device = backend.device;
     let checkpoint = load_checkpoint(&args.checkpoint, &device)?;
     let batches = i64::try_from(checkpoint.state.batches_seen).unwrap_or(i64::MAX);
     export_pytorch(&checkpoint.model, &args.safetensors, batches)?;
@@ -184,7 +185,7 @@ fn export(args: &ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn norm_of(kind: ModelKind) -> Norm {
+pub fn norm_of(kind: ModelKind) -> Norm {
     match kind {
         ModelKind::Batchnorm => Norm::Batch,
         ModelKind::Plain => Norm::None,
@@ -326,8 +327,7 @@ fn outcome(report: &RunReport, out: &Path, only: Option<ModelKind>) -> ExitCode 
     ExitCode::SUCCESS
 }
 
-fn eval(args: &EvalArgs) -> Result<ExitCode> {
-    let backend = backend::select();
+fn eval(backend: Backend, args: &EvalArgs) -> Result<ExitCode> {
     println!("backend: {}", backend.name);
     let device: Device = backend.device;
     let checkpoint = load_checkpoint(&args.checkpoint, &device)?;

@@ -1,8 +1,11 @@
 //! `mnist-bn`: parse the arguments, run the command, turn the outcome into an exit code.
 
 mod backend;
+mod bench;
 mod cli;
 mod commands;
+#[cfg(feature = "wgpu")]
+mod gpu;
 
 use std::process::ExitCode;
 

@@ -5,6 +5,7 @@ mod util;
 
 mod data;
 mod errors;
+mod faults;
 mod interop;
 mod lesson;
 mod resume;

@@ -207,6 +207,16 @@ impl Learner {
                 progress.update(count, images, value);
             }
             progress.finish();
+            // The last step of an epoch can overflow the weights although every loss was finite;
+            // such a model must not become the "last good" checkpoint.
+            if !weights_are_finite(&model) {
+                let stop = Stop::Diverged {
+                    epoch,
+                    batch: count,
+                    loss: f64::NAN,
+                };
+                return Ok((model, stop));
+            }
             let seconds = started.elapsed().as_secs_f64();
             let stats = EpochStats {
                 epoch,
@@ -223,4 +233,24 @@ impl Learner {
         }
         Ok((model, Stop::Completed))
     }
+}
+
+/// Whether every weight and bias of the model is finite (one reduction per tensor).
+fn weights_are_finite(model: &Mlp) -> bool {
+    let linear = [&model.fc1, &model.fc2, &model.fc3];
+    let mut total = 0.0f64;
+    for layer in linear {
+        total += f64::from(layer.weight.val().abs().sum().into_scalar::<f32>());
+        if let Some(bias) = &layer.bias {
+            total += f64::from(bias.val().abs().sum().into_scalar::<f32>());
+        }
+    }
+    for bn in [&model.batch_norm1, &model.batch_norm2]
+        .into_iter()
+        .flatten()
+    {
+        total += f64::from(bn.weight.val().abs().sum().into_scalar::<f32>());
+        total += f64::from(bn.bias.val().abs().sum().into_scalar::<f32>());
+    }
+    total.is_finite()
 }

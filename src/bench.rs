@@ -1,0 +1,108 @@
+//! `mnist-bn bench`: the figures of the performance goals, measured on the selected backend.
+//!
+//! Not a test: it prints seconds per epoch for each model (full MNIST, batch 64, the lesson's
+//! recipe), images per second, the time to evaluate the 10,000 test images, the time to load and
+//! decode MNIST, and the process's peak resident memory.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use mnist_bn_data::{Mnist, Split, search_dirs};
+use mnist_bn_model::{MlpConfig, Norm};
+use mnist_bn_train::{
+    EpochStats, Learner, ProgressMode, TestMode, TrainingConfig, evaluate, write_atomic,
+};
+use serde_json::json;
+
+use crate::backend::Backend;
+use crate::cli::BenchArgs;
+use crate::commands::norm_of;
+
+pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCode> {
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
+    println!("backend: {} (rayon threads: {threads})", backend.name);
+    let started = Instant::now();
+    let dirs = search_dirs(args.data_dir.as_deref());
+    let train = Mnist::load_from(Split::Train, &dirs).context("loading the training set")?;
+    let test = Mnist::load_from(Split::Test, &dirs).context("loading the test set")?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    println!("load+decode 70,000 images: {load_seconds:.3} s");
+
+    let norms = match args.model {
+        Some(kind) => vec![norm_of(kind)],
+        None => vec![Norm::Batch, Norm::None],
+    };
+    let mut models = Vec::new();
+    for norm in norms {
+        let name = match norm {
+            Norm::Batch => "batchnorm",
+            Norm::None => "plain",
+        };
+        let training = TrainingConfig::new().with_epochs(args.epochs as usize);
+        let learner =
+            Learner::new(training, &backend.device).with_progress(ProgressMode::Quiet, name);
+        learner.device().seed(0);
+        let model = MlpConfig::new(norm).init(learner.device());
+        let mut optim = learner.optimizer();
+        let mut history: Vec<EpochStats> = Vec::new();
+        let never = AtomicBool::new(false);
+        let (model, _) = learner.fit(
+            model,
+            &mut optim,
+            &train,
+            &mut history,
+            &never,
+            |_, _, _| Ok(()),
+        )?;
+        let eval_started = Instant::now();
+        let result = evaluate(&model, &test, 64, TestMode::Eval, &backend.device)?;
+        let eval_seconds = eval_started.elapsed().as_secs_f64();
+        let mut secs: Vec<f64> = history.iter().map(|e| e.seconds).collect();
+        secs.sort_by(f64::total_cmp);
+        let median = secs[secs.len() / 2];
+        println!(
+            "{name}: epochs {:?} s, median {median:.3} s ({:.0} images/s); eval of {} images {eval_seconds:.3} s ({:.2}%)",
+            history
+                .iter()
+                .map(|e| (e.seconds * 1000.0).round() / 1000.0)
+                .collect::<Vec<_>>(),
+            60_000.0 / median,
+            result.total,
+            100.0 * result.accuracy
+        );
+        models.push(json!({
+            "name": name,
+            "epoch_seconds": history.iter().map(|e| e.seconds).collect::<Vec<_>>(),
+            "median_epoch_seconds": median,
+            "images_per_sec": 60_000.0 / median,
+            "eval_seconds": eval_seconds,
+            "losses": history.iter().map(|e| e.train_loss).collect::<Vec<_>>(),
+        }));
+    }
+    let peak = peak_rss_mb();
+    if let Some(mb) = peak {
+        println!("peak RSS: {mb:.0} MB");
+    }
+    if let Some(path) = &args.json {
+        let report = json!({
+            "backend": backend.name,
+            "rayon_threads": threads,
+            "load_seconds": load_seconds,
+            "peak_rss_mb": peak,
+            "models": models,
+        });
+        let mut bytes = serde_json::to_vec_pretty(&report)?;
+        bytes.push(b'\n');
+        write_atomic(path, &bytes)?;
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The process's peak resident set size (Linux: `VmHWM` in /proc/self/status).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

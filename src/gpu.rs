@@ -1,0 +1,83 @@
+//! The wgpu backend: choosing the adapter, and saying plainly when there is none.
+
+use anyhow::{Result, bail};
+use burn::tensor::{Device, DeviceKind, Tensor};
+
+use crate::backend::Backend;
+
+/// Builds the wgpu device for a selector (`default`, `discrete[:N]`, `integrated[:N]`,
+/// `virtual[:N]`, `cpu`), after checking that wgpu finds an adapter at all.
+pub fn select(selector: &str) -> Result<Backend> {
+    let kind = parse(selector)?;
+    let adapters = adapters();
+    if adapters.is_empty() {
+        bail!(
+            "no GPU adapter found: wgpu sees no Vulkan, Metal or DX12 device on this machine. \
+             Run on the CPU instead (build without `--features wgpu`, or pass --backend flex), \
+             or install a GPU driver; on Debian/Ubuntu, `apt install mesa-vulkan-drivers \
+             libvulkan1` gives a software Vulkan device (lavapipe)"
+        );
+    }
+    let device = Device::wgpu(kind.clone());
+    // Burn panics on a device it cannot open; turn that into an error that says what to do.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(|| {
+        Tensor::<1>::from_floats([1.0, 2.0], &device)
+            .sum()
+            .into_scalar::<f32>()
+    });
+    std::panic::set_hook(hook);
+    match probe {
+        Ok(sum) if sum == 3.0 => {}
+        Ok(sum) => bail!("the wgpu device {kind:?} computes wrongly (1 + 2 = {sum})"),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            bail!(
+                "cannot open the wgpu device {kind:?} ({message}); adapters found: {}. Pick \
+                 another with --device, or run on the CPU with --backend flex",
+                adapters.join("; ")
+            );
+        }
+    }
+    Ok(Backend {
+        device,
+        name: format!("wgpu, device {kind:?} (adapters: {})", adapters.join("; ")),
+    })
+}
+
+fn parse(selector: &str) -> Result<DeviceKind> {
+    let (name, index) = match selector.split_once(':') {
+        Some((name, index)) => match index.parse::<usize>() {
+            Ok(i) => (name, i),
+            Err(_) => bail!("--device {selector}: `{index}` is not an adapter index"),
+        },
+        None => (selector, 0),
+    };
+    Ok(match name {
+        "default" => DeviceKind::DefaultDevice,
+        "discrete" => DeviceKind::DiscreteGpu(index),
+        "integrated" => DeviceKind::IntegratedGpu(index),
+        "virtual" => DeviceKind::VirtualGpu(index),
+        "cpu" => DeviceKind::Cpu,
+        _ => bail!(
+            "--device {selector}: expected default, discrete[:N], integrated[:N], virtual[:N] or cpu"
+        ),
+    })
+}
+
+/// The adapters wgpu finds, as `name (backend, type)`.
+fn adapters() -> Vec<String> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .map(|adapter| {
+            let info = adapter.get_info();
+            format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+        })
+        .collect()
+}
