@@ -1,9 +1,10 @@
-//! Bad input, tried systematically: every case is a clear error and a non-zero exit, never a
-//! panic.
+//! Bad input, tried systematically: every case is a clear error that names the problem and a
+//! non-zero exit, never a panic.
 
+use std::io::Write;
 use std::path::Path;
 
-use crate::util::{mnist_bn, path_str, root};
+use crate::util::{mnist_bn, root};
 
 /// Copies the shipped data into `dir`, replacing `broken` (if any) with `bytes`.
 fn data_dir_with(dir: &Path, broken: Option<(&str, &[u8])>) {
@@ -17,155 +18,198 @@ fn data_dir_with(dir: &Path, broken: Option<(&str, &[u8])>) {
     }
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Imports a reference model as a checkpoint directory.
+fn import(fixture: &str, model: &str, out: &Path) {
+    let file = root().join("tests/fixtures").join(fixture);
+    let args = format!(
+        "import --pytorch {} --model {model} --out {}",
+        file.display(),
+        out.display()
+    );
+    mnist_bn(&args.split(' ').collect::<Vec<_>>()).assert_ok();
+}
+
 #[test]
-fn bad_flags_and_files_are_clear_errors() {
+fn bad_flags_files_and_checkpoints_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let out = t.join("out");
-    let out_s = path_str(&out);
-    let file = t.join("a-file");
-    std::fs::write(&file, b"x").unwrap();
-    let bad_magic = t.join("bad-magic");
+    let p = |name: &str| t.join(name).display().to_string();
+
+    std::fs::write(t.join("a-file"), b"x").unwrap();
     data_dir_with(
-        &bad_magic,
+        &t.join("corrupt-gzip"),
         Some(("t10k-labels.idx1-ubyte.gz", b"\x1f\x8b\x08\x00garbage")),
     );
-    let empty = t.join("empty");
-    data_dir_with(&empty, Some(("train-labels.idx1-ubyte.gz", b"")));
-    let broken_checkpoint = t.join("ckpt");
-    mnist_bn(&[
-        "import",
-        "--pytorch",
-        path_str(&root().join("tests/fixtures/init_bn.safetensors")),
-        "--model",
-        "batchnorm",
-        "--out",
-        path_str(&broken_checkpoint),
-    ])
-    .assert_ok();
-    std::fs::write(broken_checkpoint.join("model.bpk"), b"truncated").unwrap();
-    let bad_config = t.join("ckpt2");
-    mnist_bn(&[
-        "import",
-        "--pytorch",
-        path_str(&root().join("tests/fixtures/init_bn.safetensors")),
-        "--model",
-        "batchnorm",
-        "--out",
-        path_str(&bad_config),
-    ])
-    .assert_ok();
-    std::fs::write(bad_config.join("model.json"), br#"{"norm": 3}"#).unwrap();
+    data_dir_with(&t.join("empty"), Some(("train-labels.idx1-ubyte.gz", b"")));
+    let label_12 = gzip(&[0, 0, 8, 1, 0, 0, 0, 2, 3, 12]);
+    data_dir_with(
+        &t.join("bad-label"),
+        Some(("t10k-labels.idx1-ubyte.gz", &label_12)),
+    );
+    let three_labels = gzip(&[0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3]);
+    data_dir_with(
+        &t.join("few-labels"),
+        Some(("t10k-labels.idx1-ubyte.gz", &three_labels)),
+    );
+    let bad_magic = gzip(&[0, 0, 8, 1, 0, 0, 0, 1, 0]);
+    data_dir_with(
+        &t.join("bad-magic"),
+        Some(("train-images.idx3-ubyte.gz", &bad_magic)),
+    );
+    let dir_not_file = t.join("dir-not-file");
+    data_dir_with(&dir_not_file, None);
+    std::fs::remove_file(dir_not_file.join("train-images.idx3-ubyte.gz")).unwrap();
+    std::fs::create_dir(dir_not_file.join("train-images.idx3-ubyte.gz")).unwrap();
 
-    let q = [
-        "--train-limit",
-        "128",
-        "--test-limit",
-        "64",
-        "--epochs",
-        "1",
-    ];
-    let with =
-        |extra: &[&str]| -> Vec<String> { q.iter().chain(extra).map(|s| s.to_string()).collect() };
-    let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--no-such-flag".into()], "unexpected argument"),
-        (with(&["--batch-size", "0", "--out", out_s]), "--batch-size"),
+    // Checkpoints: truncated weights, config JSON with wrong types, the other variant's
+    // weights, weights that do not fit the config.
+    import("init_bn.safetensors", "batchnorm", &t.join("truncated"));
+    std::fs::write(t.join("truncated/model.bpk"), b"truncated").unwrap();
+    import("init_bn.safetensors", "batchnorm", &t.join("bad-json"));
+    std::fs::write(t.join("bad-json/model.json"), br#"{"norm": 3}"#).unwrap();
+    import("init_bn.safetensors", "batchnorm", &t.join("other-variant"));
+    import("init_nonorm.safetensors", "plain", &t.join("plain"));
+    std::fs::copy(t.join("plain/model.bpk"), t.join("other-variant/model.bpk")).unwrap();
+    import("init_nonorm.safetensors", "plain", &t.join("other-config"));
+    let config = std::fs::read_to_string(t.join("other-config/model.json")).unwrap();
+    let config = config.replace("\"hidden_dim\": 256", "\"hidden_dim\": 128");
+    std::fs::write(t.join("other-config/model.json"), config).unwrap();
+
+    let quick = format!(
+        "--train-limit 128 --test-limit 64 --epochs 1 --force --out {}",
+        p("out")
+    );
+    let cases: Vec<(String, &str)> = vec![
         (
-            with(&["--lr", "-1", "--out", out_s]),
-            "must be a positive finite number",
+            "--no-such-flag".into(),
+            "unexpected argument '--no-such-flag'",
         ),
         (
-            with(&["--lr", "NaN", "--out", out_s]),
-            "must be a positive finite number",
-        ),
-        (vec!["--epochs".into(), "0".into()], "--epochs"),
-        (
-            vec![
-                "--train-limit".into(),
-                "70000".into(),
-                "--out".into(),
-                out_s.into(),
-            ],
-            "--train-limit 70000: the data set has only 60000",
+            format!("{quick} --batch-size 0"),
+            "invalid value '0' for '--batch-size",
         ),
         (
-            with(&["--data-dir", "/nonexistent/mnist", "--out", out_s]),
-            "cannot find MNIST file train-images-idx3-ubyte",
+            format!("{quick} --lr -1"),
+            "must be a positive finite number, got -1",
         ),
         (
-            with(&[
-                "--data-dir",
-                path_str(&bad_magic),
-                "--force",
-                "--out",
-                out_s,
-            ]),
-            "corrupt gzip data",
+            format!("{quick} --lr NaN"),
+            "must be a positive finite number, got NaN",
+        ),
+        ("--epochs 0".into(), "invalid value '0' for '--epochs"),
+        ("--epochs many".into(), "invalid value 'many' for '--epochs"),
+        ("--backend tpu".into(), "invalid value 'tpu'"),
+        (
+            format!("--train-limit 70000 --out {}", p("out")),
+            "--train-limit 70000: the data set has only 60000 images",
         ),
         (
-            with(&["--data-dir", path_str(&empty), "--force", "--out", out_s]),
-            "file is empty",
+            format!("--test-limit 10001 --out {}", p("out")),
+            "--test-limit 10001: the data set has only 10000 images",
         ),
         (
-            with(&["--out", path_str(&file)]),
-            "exists and is not a directory",
-        ),
-        (with(&["--out", "/proc/no-such-dir/x"]), "cannot create"),
-        (
-            with(&["--resume", "--out", path_str(&t.join("none"))]),
-            "is not a run directory",
-        ),
-        (
-            vec![
-                "--train-limit".into(),
-                "129".into(),
-                "--out".into(),
-                out_s.into(),
-                "--force".into(),
-            ],
+            format!("--train-limit 129 --force --out {}", p("out")),
             "batch norm needs at least 2 images per batch",
         ),
         (
-            vec![
-                "eval".into(),
-                "--checkpoint".into(),
-                path_str(&t.join("none")).into(),
-            ],
-            "does not exist",
+            format!("{quick} --data-dir /nonexistent/mnist"),
+            "cannot find MNIST file train-images-idx3-ubyte",
         ),
         (
-            vec![
-                "eval".into(),
-                "--checkpoint".into(),
-                path_str(&broken_checkpoint).into(),
-            ],
-            "model.bpk",
+            format!("{quick} --data-dir {}", p("corrupt-gzip")),
+            "t10k-labels.idx1-ubyte.gz: corrupt gzip data",
         ),
         (
-            vec![
-                "eval".into(),
-                "--checkpoint".into(),
-                path_str(&bad_config).into(),
-            ],
-            "model.json: invalid JSON",
+            format!("{quick} --data-dir {}", p("empty")),
+            "train-labels.idx1-ubyte.gz: file is empty",
         ),
         (
-            vec![
-                "import".into(),
-                "--pytorch".into(),
-                path_str(&file).into(),
-                "--model".into(),
-                "plain".into(),
-                "--out".into(),
-                path_str(&t.join("i")).into(),
-            ],
-            "a-file",
+            format!("{quick} --data-dir {}", p("bad-label")),
+            "label 12 at index 1 is not a digit",
+        ),
+        (
+            format!("{quick} --data-dir {}", p("few-labels")),
+            "holds 10000 images but",
+        ),
+        (
+            format!("{quick} --data-dir {}", p("bad-magic")),
+            "incorrect magic number 0x00000801 != 0x00000803",
+        ),
+        (
+            format!("{quick} --data-dir {}", p("dir-not-file")),
+            "is a directory, expected a file",
+        ),
+        (
+            format!("--epochs 1 --out {}", p("a-file")),
+            "exists and is not a directory",
+        ),
+        (
+            "--epochs 1 --out /proc/no-such-dir/x".into(),
+            "cannot create",
+        ),
+        (
+            format!("--resume --out {}", p("none")),
+            "is not a run directory",
+        ),
+        (format!("eval --checkpoint {}", p("none")), "does not exist"),
+        (
+            format!("eval --checkpoint {}", p("a-file")),
+            "holds no checkpoint",
+        ),
+        (
+            format!("eval --checkpoint {}", p("truncated")),
+            "truncated/model.bpk",
+        ),
+        (
+            format!("eval --checkpoint {}", p("bad-json")),
+            "bad-json/model.json: invalid JSON",
+        ),
+        (
+            format!("eval --checkpoint {}", p("other-variant")),
+            "missing tensors: batch_norm1.bias",
+        ),
+        (
+            format!("eval --checkpoint {}", p("other-config")),
+            "other-config/model.bpk",
+        ),
+        (
+            format!(
+                "import --pytorch {} --model plain --out {}",
+                p("a-file"),
+                p("i")
+            ),
+            "a-file: PyTorch reader error",
+        ),
+        (
+            format!(
+                "import --pytorch {} --model plain --out {}",
+                p("none"),
+                p("i")
+            ),
+            "none: is not a file",
+        ),
+        (
+            format!(
+                "export --checkpoint {} --safetensors /proc/x.safetensors",
+                p("plain")
+            ),
+            "/proc/x.safetensors",
         ),
     ];
     for (args, needle) in cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let args: Vec<&str> = args.split(' ').collect();
         let run = mnist_bn(&args);
-        println!("{args:?} -> {:?}: {}", run.code, run.stderr.trim());
+        println!(
+            "{args:?} -> {:?}: {}",
+            run.code,
+            run.stderr.lines().next().unwrap_or("")
+        );
         run.assert_error(needle);
     }
 }

@@ -156,7 +156,9 @@ pub fn model_from_bytes(
     path_for_errors: &Path,
 ) -> Result<Mlp, TrainError> {
     let mut model = config.init(device);
-    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)));
+    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)))
+        .allow_partial(true)
+        .validate(false);
     let result = model
         .load_from(&mut store)
         .map_err(|e| TrainError::checkpoint(path_for_errors, e.to_string()))?;
