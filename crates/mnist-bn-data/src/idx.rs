@@ -34,7 +34,13 @@ pub struct IdxImages {
 /// Reads an idx3 image file (plain, or gzip when the name ends in `.gz`) and checks that it
 /// holds 28×28 unsigned-byte images and exactly as many bytes as its header says.
 pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
-    let (dims, pixels) = read_idx(path, 3)?;
+    check_images(path, read_idx(path, 3)?)
+}
+
+fn check_images(
+    path: &Path,
+    (dims, pixels): (Vec<usize>, Vec<u8>),
+) -> Result<IdxImages, DataError> {
     if dims[1..] != [IMAGE_SIDE, IMAGE_SIDE] {
         return Err(DataError::format(
             path,
@@ -53,7 +59,10 @@ pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
 /// Reads an idx1 label file (plain, or gzip when the name ends in `.gz`) and checks that
 /// every label is a digit (0 to 9).
 pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    let (_, labels) = read_idx(path, 1)?;
+    check_labels(path, read_idx(path, 1)?.1)
+}
+
+fn check_labels(path: &Path, labels: Vec<u8>) -> Result<Vec<u8>, DataError> {
     if let Some((index, label)) = labels
         .iter()
         .enumerate()
@@ -65,6 +74,35 @@ pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
         ));
     }
     Ok(labels)
+}
+
+/// Decodes idx3 images from the bytes of a file (gzip-compressed when `gzip`), with the same
+/// checks as [`read_images`]; `name` is used in errors. This is what the fuzzer drives.
+pub fn decode_images(bytes: &[u8], gzip: bool, name: &Path) -> Result<IdxImages, DataError> {
+    check_images(name, decode(bytes, gzip, name, 3)?)
+}
+
+/// Decodes idx1 labels from the bytes of a file (gzip-compressed when `gzip`), with the same
+/// checks as [`read_labels`]; `name` is used in errors.
+pub fn decode_labels(bytes: &[u8], gzip: bool, name: &Path) -> Result<Vec<u8>, DataError> {
+    check_labels(name, decode(bytes, gzip, name, 1)?.1)
+}
+
+fn decode(
+    bytes: &[u8],
+    gzip: bool,
+    name: &Path,
+    rank: u8,
+) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    if bytes.is_empty() {
+        return Err(DataError::format(name, "file is empty"));
+    }
+    let reader: Box<dyn Read + '_> = if gzip {
+        Box::new(GzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    read_idx_from(reader, name, gzip, rank)
 }
 
 /// Reads an unsigned-byte IDX file of the given rank: its dimensions and its values.
@@ -82,10 +120,23 @@ fn read_idx(path: &Path, rank: u8) -> Result<(Vec<usize>, Vec<u8>), DataError> {
         return Err(DataError::format(path, "file is empty"));
     }
     let gzip = path.extension().is_some_and(|ext| ext == "gz");
-    let mut reader: Box<dyn Read> = if gzip {
+    let reader: Box<dyn Read> = if gzip {
         Box::new(GzDecoder::new(BufReader::with_capacity(1 << 16, file)))
     } else {
         Box::new(BufReader::with_capacity(1 << 16, file))
+    };
+    read_idx_from(reader, path, gzip, rank)
+}
+
+fn read_idx_from(
+    mut reader: impl Read,
+    path: &Path,
+    gzip: bool,
+    rank: u8,
+) -> Result<(Vec<usize>, Vec<u8>), DataError> {
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
     };
     // Decoding errors of a corrupt gzip stream surface as I/O errors; say what they are.
     let read_err = |source: std::io::Error| {
@@ -130,17 +181,24 @@ fn read_idx(path: &Path, rank: u8) -> Result<(Vec<usize>, Vec<u8>), DataError> {
         .filter(|&len| len <= 1 << 34)
         .ok_or_else(|| DataError::format(path, format!("dimensions {dims:?} are too large")))?;
 
-    // Read exactly what the header promises, then make sure nothing follows.
-    let mut values = vec![0u8; len];
-    let got = read_up_to(&mut reader, &mut values).map_err(read_err)?;
-    if got < len {
+    // Read what the header promises and one byte more, to tell a truncated file and one with
+    // trailing bytes apart. Memory grows with the data actually read, not with the header's
+    // claim (a corrupt header can claim gigabytes).
+    let mut values = Vec::with_capacity(len.min(64 << 20));
+    reader
+        .take(len as u64 + 1)
+        .read_to_end(&mut values)
+        .map_err(read_err)?;
+    if values.len() < len {
         return Err(DataError::format(
             path,
-            format!("truncated: header {dims:?} promises {len} bytes of data, found {got}"),
+            format!(
+                "truncated: header {dims:?} promises {len} bytes of data, found {}",
+                values.len()
+            ),
         ));
     }
-    let mut extra = [0u8; 1];
-    if read_up_to(&mut reader, &mut extra).map_err(read_err)? != 0 {
+    if values.len() > len {
         return Err(DataError::format(
             path,
             format!("trailing bytes after the {len} bytes of data that header {dims:?} promises"),

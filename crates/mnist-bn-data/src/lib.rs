@@ -16,12 +16,17 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "burn")]
 mod batch;
 mod error;
 mod idx;
 mod mnist;
 
+#[cfg(feature = "burn")]
 pub use batch::{Batches, MnistBatch, MnistBatcher, epoch_order, pixel_to_f32};
 pub use error::DataError;
-pub use idx::{IMAGE_PIXELS, IMAGE_SIDE, IdxImages, NUM_CLASSES, read_images, read_labels};
+pub use idx::{
+    IMAGE_PIXELS, IMAGE_SIDE, IdxImages, NUM_CLASSES, decode_images, decode_labels, read_images,
+    read_labels,
+};
 pub use mnist::{MNIST_DIR_ENV, Mnist, MnistItem, Split, find_file, search_dirs};

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "burn")]
 use burn::data::dataset::{Dataset, DatasetError};
 
 use crate::DataError;
@@ -188,6 +189,7 @@ impl Mnist {
     }
 }
 
+#[cfg(feature = "burn")]
 impl Dataset<MnistItem> for Mnist {
     fn get(&self, index: usize) -> Result<MnistItem, DatasetError> {
         let mut pixels = [0u8; IMAGE_PIXELS];
@@ -203,7 +205,7 @@ impl Dataset<MnistItem> for Mnist {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "burn"))]
 mod tests {
     use super::*;
     use crate::idx::tests::{idx_bytes, write};
