@@ -31,6 +31,7 @@ fn spawn(args: &[&str]) -> Child {
         .args(args)
         .current_dir(root())
         .env_remove("MNIST_DIR")
+        .env("MNIST_BN_BACKEND", "flex")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -6,6 +6,8 @@ mod util;
 mod data;
 mod errors;
 mod faults;
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod interop;
 mod lesson;
 mod resume;

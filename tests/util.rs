@@ -47,13 +47,20 @@ impl Run {
     }
 }
 
-/// Runs `mnist-bn` with `args` in the project root, with the environment cleaned of
-/// `MNIST_DIR` so that the shipped data is used unless a test says otherwise.
+/// Runs `mnist-bn` with `args` in the project root on the CPU (`--backend flex`, also in a
+/// build with the GPU backend), with `MNIST_DIR` removed so that the shipped data is used.
 pub fn mnist_bn(args: &[&str]) -> Run {
+    mnist_bn_on("flex", args)
+}
+
+/// Runs `mnist-bn` with `args` on the given backend.
+pub fn mnist_bn_on(backend: &str, args: &[&str]) -> Run {
     let output: Output = Command::new(env!("CARGO_BIN_EXE_mnist-bn"))
         .args(args)
         .current_dir(root())
         .env_remove("MNIST_DIR")
+        .env_remove("MNIST_BN_DEVICE")
+        .env("MNIST_BN_BACKEND", backend)
         .output()
         .expect("the binary runs");
     Run {

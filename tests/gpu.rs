@@ -1,0 +1,163 @@
+//! The wgpu backend (built with `--features wgpu`; in CI on the lavapipe software Vulkan
+//! driver): it trains, tests and checkpoints like the CPU backend, and gives the same numbers.
+
+use std::sync::atomic::AtomicBool;
+
+use burn::tensor::{Device, DeviceKind};
+use mnist_bn_data::{Mnist, Split};
+use mnist_bn_model::{MlpConfig, Norm};
+use mnist_bn_train::{
+    EpochStats, Learner, ProgressMode, TrainingConfig, model_bytes, model_from_bytes,
+};
+
+use crate::util::{mnist_bn_on, path_str, read_json, root};
+
+/// Whether wgpu finds an adapter. Without one the GPU tests say so and pass, unless
+/// `MNIST_BN_REQUIRE_GPU` is set (CI sets it, with lavapipe installed), where they fail.
+fn gpu_available() -> bool {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let found = !pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())).is_empty();
+    if !found {
+        assert!(
+            std::env::var_os("MNIST_BN_REQUIRE_GPU").is_none(),
+            "MNIST_BN_REQUIRE_GPU is set but wgpu finds no adapter (install mesa-vulkan-drivers and libvulkan1)"
+        );
+        eprintln!("skipped: wgpu finds no adapter (apt install mesa-vulkan-drivers libvulkan1)");
+    }
+    found
+}
+
+/// Largest difference allowed between the per-step losses on the CPU and on wgpu. Both compute
+/// in f32 with different summation orders; after 50 SGD steps the losses measured here differ
+/// by about 1e-6, and a wrong kernel would differ by far more than this.
+const LOSS_TOLERANCE: f64 = 1e-4;
+
+/// Trains `steps` batches of 64 (file order) from the same initial weights and returns each
+/// batch's loss: one epoch per batch, so that each epoch's mean loss is that batch's loss.
+fn losses_per_step(norm: Norm, device: &Device, initial: &[u8], steps: usize) -> Vec<f64> {
+    let train = Mnist::load(Split::Train, Some(&root().join("data/mnist"))).unwrap();
+    let learner = Learner::new(TrainingConfig::new().with_epochs(1), device)
+        .with_progress(ProgressMode::Quiet, "gpu-test");
+    let config = MlpConfig::new(norm);
+    let mut model = model_from_bytes(
+        &config,
+        initial.to_vec(),
+        learner.device(),
+        "initial".as_ref(),
+    )
+    .unwrap();
+    let mut optim = learner.optimizer();
+    let never = AtomicBool::new(false);
+    let mut losses = Vec::new();
+    for step in 0..steps {
+        let mut history: Vec<EpochStats> = Vec::new();
+        let batch = train_slice(&train, step);
+        let (next, _) = learner
+            .fit(
+                model,
+                &mut optim,
+                &batch,
+                &mut history,
+                &never,
+                |_, _, _| Ok(()),
+            )
+            .unwrap();
+        model = next;
+        losses.push(history[0].train_loss);
+    }
+    losses
+}
+
+fn train_slice(train: &Mnist, step: usize) -> Mnist {
+    let pixels = train.pixels()[step * 64 * 784..(step + 1) * 64 * 784].to_vec();
+    let labels = train.labels()[step * 64..(step + 1) * 64].to_vec();
+    Mnist::from_raw(pixels, labels)
+}
+
+#[test]
+fn cpu_and_wgpu_give_the_same_losses_step_by_step() {
+    if !gpu_available() {
+        return;
+    }
+    let cpu = Device::flex();
+    let gpu = Device::wgpu(DeviceKind::DefaultDevice);
+    for norm in [Norm::Batch, Norm::None] {
+        cpu.seed(0);
+        let initial = model_bytes(&MlpConfig::new(norm).init(&cpu), "initial".as_ref()).unwrap();
+        let a = losses_per_step(norm, &cpu, &initial, 50);
+        let b = losses_per_step(norm, &gpu, &initial, 50);
+        let max = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        println!("{norm:?}: 50 steps, largest |cpu - wgpu| loss difference {max:.2e}");
+        assert!(max < LOSS_TOLERANCE, "{norm:?}: cpu {a:?}\nwgpu {b:?}");
+        assert!(a[49] < a[0], "{norm:?} learns: {a:?}");
+    }
+}
+
+#[test]
+fn wgpu_runs_the_lesson_and_its_checkpoints_load_on_the_cpu() {
+    if !gpu_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let run = mnist_bn_on(
+        "wgpu",
+        &[
+            "--train-limit",
+            "640",
+            "--test-limit",
+            "128",
+            "--epochs",
+            "1",
+            "--out",
+            path_str(&out),
+        ],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("backend: wgpu, device DefaultDevice (adapters: "),
+        "{}",
+        run.stdout
+    );
+    let report = read_json(&out.join("report.json"));
+    assert_eq!(report["models"].as_array().unwrap().len(), 2);
+    assert!(out.join("loss.png").is_file());
+
+    // The plain model's checkpoint, written on wgpu, tests the same on the CPU.
+    let eval = |backend: &str| {
+        let json = tmp.path().join(format!("{backend}.json"));
+        let checkpoint = out.join("plain");
+        mnist_bn_on(
+            backend,
+            &[
+                "eval",
+                "--checkpoint",
+                path_str(&checkpoint),
+                "--test-limit",
+                "128",
+                "--json",
+                path_str(&json),
+            ],
+        )
+        .assert_ok();
+        read_json(&json)
+    };
+    let (gpu, cpu) = (eval("wgpu"), eval("flex"));
+    assert_eq!(gpu[0]["correct"], cpu[0]["correct"]);
+    let (a, b) = (
+        gpu[0]["loss"].as_f64().unwrap(),
+        cpu[0]["loss"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+}
+
+#[test]
+fn a_bad_adapter_choice_is_a_clear_error() {
+    mnist_bn_on("wgpu", &["--device", "quantum", "--epochs", "1"])
+        .assert_error("--device quantum: expected");
+}
