@@ -9,15 +9,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use mnist_bn_data::{Mnist, Split, search_dirs};
-use mnist_bn_model::{MlpConfig, Norm};
 use mnist_bn_train::{
-    EpochStats, Learner, ProgressMode, TestMode, TrainingConfig, evaluate, write_atomic,
+    EpochStats, Learner, ModelSpec, ProgressMode, TestMode, TrainingConfig, evaluate, write_atomic,
 };
 use serde_json::json;
 
 use crate::backend::Backend;
 use crate::cli::BenchArgs;
-use crate::commands::norm_of;
 
 pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCode> {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
@@ -29,21 +27,15 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
     let load_seconds = started.elapsed().as_secs_f64();
     println!("load+decode 70,000 images: {load_seconds:.3} s");
 
-    let norms = match args.model {
-        Some(kind) => vec![norm_of(kind)],
-        None => vec![Norm::Batch, Norm::None],
-    };
     let mut models = Vec::new();
-    for norm in norms {
-        let name = match norm {
-            Norm::Batch => "batchnorm",
-            Norm::None => "plain",
-        };
+    for kind in &args.models {
+        let name = kind.name();
+        let spec = ModelSpec::parse(name).expect("every kind has a spec");
         let training = TrainingConfig::new().with_epochs(args.epochs as usize);
         let learner =
             Learner::new(training, &backend.device).with_progress(ProgressMode::Quiet, name);
         learner.device().seed(0);
-        let model = MlpConfig::new(norm).init(learner.device());
+        let model = spec.config.init(learner.device());
         let mut optim = learner.optimizer();
         let mut history: Vec<EpochStats> = Vec::new();
         let never = AtomicBool::new(false);

@@ -49,16 +49,34 @@ pub enum Command {
     Import(ImportArgs),
     /// Write a checkpoint's weights as a PyTorch state_dict (safetensors).
     Export(ExportArgs),
+    /// Predict the digits in pictures (PNG or JPEG, any size, dark on light or light on dark).
+    Predict(PredictArgs),
     /// Measure: data loading, seconds per training epoch, test-set evaluation, peak memory.
     Bench(BenchArgs),
+}
+
+/// Flags of `predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A checkpoint: an epoch-NNN directory, or a model directory (its newest checkpoint).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: PathBuf,
+    /// The pictures.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
 }
 
 /// Flags of `bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Which models to time (default: both).
-    #[arg(long, value_enum)]
-    pub model: Option<ModelKind>,
+    /// The models to time, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "batchnorm,plain"
+    )]
+    pub models: Vec<ModelKind>,
     /// Training epochs to time per model.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
@@ -101,6 +119,14 @@ pub struct ExportArgs {
 /// Flags of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// The models to train and compare, comma-separated (default: batchnorm,plain).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "batchnorm,plain"
+    )]
+    pub models: Vec<ModelKind>,
     /// Flags shared with `train`.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -117,13 +143,35 @@ pub struct TrainArgs {
     pub common: CommonArgs,
 }
 
-/// The lesson's two models.
+/// The models: the lesson's two MLPs, and the ConvNet and RNN pairs the lesson points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelKind {
-    /// fc1 → BatchNorm1d → ReLU → fc2 → BatchNorm1d → ReLU → fc3.
+    /// The lesson's MLP: fc1 → BatchNorm1d → ReLU → fc2 → BatchNorm1d → ReLU → fc3.
     Batchnorm,
-    /// fc1 → ReLU → fc2 → ReLU → fc3.
+    /// The lesson's MLP without batch norm: fc1 → ReLU → fc2 → ReLU → fc3.
     Plain,
+    /// ConvNet: (conv 3×3 → BatchNorm2d → ReLU → max-pool) ×2 → linear.
+    ConvBn,
+    /// ConvNet without batch norm.
+    Conv,
+    /// RNN over the image rows with recurrent batch norm (statistics per time step).
+    RnnBn,
+    /// RNN over the image rows without normalization.
+    Rnn,
+}
+
+impl ModelKind {
+    /// The name on the command line, in reports and as the output subdirectory.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Batchnorm => "batchnorm",
+            ModelKind::Plain => "plain",
+            ModelKind::ConvBn => "conv-bn",
+            ModelKind::Conv => "conv",
+            ModelKind::RnnBn => "rnn-bn",
+            ModelKind::Rnn => "rnn",
+        }
+    }
 }
 
 /// How batch norm's scale (gamma) starts.

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
-use mnist_bn_data::{Mnist, Split, search_dirs};
-use mnist_bn_model::{BatchNormInit, MlpConfig, Norm};
+use mnist_bn_data::{Mnist, Split, read_digit, search_dirs};
+use mnist_bn_model::{BatchNormInit, MlpConfig, NetConfig, Norm};
 use mnist_bn_train::{
     CHECKPOINT_FORMAT, ExperimentOptions, ModelSpec, ProgressMode, RunReport, Stop, TestMode,
     TrainState, TrainingConfig, evaluate, export_pytorch, import_pytorch, load_checkpoint,
@@ -18,7 +18,8 @@ use mnist_bn_train::{
 
 use crate::backend::{self, Backend};
 use crate::cli::{
-    BnInit, Cli, Command, CommonArgs, EvalArgs, EvalMode, ExportArgs, ImportArgs, IoArgs, ModelKind,
+    BnInit, Cli, Command, CommonArgs, EvalArgs, EvalMode, ExportArgs, ImportArgs, IoArgs,
+    ModelKind, PredictArgs,
 };
 
 /// Exit code of a run whose training diverged.
@@ -29,19 +30,27 @@ const EXIT_INTERRUPTED: u8 = 130;
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     let backend = || backend::select(cli.backend.backend, cli.backend.device.as_deref());
     match &cli.command {
-        None => run(backend()?, &cli.run.common, None),
-        Some(Command::Run(args)) => run(backend()?, &args.common, None),
-        Some(Command::Train(args)) => run(backend()?, &args.common, Some(args.model)),
+        None => run(backend()?, &cli.run.common, &cli.run.models, None),
+        Some(Command::Run(args)) => run(backend()?, &args.common, &args.models, None),
+        Some(Command::Train(args)) => {
+            run(backend()?, &args.common, &[args.model], Some(args.model))
+        }
         Some(Command::Eval(args)) => eval(backend()?, args),
         Some(Command::Import(args)) => import(backend()?, args),
         Some(Command::Export(args)) => export(backend()?, args),
+        Some(Command::Predict(args)) => predict(backend()?, args),
         Some(Command::Bench(args)) => crate::bench::bench(backend()?, args),
     }
 }
 
-fn run(backend: Backend, args: &CommonArgs, only: Option<ModelKind>) -> Result<ExitCode> {
+fn run(
+    backend: Backend,
+    args: &CommonArgs,
+    kinds: &[ModelKind],
+    only: Option<ModelKind>,
+) -> Result<ExitCode> {
     println!("backend: {}", backend.name);
-    let models = model_specs(args, only)?;
+    let models = model_specs(args, kinds, only.is_some())?;
     let training = TrainingConfig::new()
         .with_epochs(args.epochs as usize)
         .with_lr(args.lr)
@@ -76,32 +85,32 @@ fn run(backend: Backend, args: &CommonArgs, only: Option<ModelKind>) -> Result<E
     Ok(outcome(&report, &out, only))
 }
 
-fn model_specs(args: &CommonArgs, only: Option<ModelKind>) -> Result<Vec<ModelSpec>> {
-    let norms: Vec<Norm> = match only {
-        None => vec![Norm::Batch, Norm::None],
-        Some(kind) => vec![norm_of(kind)],
-    };
+fn model_specs(args: &CommonArgs, kinds: &[ModelKind], single: bool) -> Result<Vec<ModelSpec>> {
     let bn_init = match args.bn_init {
         BnInit::Modern => BatchNormInit::Ones,
         BnInit::Lesson => BatchNormInit::Lesson,
     };
-    norms
-        .into_iter()
-        .map(|norm| {
-            let mut spec = ModelSpec::named(norm);
-            spec.config = spec.config.with_bn_init(bn_init);
-            spec.init_from = match (&args.init_from, only) {
-                (None, _) => None,
-                (Some(path), Some(_)) => Some(path.clone()),
-                (Some(dir), None) => Some(init_file_for(dir, norm)?),
-            };
-            Ok(spec)
-        })
-        .collect()
+    let mut specs: Vec<ModelSpec> = Vec::new();
+    for &kind in kinds {
+        if specs.iter().any(|s| s.name == kind.name()) {
+            bail!("--models: {} is listed twice", kind.name());
+        }
+        let mut spec = ModelSpec::parse(kind.name()).expect("every kind has a spec");
+        if let NetConfig::Mlp(config) = &spec.config {
+            spec.config = NetConfig::Mlp(config.clone().with_bn_init(bn_init));
+        }
+        spec.init_from = match &args.init_from {
+            None => None,
+            Some(path) if single => Some(path.clone()),
+            Some(dir) => Some(init_file_for(dir, kind)?),
+        };
+        specs.push(spec);
+    }
+    Ok(specs)
 }
 
-/// With `run --init-from DIR`: the file or checkpoint in DIR for the model with `norm`.
-fn init_file_for(dir: &Path, norm: Norm) -> Result<PathBuf> {
+/// With `run --init-from DIR`: the file or checkpoint in DIR for the model `kind`.
+fn init_file_for(dir: &Path, kind: ModelKind) -> Result<PathBuf> {
     if !dir.is_dir() {
         bail!(
             "--init-from {}: with `run`, give a directory holding one file per model (or use \
@@ -109,9 +118,11 @@ fn init_file_for(dir: &Path, norm: Norm) -> Result<PathBuf> {
             dir.display()
         );
     }
-    let (name, lesson) = match norm {
-        Norm::Batch => ("batchnorm", "init_bn"),
-        Norm::None => ("plain", "init_nonorm"),
+    let name = kind.name();
+    let lesson = match kind {
+        ModelKind::Batchnorm => "init_bn",
+        ModelKind::Plain => "init_nonorm",
+        _ => name,
     };
     let candidates = [
         dir.join(name),
@@ -150,7 +161,16 @@ fn import(backend: Backend, args: &ImportArgs) -> Result<ExitCode> {
             args.out.display()
         );
     }
-    let config = MlpConfig::new(norm_of(args.model));
+    let norm = match args.model {
+        ModelKind::Batchnorm => Norm::Batch,
+        ModelKind::Plain => Norm::None,
+        other => bail!(
+            "--model {}: PyTorch weights can be imported for the lesson's models only \
+             (batchnorm, plain)",
+            other.name()
+        ),
+    };
+    let config = MlpConfig::new(norm);
     let model = import_pytorch(&args.pytorch, &config, &device)?;
     let state = TrainState {
         format: CHECKPOINT_FORMAT,
@@ -162,7 +182,7 @@ fn import(backend: Backend, args: &ImportArgs) -> Result<ExitCode> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    write_checkpoint_dir(&args.out, &config, &model, None, &state)?;
+    write_checkpoint_dir(&args.out, &config.into(), &model.into(), None, &state)?;
     println!(
         "imported {} into checkpoint {}",
         args.pytorch.display(),
@@ -175,7 +195,13 @@ fn export(backend: Backend, args: &ExportArgs) -> Result<ExitCode> {
     let device = backend.device;
     let checkpoint = load_checkpoint(&args.checkpoint, &device)?;
     let batches = i64::try_from(checkpoint.state.batches_seen).unwrap_or(i64::MAX);
-    export_pytorch(&checkpoint.model, &args.safetensors, batches)?;
+    let Some(mlp) = checkpoint.model.as_mlp() else {
+        bail!(
+            "--checkpoint {}: only the lesson's MLPs have a PyTorch counterpart to export to",
+            checkpoint.path.display()
+        );
+    };
+    export_pytorch(mlp, &args.safetensors, batches)?;
     println!(
         "exported {} to {} (PyTorch state_dict; load with \
          model.load_state_dict(safetensors.torch.load_file(...)))",
@@ -183,13 +209,6 @@ fn export(backend: Backend, args: &ExportArgs) -> Result<ExitCode> {
         args.safetensors.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn norm_of(kind: ModelKind) -> Norm {
-    match kind {
-        ModelKind::Batchnorm => Norm::Batch,
-        ModelKind::Plain => Norm::None,
-    }
 }
 
 /// Creates (or, with --resume/--force, reuses) the output directory and checks that it can be
@@ -296,10 +315,7 @@ fn outcome(report: &RunReport, out: &Path, only: Option<ModelKind>) -> ExitCode 
         None => format!("mnist-bn run --out {} --resume", out.display()),
         Some(kind) => format!(
             "mnist-bn train --model {} --out {} --resume",
-            match kind {
-                ModelKind::Batchnorm => "batchnorm",
-                ModelKind::Plain => "plain",
-            },
+            kind.name(),
             out.display()
         ),
     };
@@ -327,6 +343,33 @@ fn outcome(report: &RunReport, out: &Path, only: Option<ModelKind>) -> ExitCode 
     ExitCode::SUCCESS
 }
 
+fn predict(backend: Backend, args: &PredictArgs) -> Result<ExitCode> {
+    let checkpoint = load_checkpoint(&args.checkpoint, &backend.device)?;
+    let mut images = Vec::new();
+    for path in &args.images {
+        images.push(read_digit(path)?);
+    }
+    let probabilities = mnist_bn_train::predict(&checkpoint.model, &images, &backend.device);
+    for (path, p) in args.images.iter().zip(probabilities) {
+        let (digit, best) =
+            p.iter().enumerate().fold(
+                (0, f32::MIN),
+                |acc, (d, &q)| if q > acc.1 { (d, q) } else { acc },
+            );
+        let all: Vec<String> = p
+            .iter()
+            .enumerate()
+            .map(|(d, q)| format!("{d}: {q:.3}"))
+            .collect();
+        println!(
+            "{}: {digit} (p = {best:.3})  [{}]",
+            path.display(),
+            all.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn eval(backend: Backend, args: &EvalArgs) -> Result<ExitCode> {
     println!("backend: {}", backend.name);
     let device: Device = backend.device;
@@ -334,7 +377,7 @@ fn eval(backend: Backend, args: &EvalArgs) -> Result<ExitCode> {
     println!(
         "checkpoint: {} ({:?} norm, {} epochs)",
         checkpoint.path.display(),
-        checkpoint.config.norm,
+        checkpoint.config.norm(),
         checkpoint.state.history.len()
     );
     let dirs = search_dirs(args.io.data_dir.as_deref());

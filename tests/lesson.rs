@@ -51,7 +51,7 @@ fn the_lesson_on_a_subset_prints_and_writes_everything() {
     assert_eq!(models.len(), 2);
     assert_eq!(models[0]["name"], "batchnorm");
     assert_eq!(models[1]["name"], "plain");
-    assert_eq!(models[0]["config"]["norm"], "Batch");
+    assert_eq!(models[0]["config"]["Mlp"]["norm"], "Batch");
     assert_eq!(models[0]["training"]["lr"], 0.01);
     assert_eq!(models[0]["training"]["batch_size"], 64);
     for (i, modes) in [(0, vec!["train", "eval"]), (1, vec!["eval"])] {

@@ -10,4 +10,5 @@ mod faults;
 mod gpu;
 mod interop;
 mod lesson;
+mod predict;
 mod resume;

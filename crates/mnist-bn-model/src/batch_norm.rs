@@ -143,6 +143,13 @@ impl TorchBatchNorm {
         self
     }
 
+    /// Returns the layer with gamma set to `value` in every channel.
+    pub fn with_weight(mut self, value: f64, device: &Device) -> Self {
+        let [n] = self.weight.dims();
+        self.weight = Param::from_tensor(Tensor::full([n], value, device));
+        self
+    }
+
     /// Whether the layer normalizes with batch statistics.
     pub fn uses_batch_statistics(&self) -> bool {
         self.training.is_enabled()

@@ -1,5 +1,7 @@
 //! The PyTorch lesson "Batch Normalization" as Burn modules: the lesson's MLP with or without
-//! batch normalization, and a batch norm with PyTorch's semantics.
+//! batch normalization, a batch norm with PyTorch's semantics, and where the lesson points
+//! further: a ConvNet with BatchNorm2d and an RNN with recurrent batch norm (statistics per
+//! time step). [`Net`] holds any of them.
 //!
 //! This crate does no file or network I/O and enables no backend: depend on it from any Burn
 //! project and pick the device there.
@@ -18,7 +20,13 @@
 #![warn(missing_docs)]
 
 mod batch_norm;
+mod conv;
 mod mlp;
+mod net;
+mod rnn;
 
 pub use batch_norm::{BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig};
+pub use conv::{ConvNet, ConvNetConfig};
 pub use mlp::{Mlp, MlpConfig, Norm};
+pub use net::{Net, NetConfig};
+pub use rnn::{RowRnn, RowRnnConfig};

@@ -2,7 +2,7 @@
 //!
 //! A model's checkpoints live in `<model dir>/checkpoints/epoch-NNN/`, each holding
 //! `model.bpk` (Burn's burnpack: weights and running statistics), `model.json` (the
-//! [`MlpConfig`]), `training.json` (the [`TrainState`]: training config and per-epoch history)
+//! [`NetConfig`]), `training.json` (the [`TrainState`]: training config and per-epoch history)
 //! and `optimizer.bin` (the optimizer's record). A checkpoint is written into a hidden
 //! temporary directory and renamed into place, so `epoch-NNN` is always complete; the two
 //! newest are kept.
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use burn::optim::{ModuleOptimizer, OptimizerRecord};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Bytes, Device};
-use mnist_bn_model::{Mlp, MlpConfig};
+use mnist_bn_model::{Net, NetConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -45,9 +45,9 @@ pub struct Checkpoint {
     /// The checkpoint's directory.
     pub path: PathBuf,
     /// The model's config.
-    pub config: MlpConfig,
+    pub config: NetConfig,
     /// The model, on the device it was loaded to.
-    pub model: Mlp,
+    pub model: Net,
     /// The training state.
     pub state: TrainState,
     /// The optimizer's record, when the checkpoint has one.
@@ -63,8 +63,8 @@ pub fn checkpoints_dir(model_dir: &Path) -> PathBuf {
 /// `<model_dir>/checkpoints/epoch-NNN`, atomically, and prunes older ones.
 pub fn save_checkpoint(
     model_dir: &Path,
-    config: &MlpConfig,
-    model: &Mlp,
+    config: &NetConfig,
+    model: &Net,
     optimizer: Option<&ModuleOptimizer>,
     state: &TrainState,
 ) -> Result<PathBuf, TrainError> {
@@ -80,8 +80,8 @@ pub fn save_checkpoint(
 /// the files go into a hidden sibling directory that is then renamed to `target`.
 pub fn write_checkpoint_dir(
     target: &Path,
-    config: &MlpConfig,
-    model: &Mlp,
+    config: &NetConfig,
+    model: &Net,
     optimizer: Option<&ModuleOptimizer>,
     state: &TrainState,
 ) -> Result<(), TrainError> {
@@ -109,8 +109,8 @@ pub fn write_checkpoint_dir(
 
 fn write_files(
     dir: &Path,
-    config: &MlpConfig,
-    model: &Mlp,
+    config: &NetConfig,
+    model: &Net,
     optimizer: Option<&ModuleOptimizer>,
     state: &TrainState,
 ) -> Result<(), TrainError> {
@@ -136,7 +136,7 @@ fn write_files(
 }
 
 /// Serializes a model's weights and running statistics as burnpack bytes.
-pub fn model_bytes(model: &Mlp, path_for_errors: &Path) -> Result<Vec<u8>, TrainError> {
+pub fn model_bytes(model: &Net, path_for_errors: &Path) -> Result<Vec<u8>, TrainError> {
     let mut store = BurnpackStore::from_bytes(None);
     model
         .save_into(&mut store)
@@ -150,11 +150,11 @@ pub fn model_bytes(model: &Mlp, path_for_errors: &Path) -> Result<Vec<u8>, Train
 /// Loads burnpack bytes into a model built from `config` on `device`, refusing any file whose
 /// tensors do not match the model exactly (missing, extra or wrongly shaped).
 pub fn model_from_bytes(
-    config: &MlpConfig,
+    config: &NetConfig,
     bytes: Vec<u8>,
     device: &Device,
     path_for_errors: &Path,
-) -> Result<Mlp, TrainError> {
+) -> Result<Net, TrainError> {
     let mut model = config.init(device);
     let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)))
         .allow_partial(true)
@@ -179,7 +179,7 @@ pub fn model_from_bytes(
             path_for_errors,
             format!(
                 "does not match a {:?}-norm model: {}",
-                config.norm,
+                config.norm(),
                 problems.join("; ")
             ),
         ));
@@ -241,7 +241,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, Train
         let file = dir.join(name);
         fs::read(&file).map_err(TrainError::io(file))
     };
-    let config: MlpConfig = from_json(&dir.join("model.json"), &read("model.json")?)?;
+    let config: NetConfig = from_json(&dir.join("model.json"), &read("model.json")?)?;
     let state: TrainState = from_json(&dir.join("training.json"), &read("training.json")?)?;
     if state.format != CHECKPOINT_FORMAT {
         return Err(TrainError::checkpoint(

@@ -3,10 +3,14 @@
 use std::fmt;
 
 use burn::module::Module;
+use burn::module::{ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLoss;
 use burn::tensor::Device;
-use mnist_bn_data::{Batches, Mnist, NUM_CLASSES, epoch_order};
-use mnist_bn_model::{Mlp, Norm};
+use burn::tensor::Tensor;
+use burn::tensor::TensorData;
+use burn::tensor::activation::softmax;
+use mnist_bn_data::{Batches, IMAGE_PIXELS, Mnist, NUM_CLASSES, epoch_order, pixel_to_f32};
+use mnist_bn_model::{Net, Norm};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -69,7 +73,7 @@ pub struct TestReport {
 /// its running statistics (which the model's clones share), exactly as a PyTorch test pass
 /// after `model.train()`; a model without batch norm behaves the same in both modes.
 pub fn evaluate(
-    model: &Mlp,
+    model: &Net,
     data: &Mnist,
     batch_size: usize,
     mode: TestMode,
@@ -87,7 +91,7 @@ pub fn evaluate(
     let device = device.clone().without_autodiff();
     // A clone shares the running statistics, so a train-mode pass moves the caller's; `valid`
     // would copy them, so it is only taken for a model still on an autodiff device.
-    let model = if model.fc3.weight.val().is_autodiff() {
+    let model = if on_autodiff(model) {
         model.valid()
     } else {
         model.clone()
@@ -115,6 +119,53 @@ pub fn evaluate(
         loss_sum / data.len() as f64,
         confusion,
     ))
+}
+
+/// Class probabilities for images (784 pixels each, 0 to 255, white digit on black), with
+/// batch norm on its running statistics (eval mode).
+pub fn predict(
+    model: &Net,
+    images: &[[u8; IMAGE_PIXELS]],
+    device: &Device,
+) -> Vec<[f32; NUM_CLASSES]> {
+    if images.is_empty() {
+        return Vec::new();
+    }
+    let device = device.clone().without_autodiff();
+    let model = if on_autodiff(model) {
+        model.valid()
+    } else {
+        model.clone()
+    };
+    let model = model.with_batch_statistics(false);
+    let pixels: Vec<f32> = images.iter().flatten().copied().map(pixel_to_f32).collect();
+    let input = Tensor::<2>::from_data(
+        TensorData::new(pixels, [images.len(), IMAGE_PIXELS]),
+        &device,
+    );
+    let probabilities = softmax(model.forward(input), 1)
+        .into_data()
+        .convert::<f32>();
+    let values = probabilities.as_slice::<f32>().expect("converted to f32");
+    values
+        .chunks_exact(NUM_CLASSES)
+        .map(|row| row.try_into().expect("10 classes"))
+        .collect()
+}
+
+/// Whether the model's parameters are on an autodiff device (a training model).
+fn on_autodiff(model: &Net) -> bool {
+    struct FirstParam(Option<bool>);
+    impl ModuleVisitor for FirstParam {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.0.is_none() {
+                self.0 = Some(param.val().is_autodiff());
+            }
+        }
+    }
+    let mut visitor = FirstParam(None);
+    model.visit(&mut visitor);
+    visitor.0.unwrap_or(false)
 }
 
 /// The modes a model of this kind is tested in, in the lesson's order: a batch-norm model in

@@ -7,7 +7,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::Device;
 use mnist_bn_data::Mnist;
-use mnist_bn_model::{Mlp, MlpConfig, Norm};
+use mnist_bn_model::{ConvNetConfig, MlpConfig, Net, NetConfig, Norm, RowRnnConfig};
 
 use crate::TrainError;
 use crate::checkpoint::{
@@ -27,7 +27,7 @@ pub struct ModelSpec {
     /// Its name: the output subdirectory and the label in reports and charts.
     pub name: String,
     /// Its architecture.
-    pub config: MlpConfig,
+    pub config: NetConfig,
     /// Start from these weights instead of a random init: a PyTorch `state_dict`
     /// (`.safetensors`, `.pt`) or one of our checkpoints.
     pub init_from: Option<PathBuf>,
@@ -45,11 +45,29 @@ impl ModelSpec {
             Norm::Batch => "batchnorm",
             Norm::None => "plain",
         };
-        ModelSpec {
+        Self::parse(name).expect("a known name")
+    }
+
+    /// The names [`ModelSpec::parse`] knows, with and without batch norm in pairs.
+    pub const NAMES: [&'static str; 6] = ["batchnorm", "plain", "conv-bn", "conv", "rnn-bn", "rnn"];
+
+    /// A model by name: the lesson's MLP (`batchnorm`, `plain`), the ConvNet (`conv-bn`,
+    /// `conv`) or the row-by-row RNN (`rnn-bn`, `rnn`), each with its default config.
+    pub fn parse(name: &str) -> Option<ModelSpec> {
+        let config: NetConfig = match name {
+            "batchnorm" => MlpConfig::new(Norm::Batch).into(),
+            "plain" => MlpConfig::new(Norm::None).into(),
+            "conv-bn" => NetConfig::Conv(ConvNetConfig::new(Norm::Batch)),
+            "conv" => NetConfig::Conv(ConvNetConfig::new(Norm::None)),
+            "rnn-bn" => NetConfig::Rnn(RowRnnConfig::new(Norm::Batch)),
+            "rnn" => NetConfig::Rnn(RowRnnConfig::new(Norm::None)),
+            _ => return None,
+        };
+        Some(ModelSpec {
             name: name.to_string(),
-            config: MlpConfig::new(norm),
+            config,
             init_from: None,
-        }
+        })
     }
 }
 
@@ -126,9 +144,9 @@ fn validate(
         return Err(TrainError::Invalid("the test set is empty".into()));
     }
     for spec in models {
-        options.training.validate(spec.config.norm, train.len())?;
+        options.training.validate(spec.config.norm(), train.len())?;
         check_batches(
-            spec.config.norm,
+            spec.config.norm(),
             test.len(),
             options.test_batch_size,
             "test",
@@ -152,7 +170,7 @@ fn train_and_test(
     if !history.is_empty() {
         println!("resuming {} after epoch {}", spec.name, history.len());
     }
-    let save = |model: &Mlp, optim: &burn::optim::ModuleOptimizer, history: &[_]| {
+    let save = |model: &Net, optim: &burn::optim::ModuleOptimizer, history: &[_]| {
         let state = TrainState {
             format: CHECKPOINT_FORMAT,
             training: options.training.clone(),
@@ -168,7 +186,7 @@ fn train_and_test(
         // One inference copy for every pass: the train-mode pass moves its running statistics,
         // and the eval-mode pass after it sees them, as in the lesson.
         let model = model.valid();
-        for &mode in test_modes(spec.config.norm) {
+        for &mode in test_modes(spec.config.norm()) {
             println!("-- test {}: {} mode --", spec.name, mode);
             let result = evaluate(&model, test, options.test_batch_size, mode, device)?;
             println!("{result}\n");
@@ -186,7 +204,7 @@ fn train_and_test(
 }
 
 type Start = (
-    Mlp,
+    Net,
     burn::optim::ModuleOptimizer,
     Vec<crate::learner::EpochStats>,
 );
@@ -238,9 +256,9 @@ fn start(
 /// Loads starting weights: one of our checkpoints (a directory) or a PyTorch `state_dict`.
 pub fn initial_weights(
     path: &Path,
-    config: &MlpConfig,
+    config: &NetConfig,
     device: &Device,
-) -> Result<Mlp, TrainError> {
+) -> Result<Net, TrainError> {
     if path.is_dir() {
         let checkpoint = load_checkpoint(path, device)?;
         if checkpoint.config != *config {
@@ -248,13 +266,20 @@ pub fn initial_weights(
                 &checkpoint.path,
                 format!(
                     "holds a {:?}-norm model, not the {:?}-norm model asked for",
-                    checkpoint.config.norm, config.norm
+                    checkpoint.config.norm(),
+                    config.norm()
                 ),
             ));
         }
         Ok(checkpoint.model)
     } else {
-        import_pytorch(path, config, device)
+        match config {
+            NetConfig::Mlp(config) => Ok(import_pytorch(path, config, device)?.into()),
+            _ => Err(TrainError::Invalid(format!(
+                "{}: PyTorch weights can only be imported into the lesson's MLP",
+                path.display()
+            ))),
+        }
     }
 }
 

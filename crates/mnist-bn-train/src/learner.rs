@@ -1,14 +1,16 @@
-//! The learner: trains an [`Mlp`] with cross-entropy and plain SGD, one epoch at a time.
+//! The learner: trains a model ([`Net`]) with cross-entropy and plain SGD, one epoch at a time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::config::Config;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::Device;
+use burn::tensor::Tensor;
 use mnist_bn_data::{Batches, Mnist, epoch_order};
-use mnist_bn_model::{Mlp, Norm};
+use mnist_bn_model::{Net, Norm};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -160,17 +162,17 @@ impl Learner {
     /// epoch is the one `after_epoch` last saw.
     pub fn fit(
         &self,
-        mut model: Mlp,
+        mut model: Net,
         optim: &mut ModuleOptimizer,
         data: &Mnist,
         history: &mut Vec<EpochStats>,
         interrupt: &AtomicBool,
-        mut after_epoch: impl FnMut(&Mlp, &ModuleOptimizer, &[EpochStats]) -> Result<(), TrainError>,
-    ) -> Result<(Mlp, Stop), TrainError> {
+        mut after_epoch: impl FnMut(&Net, &ModuleOptimizer, &[EpochStats]) -> Result<(), TrainError>,
+    ) -> Result<(Net, Stop), TrainError> {
         self.config.validate(model.norm(), data.len())?;
         let loss_fn = CrossEntropyLoss::new(None, &self.device);
         // Module::train moves a checkpointed or imported model onto the autodiff device.
-        model = burn::module::Module::train(model).with_batch_statistics(true);
+        model = Module::train(model).with_batch_statistics(true);
         for epoch in history.len() + 1..=self.config.epochs {
             let started = Instant::now();
             let order = epoch_order(data.len(), self.config.shuffle_seed, epoch - 1);
@@ -235,22 +237,18 @@ impl Learner {
     }
 }
 
-/// Whether every weight and bias of the model is finite (one reduction per tensor).
-fn weights_are_finite(model: &Mlp) -> bool {
-    let linear = [&model.fc1, &model.fc2, &model.fc3];
-    let mut total = 0.0f64;
-    for layer in linear {
-        total += f64::from(layer.weight.val().abs().sum().into_scalar::<f32>());
-        if let Some(bias) = &layer.bias {
-            total += f64::from(bias.val().abs().sum().into_scalar::<f32>());
+/// Whether every parameter and running statistic of the model is finite (one reduction per
+/// tensor).
+fn weights_are_finite(model: &Net) -> bool {
+    struct Finite(bool);
+    impl ModuleVisitor for Finite {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.0 {
+                self.0 = param.val().abs().sum().into_scalar::<f32>().is_finite();
+            }
         }
     }
-    for bn in [&model.batch_norm1, &model.batch_norm2]
-        .into_iter()
-        .flatten()
-    {
-        total += f64::from(bn.weight.val().abs().sum().into_scalar::<f32>());
-        total += f64::from(bn.bias.val().abs().sum().into_scalar::<f32>());
-    }
-    total.is_finite()
+    let mut visitor = Finite(true);
+    model.visit(&mut visitor);
+    visitor.0
 }

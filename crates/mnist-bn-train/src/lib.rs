@@ -40,7 +40,7 @@ pub use checkpoint::{
     model_bytes, model_from_bytes, resolve_checkpoint, save_checkpoint, write_checkpoint_dir,
 };
 pub use error::TrainError;
-pub use evaluate::{DigitAccuracy, TestMode, TestReport, evaluate, test_modes};
+pub use evaluate::{DigitAccuracy, TestMode, TestReport, evaluate, predict, test_modes};
 pub use experiment::{
     ExperimentOptions, ModelSpec, initial_weights, run_experiment, write_outputs,
 };

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use mnist_bn_model::MlpConfig;
+use mnist_bn_model::NetConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
@@ -41,7 +41,7 @@ pub struct ModelReport {
     /// The model's name (`batchnorm`, `plain`).
     pub name: String,
     /// The model's config.
-    pub config: MlpConfig,
+    pub config: NetConfig,
     /// How it was trained.
     pub training: TrainingConfig,
     /// Figures of every epoch.
