@@ -172,7 +172,7 @@ fn bad_flags_files_and_checkpoints_are_clear_errors() {
         ),
         (
             format!("eval --checkpoint {}", p("other-variant")),
-            "missing tensors: batch_norm1.bias",
+            "missing tensors: Mlp.batch_norm1.bias",
         ),
         (
             format!("eval --checkpoint {}", p("other-config")),
