@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 
 use burn::tensor::{Device, DeviceKind};
 use mnist_bn_data::{Mnist, Split};
-use mnist_bn_model::{MlpConfig, Norm};
+use mnist_bn_model::{MlpConfig, NetConfig, Norm};
 use mnist_bn_train::{
     EpochStats, Learner, ProgressMode, TrainingConfig, model_bytes, model_from_bytes,
 };
@@ -38,7 +38,7 @@ fn losses_per_step(norm: Norm, device: &Device, initial: &[u8], steps: usize) ->
     let train = Mnist::load(Split::Train, Some(&root().join("data/mnist"))).unwrap();
     let learner = Learner::new(TrainingConfig::new().with_epochs(1), device)
         .with_progress(ProgressMode::Quiet, "gpu-test");
-    let config = MlpConfig::new(norm);
+    let config: NetConfig = MlpConfig::new(norm).into();
     let mut model = model_from_bytes(
         &config,
         initial.to_vec(),
@@ -83,7 +83,8 @@ fn cpu_and_wgpu_give_the_same_losses_step_by_step() {
     let gpu = Device::wgpu(DeviceKind::DefaultDevice);
     for norm in [Norm::Batch, Norm::None] {
         cpu.seed(0);
-        let initial = model_bytes(&MlpConfig::new(norm).init(&cpu), "initial".as_ref()).unwrap();
+        let config: NetConfig = MlpConfig::new(norm).into();
+        let initial = model_bytes(&config.init(&cpu), "initial".as_ref()).unwrap();
         let a = losses_per_step(norm, &cpu, &initial, 50);
         let b = losses_per_step(norm, &gpu, &initial, 50);
         let max = a
