@@ -259,3 +259,142 @@ fn export_then_import_gives_the_same_model() {
         assert_eq!(x.data(), y.data(), "{name}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Testing PyTorch-trained weights, and training from PyTorch's init for a whole epoch.
+//
+// `pytorch3_*` fixtures: `seed_pytorch.py --epochs 3 --threads 2 --seed 0` on this project's
+// data (2026-11-29, PyTorch 2.15 CPU): the trained state_dicts, the BN model's state after its
+// train-mode test pass, and `reference_results.json` with PyTorch's losses and test results.
+
+fn reference() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(fixture("pytorch3_reference_results.json")).unwrap())
+        .unwrap()
+}
+
+fn mnist(split: mnist_bn_data::Split) -> mnist_bn_data::Mnist {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+    mnist_bn_data::Mnist::load(split, Some(&dir)).unwrap()
+}
+
+fn check_test(ours: &mnist_bn_train::TestReport, theirs: &serde_json::Value, what: &str) {
+    let loss = theirs["test_loss"].as_f64().unwrap();
+    let correct: Vec<u64> = ours.per_digit.iter().map(|d| d.correct as u64).collect();
+    let expected: Vec<u64> = theirs["class_correct"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    println!(
+        "{what}: loss ours {:.7} PyTorch {loss:.7} (diff {:.1e}); correct {} vs {}",
+        ours.loss,
+        (ours.loss - loss).abs(),
+        ours.correct,
+        theirs["correct"]
+    );
+    assert!(
+        (ours.loss - loss).abs() < 1e-4,
+        "{what}: loss {} vs {loss}",
+        ours.loss
+    );
+    assert_eq!(correct, expected, "{what}: correct per digit");
+}
+
+#[test]
+fn pytorch_trained_weights_test_exactly_like_pytorch() {
+    use mnist_bn_train::{TestMode, evaluate};
+    let device = Device::flex();
+    let test = mnist(mnist_bn_data::Split::Test);
+    let results = reference();
+    let results = &results["test"];
+
+    let bn = MlpConfig::new(Norm::Batch);
+    let pristine: mnist_bn_model::Net =
+        import_pytorch(&fixture("pytorch3_trained_bn.safetensors"), &bn, &device)
+            .unwrap()
+            .into();
+    let eval = evaluate(&pristine, &test, 64, TestMode::Eval, &device).unwrap();
+    check_test(&eval, &results["bn_eval_mode_pristine"], "BN eval mode");
+
+    // The lesson's order: train mode (moves the running statistics), then eval mode.
+    let model: mnist_bn_model::Net =
+        import_pytorch(&fixture("pytorch3_trained_bn.safetensors"), &bn, &device)
+            .unwrap()
+            .into();
+    let train = evaluate(&model, &test, 64, TestMode::Train, &device).unwrap();
+    check_test(&train, &results["bn_train_mode"], "BN train mode");
+    let after = evaluate(&model, &test, 64, TestMode::Eval, &device).unwrap();
+    check_test(
+        &after,
+        &results["bn_eval_mode_after_trainmode_pass"],
+        "BN eval mode after",
+    );
+    // The running statistics after 157 train-mode test batches, against PyTorch's.
+    let dir = tempfile::tempdir().unwrap();
+    let exported = dir.path().join("after.safetensors");
+    export_pytorch(model.as_mlp().unwrap(), &exported, 0).unwrap();
+    let ours = std::fs::read(&exported).unwrap();
+    let ours = SafeTensors::deserialize(&ours).unwrap();
+    let theirs = std::fs::read(fixture("pytorch3_bn_after_trainmode_test.safetensors")).unwrap();
+    let theirs = SafeTensors::deserialize(&theirs).unwrap();
+    for key in [
+        "batch_norm1.running_mean",
+        "batch_norm1.running_var",
+        "batch_norm2.running_mean",
+        "batch_norm2.running_var",
+    ] {
+        compare(key, &f32s(&ours, key), &f32s(&theirs, key), 1e-6);
+    }
+
+    let plain = MlpConfig::new(Norm::None);
+    let model: mnist_bn_model::Net = import_pytorch(
+        &fixture("pytorch3_trained_nonorm.safetensors"),
+        &plain,
+        &device,
+    )
+    .unwrap()
+    .into();
+    let eval = evaluate(&model, &test, 64, TestMode::Eval, &device).unwrap();
+    check_test(&eval, &results["nonorm_eval_mode"], "plain eval mode");
+}
+
+#[test]
+fn a_whole_epoch_from_pytorchs_init_gives_pytorchs_loss() {
+    use mnist_bn_train::{EpochStats, Learner, ProgressMode, TrainingConfig};
+    let device = Device::flex();
+    let train = mnist(mnist_bn_data::Split::Train);
+    let results = reference();
+    for (norm, init, key) in [
+        (Norm::Batch, "init_bn.safetensors", "bn"),
+        (Norm::None, "init_nonorm.safetensors", "nonorm"),
+    ] {
+        let learner = Learner::new(TrainingConfig::new().with_epochs(1), &device)
+            .with_progress(ProgressMode::Quiet, key);
+        let model: mnist_bn_model::Net =
+            import_pytorch(&fixture(init), &MlpConfig::new(norm), learner.device())
+                .unwrap()
+                .into();
+        let mut optim = learner.optimizer();
+        let mut history: Vec<EpochStats> = Vec::new();
+        let never = std::sync::atomic::AtomicBool::new(false);
+        learner
+            .fit(
+                model,
+                &mut optim,
+                &train,
+                &mut history,
+                &never,
+                |_, _, _| Ok(()),
+            )
+            .unwrap();
+        let theirs = results["train"][key]["epoch_losses"][0].as_f64().unwrap();
+        let ours = history[0].train_loss;
+        println!(
+            "{key}: epoch 1 loss ours {ours:.7}, PyTorch {theirs:.7} (diff {:.1e})",
+            (ours - theirs).abs()
+        );
+        // 938 SGD steps in f32 on both sides: rounding differences grow a little with every step.
+        assert!((ours - theirs).abs() < 1e-4, "{key}: {ours} vs {theirs}");
+    }
+}
