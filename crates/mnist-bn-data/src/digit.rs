@@ -22,12 +22,12 @@ pub fn read_digit(path: &Path) -> Result<[u8; IMAGE_PIXELS], DataError> {
     let picture = image::ImageReader::open(path)
         .map_err(|source| DataError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?
         .with_guessed_format()
         .map_err(|source| DataError::Io {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?
         .decode()
         .map_err(|e| DataError::format(path, format!("not a readable PNG or JPEG image: {e}")))?;

@@ -109,7 +109,7 @@ fn decode(
 fn read_idx(path: &Path, rank: u8) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     };
     let file = File::open(path).map_err(io)?;
     let metadata = file.metadata().map_err(io)?;
@@ -136,7 +136,7 @@ fn read_idx_from(
 ) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     };
     // Decoding errors of a corrupt gzip stream surface as I/O errors; say what they are.
     let read_err = |source: std::io::Error| {

@@ -8,12 +8,12 @@ use mnist_bn_data::DataError;
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// A file or directory could not be written or read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// What the operating system said.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A checkpoint is missing, damaged, or does not fit the model.
     #[error("checkpoint {path}: {problem}")]
@@ -42,7 +42,7 @@ pub enum TrainError {
 impl TrainError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| Self::Io { path, source }
+        move |error| Self::Io { path, error }
     }
 
     pub(crate) fn checkpoint(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
