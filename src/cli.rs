@@ -204,6 +204,9 @@ pub struct CommonArgs {
     /// How batch norm's gamma starts: `modern` (1) or `lesson` (uniform in [0, 1]).
     #[arg(long, value_enum, default_value_t = BnInit::Modern)]
     pub bn_init: BnInit,
+    /// Initial gamma of the RNN's recurrent batch norms (0.1 as in Cooijmans et al. 2016).
+    #[arg(long, default_value_t = 0.1, value_parser = positive_f64)]
+    pub rnn_bn_gamma: f64,
     /// Start from these weights instead of a random init. With `train`: a PyTorch state_dict
     /// (.safetensors, .pt) or a checkpoint directory. With `run`: a directory holding one file
     /// per model (`batchnorm.*`/`init_bn.*` and `plain.*`/`init_nonorm.*`) or a run directory.

@@ -96,9 +96,11 @@ fn model_specs(args: &CommonArgs, kinds: &[ModelKind], single: bool) -> Result<V
             bail!("--models: {} is listed twice", kind.name());
         }
         let mut spec = ModelSpec::parse(kind.name()).expect("every kind has a spec");
-        if let NetConfig::Mlp(config) = &spec.config {
-            spec.config = NetConfig::Mlp(config.clone().with_bn_init(bn_init));
-        }
+        spec.config = match spec.config {
+            NetConfig::Mlp(config) => NetConfig::Mlp(config.with_bn_init(bn_init)),
+            NetConfig::Rnn(config) => NetConfig::Rnn(config.with_bn_gamma(args.rnn_bn_gamma)),
+            other => other,
+        };
         spec.init_from = match &args.init_from {
             None => None,
             Some(path) if single => Some(path.clone()),

@@ -197,4 +197,31 @@ mod tests {
         let images = Tensor::<2>::random([2, 784], Distribution::Default, &device);
         assert_eq!(model.valid().forward(images).dims(), [2, 10]);
     }
+
+    #[test]
+    fn recurrent_batch_norm_starts_gamma_at_the_configured_value_and_it_matters() {
+        let device = Device::flex();
+        device.seed(5);
+        let images = Tensor::<2>::random([8, 784], Distribution::Default, &device);
+        let mut outs = Vec::new();
+        for gamma in [0.1, 1.0] {
+            device.seed(3);
+            let model = RowRnnConfig::new(Norm::Batch)
+                .with_bn_gamma(gamma)
+                .init(&device);
+            let w = model.input_norm[3]
+                .weight
+                .val()
+                .into_data()
+                .convert::<f32>();
+            let w = w.as_slice::<f32>().unwrap();
+            assert!(
+                w.iter().all(|&v| (f64::from(v) - gamma).abs() < 1e-7),
+                "{w:?}"
+            );
+            let out = model.forward(images.clone()).into_data().convert::<f32>();
+            outs.push(out.try_to_vec::<f32>().unwrap());
+        }
+        assert_ne!(outs[0], outs[1]);
+    }
 }
