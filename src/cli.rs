@@ -11,7 +11,7 @@ use crate::backend::BackendKind;
 ///
 /// With no subcommand it runs the whole lesson (`run`).
 #[derive(Debug, Parser)]
-#[command(name = "mnist-bn", version, args_conflicts_with_subcommands = true)]
+#[command(name = "mnist-bn", version)]
 pub struct Cli {
     /// What to do (default: run).
     #[command(subcommand)]
@@ -34,6 +34,35 @@ pub struct BackendArgs {
     /// wgpu adapter: default, discrete[:N], integrated[:N], virtual[:N] or cpu.
     #[arg(long, global = true, value_name = "ADAPTER", env = "MNIST_BN_DEVICE")]
     pub device: Option<String>,
+}
+
+/// Parses the command line. Flags of the default `run` given before a subcommand are an error
+/// (clap's own `args_conflicts_with_subcommands` would also refuse `--backend` there).
+pub fn parse() -> Result<Cli, clap::Error> {
+    use clap::parser::ValueSource;
+    use clap::{CommandFactory, FromArgMatches};
+    let mut command = Cli::command();
+    let matches = command.clone().get_matches();
+    if let Some((name, _)) = matches.subcommand() {
+        let misplaced: Vec<String> = command
+            .get_arguments()
+            .filter(|arg| !arg.is_global_set())
+            .map(|arg| arg.get_id().as_str())
+            .filter(|id| matches.value_source(id) == Some(ValueSource::CommandLine))
+            .map(|id| format!("--{}", id.replace('_', "-")))
+            .collect();
+        if !misplaced.is_empty() {
+            return Err(command.error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!(
+                    "{} must come after the subcommand (`mnist-bn {name} {} ...`), or drop `{name}`",
+                    misplaced.join(", "),
+                    misplaced[0]
+                ),
+            ));
+        }
+    }
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
 }
 
 /// The subcommands.

@@ -9,15 +9,16 @@ mod gpu;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 // The allocator is the app's choice: glibc's returns large buffers to the OS and faults them in
 // again every training step, which cost 35–45% of an epoch here.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     match commands::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {

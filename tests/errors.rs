@@ -106,6 +106,10 @@ fn bad_flags_files_and_checkpoints_are_clear_errors() {
         ("--epochs many".into(), "invalid value 'many' for '--epochs"),
         ("--backend tpu".into(), "invalid value 'tpu'"),
         (
+            "--epochs 3 eval --checkpoint x".into(),
+            "--epochs must come after the subcommand",
+        ),
+        (
             format!("--train-limit 70000 --out {}", p("out")),
             "--train-limit 70000: the data set has only 60000 images",
         ),
