@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{losses, mnist_bn, path_str, read_json, root};
+use crate::util::{exported_weights, losses, mnist_bn, path_str, read_json, root};
 
 fn args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
@@ -80,20 +80,11 @@ fn a_killed_run_resumes_to_exactly_the_uninterrupted_result() {
     );
     assert_eq!(losses(&a, 0), losses(&b, 0));
     assert_eq!(a["models"][0]["tests"], b["models"][0]["tests"]);
-    let export = |dir: &Path| {
-        let file = dir.join("w.safetensors");
-        let checkpoint = dir.join("plain");
-        mnist_bn(&[
-            "export",
-            "--checkpoint",
-            path_str(&checkpoint),
-            "--safetensors",
-            path_str(&file),
-        ])
-        .assert_ok();
-        std::fs::read(file).unwrap()
-    };
-    assert_eq!(export(&whole), export(&killed), "final weights differ");
+    assert_eq!(
+        exported_weights(&whole, "plain"),
+        exported_weights(&killed, "plain"),
+        "final weights differ"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Checkpoints and resume: a run continued from its checkpoint ends where an uninterrupted
 //! run ends, and the same seed gives the same numbers.
 
-use crate::util::{losses, mnist_bn, path_str, read_json};
+use crate::util::{exported_weights, losses, mnist_bn, path_str, read_json};
 
 fn train(out: &std::path::Path, epochs: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
@@ -35,22 +35,11 @@ fn resuming_gives_the_same_losses_and_weights_as_an_uninterrupted_run() {
     let resumed = train(&split, "3", &["--resume"]);
     assert_eq!(losses(&full, 0), losses(&resumed, 0));
     assert_eq!(losses(&full, 0).len(), 3);
-    // Compare the weights and running statistics through a PyTorch export (the burnpack files
-    // also hold parameter ids, which differ between processes).
-    let weights = |dir: &std::path::Path| {
-        let file = dir.join("weights.safetensors");
-        let checkpoint = dir.join("batchnorm");
-        mnist_bn(&[
-            "export",
-            "--checkpoint",
-            path_str(&checkpoint),
-            "--safetensors",
-            path_str(&file),
-        ])
-        .assert_ok();
-        std::fs::read(file).unwrap()
-    };
-    assert_eq!(weights(&whole), weights(&split), "final weights differ");
+    assert_eq!(
+        exported_weights(&whole, "batchnorm"),
+        exported_weights(&split, "batchnorm"),
+        "final weights differ"
+    );
     assert_eq!(full["models"][0]["tests"], resumed["models"][0]["tests"]);
 }
 

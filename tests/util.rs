@@ -88,3 +88,20 @@ pub fn losses(report: &serde_json::Value, index: usize) -> Vec<f64> {
         .map(|e| e["train_loss"].as_f64().unwrap())
         .collect()
 }
+
+/// The weights and running statistics of the newest checkpoint of `model` in run directory
+/// `run`, as the bytes of a PyTorch export (burnpack files also hold parameter ids, which
+/// differ between processes, so they cannot be compared directly).
+pub fn exported_weights(run: &Path, model: &str) -> Vec<u8> {
+    let file = run.join(format!("{model}-weights.safetensors"));
+    let checkpoint = run.join(model);
+    mnist_bn(&[
+        "export",
+        "--checkpoint",
+        path_str(&checkpoint),
+        "--safetensors",
+        path_str(&file),
+    ])
+    .assert_ok();
+    std::fs::read(file).unwrap()
+}

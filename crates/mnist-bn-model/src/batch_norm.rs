@@ -212,6 +212,14 @@ impl TorchBatchNorm {
     }
 }
 
+/// Applies an optional batch norm: the identity without one.
+pub(crate) fn normalize<const D: usize>(norm: &Option<TorchBatchNorm>, x: Tensor<D>) -> Tensor<D> {
+    match norm {
+        Some(bn) => bn.forward(x),
+        None => x,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

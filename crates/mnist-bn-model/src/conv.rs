@@ -8,7 +8,7 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::batch_norm::{BatchNormInit, TorchBatchNorm, TorchBatchNormConfig};
+use crate::batch_norm::{BatchNormInit, TorchBatchNorm, TorchBatchNormConfig, normalize};
 use crate::mlp::Norm;
 
 /// Configuration of a [`ConvNet`].
@@ -123,13 +123,6 @@ impl ConvNet {
         self.batch_norm1 = self.batch_norm1.map(|bn| bn.with_batch_statistics(enabled));
         self.batch_norm2 = self.batch_norm2.map(|bn| bn.with_batch_statistics(enabled));
         self
-    }
-}
-
-fn normalize(norm: &Option<TorchBatchNorm>, x: Tensor<4>) -> Tensor<4> {
-    match norm {
-        Some(bn) => bn.forward(x),
-        None => x,
     }
 }
 

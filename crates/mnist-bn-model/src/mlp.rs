@@ -6,7 +6,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use crate::batch_norm::{BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig};
+use crate::batch_norm::{
+    BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig, normalize,
+};
 
 /// Which normalization follows each hidden linear layer.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -142,13 +144,6 @@ impl Mlp {
         self.batch_norm1 = self.batch_norm1.map(|bn| bn.with_batch_statistics(enabled));
         self.batch_norm2 = self.batch_norm2.map(|bn| bn.with_batch_statistics(enabled));
         self
-    }
-}
-
-fn normalize(norm: &Option<TorchBatchNorm>, x: Tensor<2>) -> Tensor<2> {
-    match norm {
-        Some(bn) => bn.forward(x),
-        None => x,
     }
 }
 
