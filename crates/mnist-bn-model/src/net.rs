@@ -20,6 +20,10 @@ pub enum NetConfig {
 }
 
 /// Any of the models.
+// A model is built once and moved a handful of times per step; the variants' size difference
+// (a few hundred bytes of layer descriptors, not tensors) does not matter, and Burn's Module
+// derive does not box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Net {
     /// The lesson's multilayer perceptron.
