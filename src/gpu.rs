@@ -10,7 +10,9 @@ use crate::backend::Backend;
 pub fn select(selector: &str) -> Result<Backend> {
     let kind = parse(selector)?;
     let adapters = adapters();
-    if adapters.is_empty() {
+    // Burn's kernels need Vulkan, Metal or DX12; wgpu's GL fallback lacks 64-bit integers in
+    // shaders and panics on the first kernel, so a GL-only machine counts as having none.
+    if !adapters.iter().any(|a| a.usable) {
         bail!(
             "no GPU adapter found: wgpu sees no Vulkan, Metal or DX12 device on this machine. \
              Run on the CPU instead (build without `--features wgpu`, or pass --backend flex), \
@@ -40,13 +42,13 @@ pub fn select(selector: &str) -> Result<Backend> {
             bail!(
                 "cannot open the wgpu device {kind:?} ({message}); adapters found: {}. Pick \
                  another with --device, or run on the CPU with --backend flex",
-                adapters.join("; ")
+                names(&adapters)
             );
         }
     }
     Ok(Backend {
         device,
-        name: format!("wgpu, device {kind:?} (adapters: {})", adapters.join("; ")),
+        name: format!("wgpu, device {kind:?} (adapters: {})", names(&adapters)),
     })
 }
 
@@ -70,14 +72,33 @@ fn parse(selector: &str) -> Result<DeviceKind> {
     })
 }
 
-/// The adapters wgpu finds, as `name (backend, type)`.
-fn adapters() -> Vec<String> {
+/// An adapter wgpu finds.
+struct Adapter {
+    /// `name (backend, type)`.
+    description: String,
+    /// Whether Burn can run on it (Vulkan, Metal or DX12).
+    usable: bool,
+}
+
+fn names(adapters: &[Adapter]) -> String {
+    let names: Vec<&str> = adapters.iter().map(|a| a.description.as_str()).collect();
+    names.join("; ")
+}
+
+/// The adapters wgpu finds.
+fn adapters() -> Vec<Adapter> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
         .into_iter()
         .map(|adapter| {
             let info = adapter.get_info();
-            format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+            Adapter {
+                description: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
+                usable: matches!(
+                    info.backend,
+                    wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12
+                ),
+            }
         })
         .collect()
 }

@@ -16,7 +16,9 @@ use crate::util::{mnist_bn_on, path_str, read_json, root};
 /// `MNIST_BN_REQUIRE_GPU` is set (CI sets it, with lavapipe installed), where they fail.
 fn gpu_available() -> bool {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let found = !pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())).is_empty();
+    // Vulkan, Metal or DX12: wgpu's GL fallback cannot run Burn's kernels.
+    let backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+    let found = !pollster::block_on(instance.enumerate_adapters(backends)).is_empty();
     if !found {
         assert!(
             std::env::var_os("MNIST_BN_REQUIRE_GPU").is_none(),
@@ -161,4 +163,25 @@ fn wgpu_runs_the_lesson_and_its_checkpoints_load_on_the_cpu() {
 fn a_bad_adapter_choice_is_a_clear_error() {
     mnist_bn_on("wgpu", &["--device", "quantum", "--epochs", "1"])
         .assert_error("--device quantum: expected");
+}
+
+#[test]
+fn no_vulkan_device_is_a_plain_error_that_says_what_to_do() {
+    // Point the Vulkan loader at no driver: wgpu then finds GL at most, which Burn cannot use.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-bn"))
+        .args(["--backend", "wgpu", "--epochs", "1", "--train-limit", "640"])
+        .current_dir(root())
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+        .env_remove("MNIST_BN_BACKEND")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no GPU adapter found"), "{stderr}");
+    assert!(
+        stderr.contains("mesa-vulkan-drivers") && stderr.contains("--backend flex"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
