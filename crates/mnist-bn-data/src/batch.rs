@@ -97,12 +97,6 @@ impl<'a> Batches<'a> {
     pub fn num_batches(&self) -> usize {
         self.order.len().div_ceil(self.batch_size)
     }
-
-    /// Skips the first `n` batches (to resume mid-epoch).
-    pub fn skip_batches(mut self, n: usize) -> Self {
-        self.next = (n * self.batch_size).min(self.order.len());
-        self
-    }
 }
 
 impl Iterator for Batches<'_> {

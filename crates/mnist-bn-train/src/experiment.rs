@@ -320,3 +320,23 @@ pub fn write_outputs(report: &RunReport, out: &Path) -> Result<(), TrainError> {
 fn chrono_now() -> String {
     chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_model_name_parses_and_comes_in_pairs() {
+        for pair in ModelSpec::NAMES.chunks(2) {
+            let with = ModelSpec::parse(pair[0]).unwrap();
+            let without = ModelSpec::parse(pair[1]).unwrap();
+            assert_eq!(
+                (with.config.norm(), without.config.norm()),
+                (Norm::Batch, Norm::None)
+            );
+            assert_eq!(with.name, pair[0]);
+        }
+        assert!(ModelSpec::parse("transformer").is_none());
+        assert_eq!(ModelSpec::lesson()[0].name, "batchnorm");
+    }
+}
