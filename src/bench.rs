@@ -4,13 +4,12 @@
 //! recipe), images per second, the time to evaluate the 10,000 test images, the time to load and
 //! decode MNIST, and the process's peak resident memory.
 
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use mnist_bn_data::{Mnist, Split, search_dirs};
 use mnist_bn_train::{
-    EpochStats, Learner, ModelSpec, ProgressMode, TestMode, TrainingConfig, evaluate, write_atomic,
+    Learner, ModelSpec, ProgressMode, TestMode, TrainingConfig, evaluate, write_atomic,
 };
 use serde_json::json;
 
@@ -36,17 +35,7 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
             Learner::new(training, &backend.device).with_progress(ProgressMode::Quiet, name);
         learner.device().seed(0);
         let model = spec.config.init(learner.device());
-        let mut optim = learner.optimizer();
-        let mut history: Vec<EpochStats> = Vec::new();
-        let never = AtomicBool::new(false);
-        let (model, _) = learner.fit(
-            model,
-            &mut optim,
-            &train,
-            &mut history,
-            &never,
-            |_, _, _| Ok(()),
-        )?;
+        let (model, history, _) = learner.fit_epochs(model, &train)?;
         let eval_started = Instant::now();
         let result = evaluate(&model, &test, 64, TestMode::Eval, &backend.device)?;
         let eval_seconds = eval_started.elapsed().as_secs_f64();

@@ -84,12 +84,20 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
+/// `--checkpoint DIR`, shared by the commands that read one.
+#[derive(Debug, Args)]
+pub struct CheckpointArg {
+    /// A checkpoint: an epoch-NNN directory, or a model directory (its newest checkpoint).
+    #[arg(long = "checkpoint", value_name = "DIR")]
+    pub path: PathBuf,
+}
+
 /// Flags of `predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// A checkpoint: an epoch-NNN directory, or a model directory (its newest checkpoint).
-    #[arg(long, value_name = "DIR")]
-    pub checkpoint: PathBuf,
+    /// The checkpoint to read.
+    #[command(flatten)]
+    pub checkpoint: CheckpointArg,
     /// The pictures.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
@@ -137,9 +145,9 @@ pub struct ImportArgs {
 /// Flags of `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// A checkpoint: an epoch-NNN directory, or a model directory (its newest checkpoint).
-    #[arg(long, value_name = "DIR")]
-    pub checkpoint: PathBuf,
+    /// The checkpoint to read.
+    #[command(flatten)]
+    pub checkpoint: CheckpointArg,
     /// The safetensors file to write (replaced atomically if it exists).
     #[arg(long, value_name = "FILE")]
     pub safetensors: PathBuf,
@@ -276,9 +284,9 @@ pub struct IoArgs {
 /// Flags of `eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// A checkpoint: an epoch-NNN directory, or a model directory (its newest checkpoint).
-    #[arg(long, value_name = "DIR")]
-    pub checkpoint: PathBuf,
+    /// The checkpoint to read.
+    #[command(flatten)]
+    pub checkpoint: CheckpointArg,
     /// Batch norm mode: `train` (batch statistics), `eval` (running statistics), or `both`
     /// (train then eval, as in the lesson).
     #[arg(long, value_enum, default_value_t = EvalMode::Eval)]

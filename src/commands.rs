@@ -195,7 +195,7 @@ fn import(backend: Backend, args: &ImportArgs) -> Result<ExitCode> {
 
 fn export(backend: Backend, args: &ExportArgs) -> Result<ExitCode> {
     let device = backend.device;
-    let checkpoint = load_checkpoint(&args.checkpoint, &device)?;
+    let checkpoint = load_checkpoint(&args.checkpoint.path, &device)?;
     let batches = i64::try_from(checkpoint.state.batches_seen).unwrap_or(i64::MAX);
     let Some(mlp) = checkpoint.model.as_mlp() else {
         bail!(
@@ -346,7 +346,7 @@ fn outcome(report: &RunReport, out: &Path, only: Option<ModelKind>) -> ExitCode 
 }
 
 fn predict(backend: Backend, args: &PredictArgs) -> Result<ExitCode> {
-    let checkpoint = load_checkpoint(&args.checkpoint, &backend.device)?;
+    let checkpoint = load_checkpoint(&args.checkpoint.path, &backend.device)?;
     let mut images = Vec::new();
     for path in &args.images {
         images.push(read_digit(path)?);
@@ -375,7 +375,7 @@ fn predict(backend: Backend, args: &PredictArgs) -> Result<ExitCode> {
 fn eval(backend: Backend, args: &EvalArgs) -> Result<ExitCode> {
     println!("backend: {}", backend.name);
     let device: Device = backend.device;
-    let checkpoint = load_checkpoint(&args.checkpoint, &device)?;
+    let checkpoint = load_checkpoint(&args.checkpoint.path, &device)?;
     println!(
         "checkpoint: {} ({:?} norm, {} epochs)",
         checkpoint.path.display(),

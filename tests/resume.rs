@@ -3,7 +3,8 @@
 
 use crate::util::{exported_weights, losses, mnist_bn, path_str, read_json};
 
-fn train(out: &std::path::Path, epochs: &str, extra: &[&str]) -> serde_json::Value {
+/// The arguments of a small shuffled batch-norm run into `out`.
+fn train_args<'a>(out: &'a std::path::Path, epochs: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "train",
         "--model",
@@ -21,7 +22,11 @@ fn train(out: &std::path::Path, epochs: &str, extra: &[&str]) -> serde_json::Val
         path_str(out),
     ];
     args.extend_from_slice(extra);
-    mnist_bn(&args).assert_ok();
+    args
+}
+
+fn train(out: &std::path::Path, epochs: &str, extra: &[&str]) -> serde_json::Value {
+    mnist_bn(&train_args(out, epochs, extra)).assert_ok();
     read_json(&out.join("report.json"))
 }
 
@@ -56,24 +61,6 @@ fn resume_refuses_other_settings() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     train(&out, "1", &[]);
-    let run = mnist_bn(&[
-        "train",
-        "--model",
-        "batchnorm",
-        "--train-limit",
-        "960",
-        "--test-limit",
-        "200",
-        "--shuffle",
-        "--seed",
-        "7",
-        "--epochs",
-        "2",
-        "--lr",
-        "0.1",
-        "--out",
-        path_str(&out),
-        "--resume",
-    ]);
+    let run = mnist_bn(&train_args(&out, "2", &["--lr", "0.1", "--resume"]));
     run.assert_error("was trained with other settings");
 }

@@ -153,6 +153,24 @@ impl Learner {
         SgdConfig::new().init()
     }
 
+    /// Trains `model` for the configured epochs with a fresh optimizer, no checkpoints and no
+    /// interrupt; returns the trained model and every epoch's figures. For benchmarks and
+    /// experiments that keep nothing on disk.
+    pub fn fit_epochs(
+        &self,
+        model: Net,
+        data: &Mnist,
+    ) -> Result<(Net, Vec<EpochStats>, Stop), TrainError> {
+        let mut optim = self.optimizer();
+        let mut history = Vec::new();
+        let never = AtomicBool::new(false);
+        let (model, stop) =
+            self.fit(model, &mut optim, data, &mut history, &never, |_, _, _| {
+                Ok(())
+            })?;
+        Ok((model, history, stop))
+    }
+
     /// Trains `model` from epoch `history.len() + 1` to the configured number of epochs.
     ///
     /// After each epoch it prints the lesson's line (`Epoch: 3 \tTraining Loss: 0.123456`),

@@ -361,7 +361,7 @@ fn pytorch_trained_weights_test_exactly_like_pytorch() {
 
 #[test]
 fn a_whole_epoch_from_pytorchs_init_gives_pytorchs_loss() {
-    use mnist_bn_train::{EpochStats, Learner, ProgressMode, TrainingConfig};
+    use mnist_bn_train::{Learner, ProgressMode, TrainingConfig};
     let device = Device::flex();
     let train = mnist(mnist_bn_data::Split::Train);
     let results = reference();
@@ -375,19 +375,7 @@ fn a_whole_epoch_from_pytorchs_init_gives_pytorchs_loss() {
             import_pytorch(&fixture(init), &MlpConfig::new(norm), learner.device())
                 .unwrap()
                 .into();
-        let mut optim = learner.optimizer();
-        let mut history: Vec<EpochStats> = Vec::new();
-        let never = std::sync::atomic::AtomicBool::new(false);
-        learner
-            .fit(
-                model,
-                &mut optim,
-                &train,
-                &mut history,
-                &never,
-                |_, _, _| Ok(()),
-            )
-            .unwrap();
+        let (_, history, _) = learner.fit_epochs(model, &train).unwrap();
         let theirs = results["train"][key]["epoch_losses"][0].as_f64().unwrap();
         let ours = history[0].train_loss;
         println!(
