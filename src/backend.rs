@@ -26,6 +26,8 @@ pub struct Backend {
     pub device: Device,
     /// E.g. `flex (CPU, pure Rust)`.
     pub name: String,
+    /// Which backend it is.
+    pub kind: BackendKind,
 }
 
 /// The compiled-in backends, highest priority first.
@@ -73,6 +75,7 @@ fn flex() -> Result<Backend> {
     Ok(Backend {
         device: Device::flex(),
         name: "flex (CPU, pure Rust)".into(),
+        kind: BackendKind::Flex,
     })
 }
 
@@ -87,6 +90,7 @@ fn ndarray() -> Result<Backend> {
     Ok(Backend {
         device: Device::ndarray(),
         name: "ndarray (CPU)".into(),
+        kind: BackendKind::Ndarray,
     })
 }
 

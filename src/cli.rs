@@ -267,6 +267,11 @@ pub struct CommonArgs {
     /// Show no progress within an epoch, only the per-epoch lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Train up to N models at the same time, each on its share of the CPU threads; 1 trains
+    /// them one after another. The printout and the numbers are the same either way.
+    /// [default: the number of CPU threads on a CPU backend, 1 on the GPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub side_by_side: Option<u32>,
 }
 
 /// Where the data comes from and how much of the test set is used.

@@ -16,7 +16,7 @@ use mnist_bn_train::{
     run_experiment, write_atomic, write_checkpoint_dir,
 };
 
-use crate::backend::{self, Backend};
+use crate::backend::{self, Backend, BackendKind};
 use crate::cli::{
     BnInit, Cli, Command, CommonArgs, EvalArgs, EvalMode, ExportArgs, ImportArgs, IoArgs,
     ModelKind, PredictArgs,
@@ -70,6 +70,12 @@ fn run(
             ProgressMode::Auto
         },
         backend: backend.name.clone(),
+        side_by_side: match args.side_by_side {
+            Some(n) => n as usize,
+            None if backend.kind == BackendKind::Wgpu => 1,
+            // One model uses a second core poorly at batch 64; two models use both.
+            None => rayon::current_num_threads(),
+        },
     };
     let interrupt = interrupt_flag()?;
     let report = run_experiment(

@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use burn::tensor::{Device, DeviceKind, Tensor};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendKind};
 
 /// Builds the wgpu device for a selector (`default`, `discrete[:N]`, `integrated[:N]`,
 /// `virtual[:N]`, `cpu`), after checking that wgpu finds an adapter at all.
@@ -49,6 +49,7 @@ pub fn select(selector: &str) -> Result<Backend> {
     Ok(Backend {
         device,
         name: format!("wgpu, device {kind:?} (adapters: {})", names(&adapters)),
+        kind: BackendKind::Wgpu,
     })
 }
 

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use burn::module::Module;
-use burn::tensor::Device;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
 use mnist_bn_data::Mnist;
 use mnist_bn_model::{ConvNetConfig, MlpConfig, Net, NetConfig, Norm, RowRnnConfig};
 
@@ -14,6 +14,7 @@ use crate::checkpoint::{
     CHECKPOINT_FORMAT, TrainState, checkpoints_dir, latest_checkpoint, load_checkpoint,
     save_checkpoint,
 };
+use crate::console::Console;
 use crate::evaluate::{TestMode, evaluate, test_modes};
 use crate::learner::{Learner, Stop, TrainingConfig, check_batches};
 use crate::plot::{Curve, confusion_chart, loss_chart};
@@ -86,6 +87,10 @@ pub struct ExperimentOptions {
     pub progress: ProgressMode,
     /// The backend and device, for the report (e.g. `flex (cpu)`).
     pub backend: String,
+    /// How many models train at the same time, each on its share of the rayon threads (on a
+    /// CPU backend, where one model uses a second core poorly at batch 64). 1 trains them one
+    /// after another, each with every thread. The printout is the same either way.
+    pub side_by_side: usize,
 }
 
 /// Trains and tests `models` on `device` and writes everything into `options.out`.
@@ -115,18 +120,91 @@ pub fn run_experiment(
         test_images: test.len(),
         models: Vec::new(),
     };
-    for spec in models {
-        println!("== {} ==", spec.name);
-        let model_report = train_and_test(spec, train, test, options, device, interrupt)?;
-        let stopped = model_report.stop != Stop::Completed;
-        report.models.push(model_report);
-        report.total_seconds = started.elapsed().as_secs_f64();
-        write_outputs(&report, &options.out)?;
+    let threads = rayon::current_num_threads();
+    for group in models.chunks(options.side_by_side.clamp(1, threads.max(1))) {
+        let reports = if group.len() == 1 {
+            let spec = &group[0];
+            let learner = Learner::new(options.training.clone(), device)
+                .with_progress(options.progress, spec.name.clone());
+            let start = start(spec, options, &learner)?;
+            vec![train_and_test(
+                spec, learner, start, train, test, options, device, interrupt,
+            )]
+        } else {
+            side_by_side(group, threads, train, test, options, device, interrupt)?
+        };
+        let mut stopped = false;
+        for model_report in reports {
+            let model_report = model_report?;
+            stopped |= model_report.stop != Stop::Completed;
+            report.models.push(model_report);
+            report.total_seconds = started.elapsed().as_secs_f64();
+            write_outputs(&report, &options.out)?;
+        }
         if stopped {
             break;
         }
     }
     Ok(report)
+}
+
+/// Trains and tests `group` at the same time, each model on its own thread pool with an equal
+/// share of `threads`; each prints into a slot of an ordered console, so the output reads as
+/// if they had run one after another. The models start (and draw their initial weights) one
+/// after another first, exactly as they would alone.
+fn side_by_side(
+    group: &[ModelSpec],
+    threads: usize,
+    train: &Mnist,
+    test: &Mnist,
+    options: &ExperimentOptions,
+    device: &Device,
+    interrupt: &AtomicBool,
+) -> Result<Vec<Result<ModelReport, TrainError>>, TrainError> {
+    let consoles = Console::ordered(group.len());
+    let mut starts = Vec::with_capacity(group.len());
+    for (spec, console) in group.iter().zip(&consoles) {
+        let learner = Learner::new(options.training.clone(), device)
+            .with_progress(options.progress, spec.name.clone())
+            .with_console(console.clone());
+        let start = start(spec, options, &learner)?;
+        starts.push((learner, start));
+    }
+    let per_model = (threads / group.len()).max(1);
+    Ok(std::thread::scope(|scope| {
+        let handles: Vec<_> = group
+            .iter()
+            .zip(starts)
+            .zip(&consoles)
+            .map(|((spec, (learner, start)), console)| {
+                scope.spawn(move || {
+                    let report = match rayon::ThreadPoolBuilder::new()
+                        .num_threads(per_model)
+                        .build()
+                    {
+                        Ok(pool) => pool.install(|| {
+                            train_and_test(
+                                spec, learner, start, train, test, options, device, interrupt,
+                            )
+                        }),
+                        Err(err) => Err(TrainError::Invalid(format!(
+                            "cannot start a thread pool for {}: {err}",
+                            spec.name
+                        ))),
+                    };
+                    console.finish();
+                    report
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| match handle.join() {
+                Ok(report) => report,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    }))
 }
 
 fn validate(
@@ -157,6 +235,8 @@ fn validate(
 
 fn train_and_test(
     spec: &ModelSpec,
+    learner: Learner,
+    (model, mut optim, mut history): Start,
     train: &Mnist,
     test: &Mnist,
     options: &ExperimentOptions,
@@ -164,11 +244,14 @@ fn train_and_test(
     interrupt: &AtomicBool,
 ) -> Result<ModelReport, TrainError> {
     let model_dir = options.out.join(&spec.name);
-    let learner = Learner::new(options.training.clone(), device)
-        .with_progress(options.progress, spec.name.clone());
-    let (model, mut optim, mut history) = start(spec, options, &model_dir, &learner)?;
+    let console = learner.console().clone();
+    console.println(format!("== {} ==", spec.name));
     if !history.is_empty() {
-        println!("resuming {} after epoch {}", spec.name, history.len());
+        console.println(format!(
+            "resuming {} after epoch {}",
+            spec.name,
+            history.len()
+        ));
     }
     let save = |model: &Net, optim: &burn::optim::ModuleOptimizer, history: &[_]| {
         let state = TrainState {
@@ -187,9 +270,9 @@ fn train_and_test(
         // and the eval-mode pass after it sees them, as in the lesson.
         let model = model.valid();
         for &mode in test_modes(spec.config.norm()) {
-            println!("-- test {}: {} mode --", spec.name, mode);
+            console.println(format!("-- test {}: {} mode --", spec.name, mode));
             let result = evaluate(&model, test, options.test_batch_size, mode, device)?;
-            println!("{result}\n");
+            console.println(format!("{result}\n"));
             tests.push(result);
         }
     }
@@ -213,10 +296,10 @@ type Start = (
 fn start(
     spec: &ModelSpec,
     options: &ExperimentOptions,
-    model_dir: &Path,
     learner: &Learner,
 ) -> Result<Start, TrainError> {
-    let latest = latest_checkpoint(&checkpoints_dir(model_dir));
+    let model_dir = options.out.join(&spec.name);
+    let latest = latest_checkpoint(&checkpoints_dir(&model_dir));
     let device = learner.device();
     match latest {
         Some(path) if options.resume => {
@@ -248,9 +331,23 @@ fn start(
                 Some(path) => initial_weights(path, &spec.config, device)?,
                 None => spec.config.init(device),
             };
+            draw_weights(&model);
             Ok((model, learner.optimizer(), Vec::new()))
         }
     }
+}
+
+/// Draws every lazily initialized parameter now, right after seeding: left to the first
+/// forward pass, models trained side by side would draw from the one generator in turn, and
+/// their weights would depend on the threads' timing.
+fn draw_weights(model: &Net) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Touch);
 }
 
 /// Loads starting weights: one of our checkpoints (a directory) or a PyTorch `state_dict`.

@@ -14,6 +14,7 @@ use mnist_bn_model::{Net, Norm};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
+use crate::console::Console;
 use crate::progress::{EpochProgress, ProgressMode};
 
 /// How a model is trained: the lesson's recipe by default.
@@ -118,6 +119,7 @@ pub struct Learner {
     device: Device,
     progress: ProgressMode,
     label: String,
+    console: Console,
 }
 
 impl Learner {
@@ -128,6 +130,7 @@ impl Learner {
             device: device.clone().autodiff(),
             progress: ProgressMode::Auto,
             label: String::from("train"),
+            console: Console::default(),
         }
     }
 
@@ -136,6 +139,17 @@ impl Learner {
         self.progress = mode;
         self.label = label.into();
         self
+    }
+
+    /// Sends the learner's lines to `console` (a slot when models train side by side).
+    pub(crate) fn with_console(mut self, console: Console) -> Self {
+        self.console = console;
+        self
+    }
+
+    /// Where the learner's lines go.
+    pub(crate) fn console(&self) -> &Console {
+        &self.console
     }
 
     /// The autodiff device the learner trains on.
@@ -199,6 +213,7 @@ impl Learner {
                 self.progress,
                 format!("{} {epoch}", self.label),
                 batches.num_batches(),
+                &self.console,
             );
             let (mut loss_sum, mut count, mut images) = (0.0f64, 0usize, 0usize);
             for batch in batches {
@@ -244,10 +259,10 @@ impl Learner {
                 seconds,
                 images_per_sec: images as f64 / seconds,
             };
-            println!(
+            self.console.println(format!(
                 "Epoch: {} \tTraining Loss: {:.6}",
                 stats.epoch, stats.train_loss
-            );
+            ));
             history.push(stats);
             after_epoch(&model, optim, history)?;
         }

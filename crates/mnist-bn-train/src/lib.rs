@@ -17,6 +17,7 @@
 //!     resume: false,
 //!     progress: ProgressMode::Auto,
 //!     backend: "flex".into(),
+//!     side_by_side: 2,
 //! };
 //! let report = run_experiment(&ModelSpec::lesson(), &train, &test, &options, &Device::flex(), &AtomicBool::new(false))?;
 //! println!("{}", report.markdown(None));
@@ -25,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod console;
 mod error;
 mod evaluate;
 mod experiment;

@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::console::Console;
+
 /// How progress within an epoch is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
@@ -25,10 +27,11 @@ pub(crate) struct EpochProgress {
     total: usize,
     started: Instant,
     label: String,
+    console: Console,
 }
 
 impl EpochProgress {
-    pub(crate) fn new(mode: ProgressMode, label: String, total: usize) -> Self {
+    pub(crate) fn new(mode: ProgressMode, label: String, total: usize, console: &Console) -> Self {
         let terminal = std::io::stdout().is_terminal();
         let bar = (mode == ProgressMode::Auto && terminal).then(|| {
             let bar = ProgressBar::new(total as u64);
@@ -40,7 +43,7 @@ impl EpochProgress {
                 .progress_chars("=> "),
             );
             bar.set_prefix(label.clone());
-            bar
+            console.add_bar(bar)
         });
         let lines = match mode {
             ProgressMode::Auto => !terminal,
@@ -53,6 +56,7 @@ impl EpochProgress {
             total,
             started: Instant::now(),
             label,
+            console: console.clone(),
         }
     }
 
@@ -67,10 +71,10 @@ impl EpochProgress {
             && done < self.total
             && done.is_multiple_of(self.total.div_ceil(4).max(1))
         {
-            println!(
+            self.console.println(format!(
                 "  {} {done}/{} batches, loss {loss:.4}, {rate:.0} img/s",
                 self.label, self.total
-            );
+            ));
         }
     }
 
