@@ -113,58 +113,6 @@ fn run() {
         "{:<34} {:>10} {:>9} {:>11.3}",
         "all products of a step", "", "", total
     );
-    // Variants of the fc1 weight gradient.
-    {
-        let x = random([64, 784], &device);
-        let dy = random([64, 512], &device);
-        let flops = 2.0 * (784 * 512 * 64) as f64;
-        let variants: [(&str, Box<dyn Fn() -> Tensor<2>>); 4] = [
-            (
-                "xᵀ·dy (view)",
-                Box::new(|| x.clone().transpose().matmul(dy.clone())),
-            ),
-            (
-                "copy(xᵀ)·dy",
-                Box::new(|| {
-                    x.clone()
-                        .transpose()
-                        .reshape([784 * 64])
-                        .reshape([784, 64])
-                        .matmul(dy.clone())
-                }),
-            ),
-            (
-                "(dyᵀ·x)ᵀ",
-                Box::new(|| dy.clone().transpose().matmul(x.clone()).transpose()),
-            ),
-            (
-                "copy((dyᵀ·x)ᵀ)",
-                Box::new(|| {
-                    dy.clone()
-                        .transpose()
-                        .matmul(x.clone())
-                        .transpose()
-                        .reshape([784 * 512])
-                        .reshape([784, 512])
-                }),
-            ),
-        ];
-        for (name, f) in variants {
-            let secs = time(
-                || {
-                    std::hint::black_box(f());
-                },
-                20,
-                300,
-            );
-            println!(
-                "{name:<34} {:>10.1} {:>9.1} {:>11.3}",
-                secs * 1e6,
-                flops / secs / 1e9,
-                secs * STEPS_PER_EPOCH
-            );
-        }
-    }
 
     // Batch norm over [64, C] in training mode, forward and backward on an autodiff device.
     let ad = device.clone().autodiff();

@@ -1,6 +1,6 @@
 //! The whole lesson on a subset: what the app prints and writes.
 
-use crate::util::{losses, mnist_bn, path_str, read_json};
+use crate::util::{losses, mnist_bn, mnist_bn_with, path_str, read_json};
 
 #[test]
 fn the_lesson_on_a_subset_prints_and_writes_everything() {
@@ -41,6 +41,8 @@ fn the_lesson_on_a_subset_prints_and_writes_everything() {
         !stdout.contains('\u{1b}') && !stdout.contains('\r'),
         "control characters"
     );
+    // In the lesson's order, model by model, although they train side by side.
+    assert_eq!(lesson_lines(stdout), LESSON_ORDER, "{stdout}");
 
     // report.json: its schema and numbers that hang together.
     let report = read_json(&out.join("report.json"));
@@ -187,4 +189,71 @@ fn train_runs_one_model_and_bn_init_lesson_changes_the_start() {
         first.push(losses(&report, 0)[0]);
     }
     assert_ne!(first[0], first[1]);
+}
+
+/// The headings and epoch lines of a run's printout, without the figures.
+fn lesson_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("==") || l.starts_with("--") || l.starts_with("Epoch: "))
+        .map(|l| l.split(" \tTraining Loss").next().unwrap().to_string())
+        .collect()
+}
+
+const LESSON_ORDER: [&str; 9] = [
+    "== batchnorm ==",
+    "Epoch: 1",
+    "Epoch: 2",
+    "-- test batchnorm: train mode --",
+    "-- test batchnorm: eval mode --",
+    "== plain ==",
+    "Epoch: 1",
+    "Epoch: 2",
+    "-- test plain: eval mode --",
+];
+
+#[test]
+fn side_by_side_prints_and_computes_what_one_after_another_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |side_by_side: &str| {
+        let out = tmp.path().join(side_by_side);
+        let run = mnist_bn_with(
+            "flex",
+            // Two threads even on a one-core machine, so that two models train at once.
+            &[("RAYON_NUM_THREADS", "2")],
+            &[
+                "--train-limit",
+                "1000",
+                "--test-limit",
+                "300",
+                "--epochs",
+                "2",
+                "--side-by-side",
+                side_by_side,
+                "--quiet",
+                "--out",
+                path_str(&out),
+            ],
+        );
+        run.assert_ok();
+        // Everything but the timings.
+        let printed: Vec<String> = run
+            .stdout
+            .lines()
+            .take_while(|l| !l.starts_with("model "))
+            .filter(|l| !l.starts_with("data: "))
+            .map(String::from)
+            .collect();
+        (printed, read_json(&out.join("report.json")))
+    };
+    let (together, report_together) = run("2");
+    let (alone, report_alone) = run("1");
+    assert_eq!(together, alone);
+    for i in 0..2 {
+        assert_eq!(losses(&report_together, i), losses(&report_alone, i));
+        assert_eq!(
+            report_together["models"][i]["tests"],
+            report_alone["models"][i]["tests"]
+        );
+    }
 }

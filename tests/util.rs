@@ -55,8 +55,14 @@ pub fn mnist_bn(args: &[&str]) -> Run {
 
 /// Runs `mnist-bn` with `args` on the given backend.
 pub fn mnist_bn_on(backend: &str, args: &[&str]) -> Run {
+    mnist_bn_with(backend, &[], args)
+}
+
+/// Runs `mnist-bn` with `args` on the given backend, with extra environment variables.
+pub fn mnist_bn_with(backend: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
     let output: Output = Command::new(env!("CARGO_BIN_EXE_mnist-bn"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .env_remove("MNIST_DIR")
         .env_remove("MNIST_BN_DEVICE")
