@@ -48,6 +48,9 @@ fn time(mut f: impl FnMut(), warmup: usize, reps: usize) -> f64 {
     secs[secs.len() / 2]
 }
 
+/// A product `lhs @ rhs`: its name, the stored shapes, and whether each side is transposed.
+type Product = (&'static str, [usize; 2], [usize; 2], bool, bool);
+
 fn random(shape: [usize; 2], device: &Device) -> Tensor<2> {
     Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), device)
 }
@@ -74,7 +77,7 @@ fn run() {
     );
     // (name, lhs shape, rhs shape, lhs transposed, rhs transposed): `lhs @ rhs` with the
     // stored layouts of the step (Burn's Linear keeps weights as [in, out]).
-    let products: [(&str, [usize; 2], [usize; 2], bool, bool); 8] = [
+    let products: [Product; 8] = [
         ("fc1 forward  x·W1", [64, 784], [784, 512], false, false),
         ("fc1 weight grad  xᵀ·dy", [64, 784], [64, 512], true, false),
         ("fc2 forward  h·W2", [64, 512], [512, 256], false, false),

@@ -31,7 +31,7 @@ pub fn select(selector: &str) -> Result<Backend> {
     });
     std::panic::set_hook(hook);
     match probe {
-        Ok(sum) if sum == 3.0 => {}
+        Ok(3.0) => {}
         Ok(sum) => bail!("the wgpu device {kind:?} computes wrongly (1 + 2 = {sum})"),
         Err(panic) => {
             let message = panic

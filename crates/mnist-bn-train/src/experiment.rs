@@ -100,6 +100,11 @@ pub struct ExperimentOptions {
 /// lesson's order), a plain one in eval mode. After each model it writes `report.json`,
 /// `report.md`, `loss.png`/`loss.svg` and `confusion_<name>.png`. A model whose training
 /// diverged or was interrupted is not tested, and the models after it are not trained.
+///
+/// With `options.side_by_side` above 1, the models train in groups of that many at a time
+/// (at most one per rayon thread), each on its share of the threads; the printout and the
+/// numbers are those of a run one after another. A model that stops early then lets the
+/// others of its group finish, and the groups after it are not trained.
 pub fn run_experiment(
     models: &[ModelSpec],
     train: &Mnist,
@@ -126,9 +131,9 @@ pub fn run_experiment(
             let spec = &group[0];
             let learner = Learner::new(options.training.clone(), device)
                 .with_progress(options.progress, spec.name.clone());
-            let start = start(spec, options, &learner)?;
+            let started = start(spec, options, learner)?;
             vec![train_and_test(
-                spec, learner, start, train, test, options, device, interrupt,
+                spec, started, train, test, options, device, interrupt,
             )]
         } else {
             side_by_side(group, threads, train, test, options, device, interrupt)?
@@ -167,8 +172,7 @@ fn side_by_side(
         let learner = Learner::new(options.training.clone(), device)
             .with_progress(options.progress, spec.name.clone())
             .with_console(console.clone());
-        let start = start(spec, options, &learner)?;
-        starts.push((learner, start));
+        starts.push(start(spec, options, learner)?);
     }
     let per_model = (threads / group.len()).max(1);
     Ok(std::thread::scope(|scope| {
@@ -176,16 +180,14 @@ fn side_by_side(
             .iter()
             .zip(starts)
             .zip(&consoles)
-            .map(|((spec, (learner, start)), console)| {
+            .map(|((spec, started), console)| {
                 scope.spawn(move || {
                     let report = match rayon::ThreadPoolBuilder::new()
                         .num_threads(per_model)
                         .build()
                     {
                         Ok(pool) => pool.install(|| {
-                            train_and_test(
-                                spec, learner, start, train, test, options, device, interrupt,
-                            )
+                            train_and_test(spec, started, train, test, options, device, interrupt)
                         }),
                         Err(err) => Err(TrainError::Invalid(format!(
                             "cannot start a thread pool for {}: {err}",
@@ -235,14 +237,19 @@ fn validate(
 
 fn train_and_test(
     spec: &ModelSpec,
-    learner: Learner,
-    (model, mut optim, mut history): Start,
+    started: Started,
     train: &Mnist,
     test: &Mnist,
     options: &ExperimentOptions,
     device: &Device,
     interrupt: &AtomicBool,
 ) -> Result<ModelReport, TrainError> {
+    let Started {
+        learner,
+        model,
+        mut optim,
+        mut history,
+    } = started;
     let model_dir = options.out.join(&spec.name);
     let console = learner.console().clone();
     console.println(format!("== {} ==", spec.name));
@@ -286,18 +293,20 @@ fn train_and_test(
     })
 }
 
-type Start = (
-    Net,
-    burn::optim::ModuleOptimizer,
-    Vec<crate::learner::EpochStats>,
-);
+/// A model ready to train: its learner, weights, optimizer and the epochs already done.
+struct Started {
+    learner: Learner,
+    model: Net,
+    optim: burn::optim::ModuleOptimizer,
+    history: Vec<crate::learner::EpochStats>,
+}
 
 /// A fresh model, or with `resume` the newest checkpoint's model, optimizer and history.
 fn start(
     spec: &ModelSpec,
     options: &ExperimentOptions,
-    learner: &Learner,
-) -> Result<Start, TrainError> {
+    learner: Learner,
+) -> Result<Started, TrainError> {
     let model_dir = options.out.join(&spec.name);
     let latest = latest_checkpoint(&checkpoints_dir(&model_dir));
     let device = learner.device();
@@ -323,7 +332,12 @@ fn start(
             if let Some(record) = checkpoint.optimizer {
                 optim = optim.load_record(record);
             }
-            Ok((checkpoint.model, optim, checkpoint.state.history))
+            Ok(Started {
+                learner,
+                model: checkpoint.model,
+                optim,
+                history: checkpoint.state.history,
+            })
         }
         _ => {
             device.seed(options.training.seed);
@@ -332,7 +346,13 @@ fn start(
                 None => spec.config.init(device),
             };
             draw_weights(&model);
-            Ok((model, learner.optimizer(), Vec::new()))
+            let optim = learner.optimizer();
+            Ok(Started {
+                learner,
+                model,
+                optim,
+                history: Vec::new(),
+            })
         }
     }
 }
