@@ -95,6 +95,10 @@ fn bad_flags_files_and_checkpoints_are_clear_errors() {
             "invalid value '0' for '--batch-size",
         ),
         (
+            format!("{quick} --side-by-side 0"),
+            "invalid value '0' for '--side-by-side",
+        ),
+        (
             format!("{quick} --lr -1"),
             "must be a positive finite number, got -1",
         ),
