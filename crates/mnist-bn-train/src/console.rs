@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use indicatif::{MultiProgress, ProgressBar};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
 /// A model's line sink: stdout, or one slot of an ordered console.
 #[derive(Debug, Clone, Default)]
@@ -49,11 +49,21 @@ impl Console {
         }
     }
 
-    /// Adds a progress bar that shares the terminal with the other slots' bars.
+    /// Draws `bar` on stderr, below the other slots' bars if there are slots.
     pub(crate) fn add_bar(&self, bar: ProgressBar) -> ProgressBar {
         match &self.slot {
-            None => bar,
+            None => {
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+                bar
+            }
             Some((ordered, _)) => ordered.bars.add(bar),
+        }
+    }
+
+    /// Takes a finished bar off the terminal.
+    pub(crate) fn remove_bar(&self, bar: &ProgressBar) {
+        if let Some((ordered, _)) = &self.slot {
+            ordered.bars.remove(bar);
         }
     }
 }
@@ -97,13 +107,10 @@ impl Ordered {
         }
     }
 
-    /// Prints above the progress bars when they are drawn, plainly otherwise.
+    /// Prints to stdout, with the progress bars (if any are drawn) cleared meanwhile and
+    /// redrawn below.
     fn print(&self, line: &str) {
-        if self.bars.is_hidden() {
-            println!("{line}");
-        } else {
-            let _ = self.bars.println(line);
-        }
+        self.bars.suspend(|| println!("{line}"));
     }
 }
 

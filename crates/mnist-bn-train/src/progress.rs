@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::console::Console;
 
@@ -34,7 +34,11 @@ impl EpochProgress {
     pub(crate) fn new(mode: ProgressMode, label: String, total: usize, console: &Console) -> Self {
         let terminal = std::io::stdout().is_terminal();
         let bar = (mode == ProgressMode::Auto && terminal).then(|| {
-            let bar = ProgressBar::new(total as u64);
+            // Hidden until the console places it: drawn before, it would leave a stale line.
+            let bar = console.add_bar(ProgressBar::with_draw_target(
+                Some(total as u64),
+                ProgressDrawTarget::hidden(),
+            ));
             bar.set_style(
                 ProgressStyle::with_template(
                     "{prefix} [{bar:30}] {pos}/{len} batches, {msg} ({elapsed}<{eta})",
@@ -43,7 +47,7 @@ impl EpochProgress {
                 .progress_chars("=> "),
             );
             bar.set_prefix(label.clone());
-            console.add_bar(bar)
+            bar
         });
         let lines = match mode {
             ProgressMode::Auto => !terminal,
@@ -81,6 +85,7 @@ impl EpochProgress {
     pub(crate) fn finish(self) {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
+            self.console.remove_bar(&bar);
         }
     }
 }
