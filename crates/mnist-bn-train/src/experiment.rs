@@ -129,9 +129,7 @@ pub fn run_experiment(
     for group in models.chunks(options.side_by_side.clamp(1, threads.max(1))) {
         let reports = if group.len() == 1 {
             let spec = &group[0];
-            let learner = Learner::new(options.training.clone(), device)
-                .with_progress(options.progress, spec.name.clone());
-            let started = start(spec, options, learner)?;
+            let started = start(spec, options, learner(spec, options, device))?;
             vec![train_and_test(
                 spec, started, train, test, options, device, interrupt,
             )]
@@ -169,9 +167,7 @@ fn side_by_side(
     let consoles = Console::ordered(group.len());
     let mut starts = Vec::with_capacity(group.len());
     for (spec, console) in group.iter().zip(&consoles) {
-        let learner = Learner::new(options.training.clone(), device)
-            .with_progress(options.progress, spec.name.clone())
-            .with_console(console.clone());
+        let learner = learner(spec, options, device).with_console(console.clone());
         starts.push(start(spec, options, learner)?);
     }
     let per_model = (threads / group.len()).max(1);
@@ -291,6 +287,12 @@ fn train_and_test(
         stop,
         tests,
     })
+}
+
+/// The learner for `spec`, printing to stdout.
+fn learner(spec: &ModelSpec, options: &ExperimentOptions, device: &Device) -> Learner {
+    Learner::new(options.training.clone(), device)
+        .with_progress(options.progress, spec.name.clone())
 }
 
 /// A model ready to train: its learner, weights, optimizer and the epochs already done.
