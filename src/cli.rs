@@ -82,6 +82,58 @@ pub enum Command {
     Predict(PredictArgs),
     /// Measure: data loading, seconds per training epoch, test-set evaluation, peak memory.
     Bench(BenchArgs),
+    /// The batch-norm lab: the classic experiments that show what batch norm does, each with
+    /// its table and figure (lab.md, lab.json, PNG and SVG).
+    Lab(LabArgs),
+}
+
+/// The lab's experiments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabExperiment {
+    /// ReLU/sigmoid × lr 0.01/1/2 × good/bad initial weights, with and without batch norm.
+    Grid,
+    /// How a sigmoid's input drifts during training (Ioffe & Szegedy 2015, Figure 1).
+    Distributions,
+    /// Testing with batch statistics on batches of 1 to 10,000, and with running statistics.
+    Inference,
+    /// Batch norm vs none at batch sizes 2 to 256.
+    BatchSize,
+    /// 8 hidden layers at initial weight scales from 1e-4 to 1 (cs231n).
+    InitScale,
+}
+
+/// Flags of `lab`.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The experiments to run (default: all of them, in this order).
+    #[arg(value_enum, value_name = "EXPERIMENT")]
+    pub experiments: Vec<LabExperiment>,
+    /// SGD steps of grid, distributions and init-scale [default: 2000, 10000 and 2000;
+    /// `--steps 50000` is the published grid's long run].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
+    /// Seed of the initial weights (both networks of a pair share them).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Test this checkpoint of the lesson's batch-norm MLP in `inference` instead of training
+    /// one as the lesson does.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Use only the first N training images (quick runs and tests).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub train_limit: Option<u64>,
+    /// Data flags.
+    #[command(flatten)]
+    pub io: IoArgs,
+    /// Output directory (default: runs/lab-<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write into an existing, non-empty output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Show no progress, only each experiment's heading and the summary.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `--checkpoint DIR`, shared by the commands that read one.

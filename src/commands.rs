@@ -11,15 +11,15 @@ use burn::tensor::Device;
 use mnist_bn_data::{Mnist, Split, read_digit, search_dirs};
 use mnist_bn_model::{BatchNormInit, MlpConfig, NetConfig, Norm};
 use mnist_bn_train::{
-    CHECKPOINT_FORMAT, ExperimentOptions, ModelSpec, ProgressMode, RunReport, Stop, TestMode,
-    TrainState, TrainingConfig, evaluate, export_pytorch, import_pytorch, load_checkpoint,
-    run_experiment, write_atomic, write_checkpoint_dir,
+    CHECKPOINT_FORMAT, Experiment, ExperimentOptions, LabOptions, ModelSpec, ProgressMode,
+    RunReport, Stop, TestMode, TrainState, TrainingConfig, evaluate, export_pytorch,
+    import_pytorch, load_checkpoint, run_experiment, run_lab, write_atomic, write_checkpoint_dir,
 };
 
 use crate::backend::{self, Backend, BackendKind};
 use crate::cli::{
-    BnInit, Cli, Command, CommonArgs, EvalArgs, EvalMode, ExportArgs, ImportArgs, IoArgs,
-    ModelKind, PredictArgs,
+    BnInit, Cli, Command, CommonArgs, EvalArgs, EvalMode, ExportArgs, ImportArgs, IoArgs, LabArgs,
+    LabExperiment, ModelKind, PredictArgs,
 };
 
 /// Exit code of a run whose training diverged.
@@ -40,7 +40,53 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Some(Command::Export(args)) => export(backend()?, args),
         Some(Command::Predict(args)) => predict(backend()?, args),
         Some(Command::Bench(args)) => crate::bench::bench(backend()?, args),
+        Some(Command::Lab(args)) => lab(backend()?, args),
     }
+}
+
+fn lab(backend: Backend, args: &LabArgs) -> Result<ExitCode> {
+    println!("backend: {}", backend.name);
+    let experiments: Vec<Experiment> = if args.experiments.is_empty() {
+        Experiment::ALL.to_vec()
+    } else {
+        let mut chosen: Vec<Experiment> = Vec::new();
+        for kind in &args.experiments {
+            let experiment = match kind {
+                LabExperiment::Grid => Experiment::Grid,
+                LabExperiment::Distributions => Experiment::Distributions,
+                LabExperiment::Inference => Experiment::Inference,
+                LabExperiment::BatchSize => Experiment::BatchSize,
+                LabExperiment::InitScale => Experiment::InitScale,
+            };
+            if chosen.contains(&experiment) {
+                bail!("lab: {experiment} is listed twice");
+            }
+            chosen.push(experiment);
+        }
+        chosen
+    };
+    let out = prepare_out_dir(args.out.as_deref(), "lab-", args.force, false)?;
+    let (train, test) = load_data(&args.io, args.train_limit)?;
+    let options = LabOptions {
+        out: out.clone(),
+        steps: args.steps.map(|n| n as usize),
+        seed: args.seed,
+        checkpoint: args.checkpoint.clone(),
+        progress: if args.quiet {
+            ProgressMode::Quiet
+        } else {
+            ProgressMode::Auto
+        },
+        backend: backend.name.clone(),
+        threads: match backend.kind {
+            BackendKind::Wgpu => 1,
+            _ => rayon::current_num_threads(),
+        },
+    };
+    let report = run_lab(&experiments, train, test, &options, &backend.device)?;
+    println!("{}", report.summary());
+    println!("wrote {}", out.join("lab.md").display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(
@@ -57,7 +103,7 @@ fn run(
         .with_batch_size(args.batch_size as usize)
         .with_shuffle_seed(args.shuffle.then_some(args.seed))
         .with_seed(args.seed);
-    let out = prepare_out_dir(args)?;
+    let out = prepare_out_dir(args.out.as_deref(), "", args.force, args.resume)?;
     let (train, test) = load_data(&args.io, args.train_limit)?;
     let options = ExperimentOptions {
         out: out.clone(),
@@ -220,15 +266,16 @@ fn export(backend: Backend, args: &ExportArgs) -> Result<ExitCode> {
 }
 
 /// Creates (or, with --resume/--force, reuses) the output directory and checks that it can be
-/// written, before any long work starts.
-fn prepare_out_dir(args: &CommonArgs) -> Result<PathBuf> {
-    let out = match &args.out {
-        Some(dir) => dir.clone(),
-        None => {
-            PathBuf::from("runs").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
-        }
+/// written, before any long work starts. Without `--out` it is `runs/<prefix><timestamp>`.
+fn prepare_out_dir(out: Option<&Path>, prefix: &str, force: bool, resume: bool) -> Result<PathBuf> {
+    let out = match out {
+        Some(dir) => dir.to_path_buf(),
+        None => PathBuf::from("runs").join(format!(
+            "{prefix}{}",
+            chrono::Local::now().format("%Y%m%d-%H%M%S")
+        )),
     };
-    if args.resume && !out.is_dir() {
+    if resume && !out.is_dir() {
         bail!("--resume: {} is not a run directory", out.display());
     }
     if out.exists() && !out.is_dir() {
@@ -237,7 +284,7 @@ fn prepare_out_dir(args: &CommonArgs) -> Result<PathBuf> {
     let non_empty = out
         .read_dir()
         .is_ok_and(|mut entries| entries.next().is_some());
-    if non_empty && !args.force && !args.resume {
+    if non_empty && !force && !resume {
         bail!(
             "--out {}: directory exists and is not empty; pass --force to write into it or \
              --resume to continue its run",

@@ -78,7 +78,7 @@ fn bad_flags_files_and_checkpoints_are_clear_errors() {
     std::fs::copy(t.join("plain/model.bpk"), t.join("other-variant/model.bpk")).unwrap();
     import("init_nonorm.safetensors", "plain", &t.join("other-config"));
     let config = std::fs::read_to_string(t.join("other-config/model.json")).unwrap();
-    let config = config.replace("\"hidden_dim\": 256", "\"hidden_dim\": 128");
+    let config = config.replace("\"output_size\": 10", "\"output_size\": 12");
     std::fs::write(t.join("other-config/model.json"), config).unwrap();
 
     let quick = format!(
@@ -180,7 +180,7 @@ fn bad_flags_files_and_checkpoints_are_clear_errors() {
         ),
         (
             format!("eval --checkpoint {}", p("other-variant")),
-            "missing tensors: Mlp.batch_norm1.bias",
+            "missing tensors: Mlp.hidden.0.norm.bias",
         ),
         (
             format!("eval --checkpoint {}", p("other-config")),

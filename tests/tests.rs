@@ -9,6 +9,7 @@ mod faults;
 #[cfg(feature = "wgpu")]
 mod gpu;
 mod interop;
+mod lab;
 mod lesson;
 mod predict;
 mod resume;

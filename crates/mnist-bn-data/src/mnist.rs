@@ -142,6 +142,17 @@ impl Mnist {
         Self { pixels, labels }
     }
 
+    /// Splits off the last `n` images (all of them when there are fewer): returns the first
+    /// part and the held-out part, in file order.
+    pub fn hold_out(&self, n: usize) -> (Mnist, Mnist) {
+        let at = self.labels.len() - n.min(self.labels.len());
+        let part = |range: std::ops::Range<usize>| Mnist {
+            pixels: self.pixels[range.start * IMAGE_PIXELS..range.end * IMAGE_PIXELS].to_vec(),
+            labels: self.labels[range].to_vec(),
+        };
+        (part(0..at), part(at..self.labels.len()))
+    }
+
     /// Keeps only the first `n` images (all of them when there are fewer).
     pub fn truncate(mut self, n: usize) -> Self {
         let n = n.min(self.labels.len());
@@ -246,6 +257,19 @@ mod tests {
             assert_eq!(train.label_counts()[0], 2);
             assert_eq!(train.truncate(5).len(), 5);
         }
+    }
+
+    #[test]
+    fn hold_out_splits_off_the_last_images() {
+        let labels: Vec<u8> = (0..10).collect();
+        let pixels: Vec<u8> = (0..10u8).flat_map(|i| [i; IMAGE_PIXELS]).collect();
+        let data = Mnist::from_raw(pixels, labels);
+        let (first, held) = data.hold_out(3);
+        assert_eq!(first.labels(), &[0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(held.labels(), &[7, 8, 9]);
+        assert_eq!(held.image(0)[IMAGE_PIXELS - 1], 7);
+        let (none, all) = data.hold_out(20);
+        assert_eq!((none.len(), all.len()), (0, 10));
     }
 
     #[test]

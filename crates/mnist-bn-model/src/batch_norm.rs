@@ -127,8 +127,12 @@ impl TorchBatchNorm {
     ///
     /// # Panics
     ///
-    /// Panics if axis 1 of `input` is not `num_features`, or, in training mode, if the batch
-    /// holds a single value per channel (its variance is undefined, as in PyTorch).
+    /// Panics if axis 1 of `input` is not `num_features`.
+    ///
+    /// In training mode a batch of a single value per channel (one image, for
+    /// `BatchNorm1d`) is normalized to beta for every input, as TensorFlow does, and leaves the
+    /// running statistics alone (PyTorch refuses such a batch; the learner refuses to train on
+    /// one). The lab's `inference` experiment shows what that does to predictions.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         if self.training.is_enabled() {
             self.forward_train(input)
@@ -170,10 +174,6 @@ impl TorchBatchNorm {
     fn forward_train<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let dims = input.dims();
         let per_channel = dims.iter().product::<usize>() / dims[1];
-        assert!(
-            per_channel > 1,
-            "batch norm in training mode needs more than one value per channel, got input {dims:?}"
-        );
         let device = input.device();
         let result = burn::tensor::module::batch_norm_train(
             input,
@@ -181,6 +181,12 @@ impl TorchBatchNorm {
             self.bias.val(),
             self.epsilon,
         );
+        if per_channel == 1 {
+            // One value per channel is its own mean, with variance 0: the output is beta,
+            // whatever the input (what TensorFlow computes; PyTorch refuses). The unbiased
+            // variance is undefined, so the running statistics stay as they are.
+            return result.output;
+        }
 
         // PyTorch feeds the running variance with the unbiased estimate.
         let correction = if self.unbiased_running_var {
@@ -250,6 +256,27 @@ mod tests {
         ]);
         out.into_data()
             .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-6));
+    }
+
+    #[test]
+    fn a_batch_of_one_becomes_beta_and_leaves_the_running_statistics() {
+        let device = Device::flex();
+        let bn = TorchBatchNormConfig::new(2).init(&device);
+        let bias = Tensor::<1>::from_data(TensorData::from([0.5f32, -1.0]), &device);
+        let bn = TorchBatchNorm {
+            bias: Param::from_tensor(bias),
+            ..bn
+        };
+        for row in [[7.0f32, -3.0], [0.0, 100.0]] {
+            let x = Tensor::<2>::from_data(TensorData::from([row]), &device);
+            bn.forward(x).into_data().assert_approx_eq::<f32>(
+                &TensorData::from([[0.5f32, -1.0]]),
+                Tolerance::absolute(1e-6),
+            );
+        }
+        let stats = |t: &RunningState<Tensor<1>>| t.value_sync().into_data();
+        stats(&bn.running_mean).assert_eq(&TensorData::from([0.0f32, 0.0]), true);
+        stats(&bn.running_var).assert_eq(&TensorData::from([1.0f32, 1.0]), true);
     }
 
     #[test]

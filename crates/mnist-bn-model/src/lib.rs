@@ -27,6 +27,25 @@ mod rnn;
 
 pub use batch_norm::{BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig};
 pub use conv::{ConvNet, ConvNetConfig};
-pub use mlp::{Mlp, MlpConfig, Norm};
+pub use mlp::{Activation, Mlp, MlpBlock, MlpConfig, Norm};
 pub use net::{Net, NetConfig};
 pub use rnn::{RowRnn, RowRnnConfig};
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+
+/// Draws every lazily initialized parameter of `module` now.
+///
+/// Burn draws a parameter from the device's generator on first use. Call this right after
+/// seeding the device and building a model, so that its weights depend on the seed alone: left
+/// to the first forward pass, models built one after another and trained side by side would
+/// draw from the one generator in turn, and their weights would depend on the threads' timing.
+pub fn draw_parameters<M: Module>(module: &M) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Touch);
+}

@@ -1,9 +1,10 @@
-//! The lesson's multilayer perceptron, with or without batch normalization.
+//! The multilayer perceptron: the lesson's, and every other depth, width, activation and
+//! initialization the lab varies, with or without batch normalization.
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::relu;
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
 use crate::batch_norm::{
@@ -19,8 +20,40 @@ pub enum Norm {
     Batch,
 }
 
-/// Configuration of an [`Mlp`]: the lesson's
-/// `NeuralNet(use_batch_norm, input_size=784, hidden_dim=256, output_size=10)`.
+/// The nonlinearity after each hidden layer (after its batch norm, if any).
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `max(0, x)`.
+    Relu,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// `tanh(x)`.
+    Tanh,
+}
+
+impl Activation {
+    /// Applies the activation element-wise.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Activation::Relu => relu(x),
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Tanh => tanh(x),
+        }
+    }
+
+    /// The lowercase name (`relu`, `sigmoid`, `tanh`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+        }
+    }
+}
+
+/// Configuration of an [`Mlp`]. The defaults are the lesson's
+/// `NeuralNet(use_batch_norm, input_size=784, hidden_dim=256, output_size=10)`:
+/// `784 → 512 → 256 → 10`, ReLU, PyTorch's default initialization.
 #[derive(Config, Debug, PartialEq)]
 pub struct MlpConfig {
     /// The normalization after the hidden linear layers.
@@ -28,12 +61,21 @@ pub struct MlpConfig {
     /// Input features (a flattened 28×28 image). Default: 784.
     #[config(default = 784)]
     pub input_size: usize,
-    /// Width of the second hidden layer; the first is twice as wide. Default: 256.
-    #[config(default = 256)]
-    pub hidden_dim: usize,
+    /// Widths of the hidden layers, from the input side. Default: `[512, 256]`.
+    #[config(default = "vec![512, 256]")]
+    pub hidden: Vec<usize>,
     /// Number of classes. Default: 10.
     #[config(default = 10)]
     pub output_size: usize,
+    /// The activation after each hidden layer. Default: `Relu`.
+    #[config(default = "Activation::Relu")]
+    pub activation: Activation,
+    /// How every linear weight starts: `None` for PyTorch's default (weights and biases
+    /// uniform in ±1/√fan_in), or an initializer for the weights, the biases then starting at
+    /// zero (the older TensorFlow lesson's `tf.random_normal` weights, for example). Default:
+    /// `None`.
+    #[config(default = "None")]
+    pub weight_init: Option<Initializer>,
     /// Batch norm epsilon. Default: 1e-5.
     #[config(default = 1e-5)]
     pub bn_epsilon: f64,
@@ -48,50 +90,79 @@ pub struct MlpConfig {
     pub bn_running_variance: RunningVariance,
 }
 
-/// The lesson's MLP: `fc1 → [batch_norm1] → ReLU → fc2 → [batch_norm2] → ReLU → fc3`.
+/// One hidden layer: a linear layer and, with [`Norm::Batch`], the batch norm after it.
+#[derive(Module, Debug)]
+pub struct MlpBlock {
+    /// The linear layer; no bias when followed by batch norm.
+    pub linear: Linear,
+    /// The batch norm over its outputs (with [`Norm::Batch`] only).
+    pub norm: Option<TorchBatchNorm>,
+}
+
+/// A multilayer perceptron: for each hidden layer `linear → [batch norm] → activation`, then
+/// an output `linear`. With the default [`MlpConfig`] it is the lesson's
+/// `fc1 → [batch_norm1] → ReLU → fc2 → [batch_norm2] → ReLU → fc3`.
 ///
-/// Field names are the PyTorch attribute names, so a `state_dict` of the lesson's
-/// `NeuralNet` maps onto this module without renaming.
+/// The lesson's PyTorch names map onto it one to one (`fc1` is `hidden.0.linear`,
+/// `batch_norm1` is `hidden.0.norm`, the last `fc` is `output`); the train crate's PyTorch
+/// import and export do that renaming.
 #[derive(Module, Debug)]
 pub struct Mlp {
-    /// `input_size → 2 * hidden_dim`; no bias when followed by batch norm.
-    pub fc1: Linear,
-    /// Batch norm over `2 * hidden_dim` features (with [`Norm::Batch`] only).
-    pub batch_norm1: Option<TorchBatchNorm>,
-    /// `2 * hidden_dim → hidden_dim`; no bias when followed by batch norm.
-    pub fc2: Linear,
-    /// Batch norm over `hidden_dim` features (with [`Norm::Batch`] only).
-    pub batch_norm2: Option<TorchBatchNorm>,
-    /// `hidden_dim → output_size`, always with a bias.
-    pub fc3: Linear,
+    /// The hidden layers, from the input side.
+    pub hidden: Vec<MlpBlock>,
+    /// The output layer (last hidden width → classes), always with a bias.
+    pub output: Linear,
+    /// The activation after each hidden layer.
+    #[module(skip)]
+    pub activation: Activation,
 }
 
 impl MlpConfig {
-    /// Initializes an [`Mlp`] on `device`, with PyTorch's default initialization
-    /// (weights and biases uniform in ±1/√fan_in).
+    /// Initializes an [`Mlp`] on `device`.
+    ///
+    /// Parameters are drawn lazily, on first use, from the device's generator, layer by layer
+    /// from the input side. With a `weight_init` the biases start at zero and batch norm
+    /// (unless `bn_init` is `Lesson`) draws nothing, so the same seed gives a network with
+    /// batch norm exactly the weights of its twin without.
     pub fn init(&self, device: &Device) -> Mlp {
         let batch_norm = self.norm == Norm::Batch;
-        let wide = 2 * self.hidden_dim;
-        let norm = |features: usize| {
-            batch_norm.then(|| {
-                TorchBatchNormConfig::new(features)
-                    .with_epsilon(self.bn_epsilon)
-                    .with_momentum(self.bn_momentum)
-                    .with_init(self.bn_init)
-                    .with_running_variance(self.bn_running_variance)
-                    .init(device)
-            })
-        };
+        let mut fan_in = self.input_size;
+        let mut hidden = Vec::with_capacity(self.hidden.len());
+        for &width in &self.hidden {
+            hidden.push(MlpBlock {
+                linear: self.linear(fan_in, width, !batch_norm, device),
+                norm: batch_norm.then(|| {
+                    TorchBatchNormConfig::new(width)
+                        .with_epsilon(self.bn_epsilon)
+                        .with_momentum(self.bn_momentum)
+                        .with_init(self.bn_init)
+                        .with_running_variance(self.bn_running_variance)
+                        .init(device)
+                }),
+            });
+            fan_in = width;
+        }
         Mlp {
-            fc1: LinearConfig::new(self.input_size, wide)
-                .with_bias(!batch_norm)
-                .init(device),
-            batch_norm1: norm(wide),
-            fc2: LinearConfig::new(wide, self.hidden_dim)
-                .with_bias(!batch_norm)
-                .init(device),
-            batch_norm2: norm(self.hidden_dim),
-            fc3: LinearConfig::new(self.hidden_dim, self.output_size).init(device),
+            hidden,
+            output: self.linear(fan_in, self.output_size, true, device),
+            activation: self.activation,
+        }
+    }
+
+    fn linear(&self, d_input: usize, d_output: usize, bias: bool, device: &Device) -> Linear {
+        let config = LinearConfig::new(d_input, d_output).with_bias(bias);
+        match &self.weight_init {
+            None => config.init(device),
+            Some(initializer) => {
+                let mut linear = config
+                    .with_initializer(initializer.clone())
+                    .with_bias(false)
+                    .init(device);
+                if bias {
+                    linear.bias = Some(Initializer::Zeros.init([d_output], device));
+                }
+                linear
+            }
         }
     }
 }
@@ -108,30 +179,65 @@ impl Mlp {
     ///
     /// # Panics
     ///
-    /// Panics if the trailing axes do not hold `input_size` values, or, with batch norm in
-    /// training mode, if the batch holds a single image.
+    /// Panics if the trailing axes do not hold `input_size` values.
     pub fn forward<const D: usize>(&self, images: Tensor<D>) -> Tensor<2> {
-        let [input_size, _] = self.fc1.weight.dims();
+        self.forward_probed(images, false).0
+    }
+
+    /// Computes the logits and, for each hidden layer, the input of its activation (the batch
+    /// norm's output with batch norm, the linear layer's without): what Ioffe and Szegedy
+    /// (2015, Figure 1) follow over training.
+    ///
+    /// # Shapes
+    ///
+    /// As [`Mlp::forward`]; pre-activation `i` is `[batch, hidden[i]]`.
+    pub fn forward_with_pre_activations<const D: usize>(
+        &self,
+        images: Tensor<D>,
+    ) -> (Tensor<2>, Vec<Tensor<2>>) {
+        self.forward_probed(images, true)
+    }
+
+    fn forward_probed<const D: usize>(
+        &self,
+        images: Tensor<D>,
+        keep: bool,
+    ) -> (Tensor<2>, Vec<Tensor<2>>) {
+        let [input_size, _] = self
+            .hidden
+            .first()
+            .map_or(&self.output, |block| &block.linear)
+            .weight
+            .dims();
         let dims = images.dims();
         let features: usize = dims[1..].iter().product();
         assert_eq!(
             features, input_size,
             "expected images with {input_size} values each, got shape {dims:?}"
         );
-        let x: Tensor<2> = images.reshape([dims[0], input_size]); // [batch, 784]
-        let x = self.fc1.forward(x); // [batch, 512]
-        let x = relu(normalize(&self.batch_norm1, x));
-        let x = self.fc2.forward(x); // [batch, 256]
-        let x = relu(normalize(&self.batch_norm2, x));
-        self.fc3.forward(x) // [batch, 10]
+        let mut x: Tensor<2> = images.reshape([dims[0], input_size]); // [batch, 784]
+        let mut pre_activations = Vec::new();
+        for block in &self.hidden {
+            let z = normalize(&block.norm, block.linear.forward(x)); // [batch, width]
+            if keep {
+                pre_activations.push(z.clone());
+            }
+            x = self.activation.forward(z);
+        }
+        (self.output.forward(x), pre_activations) // [batch, output_size]
     }
 
     /// The normalization this model was built with.
     pub fn norm(&self) -> Norm {
-        match self.batch_norm1 {
+        match self.hidden.first().and_then(|block| block.norm.as_ref()) {
             Some(_) => Norm::Batch,
             None => Norm::None,
         }
+    }
+
+    /// The batch norms, from the input side (none without batch norm).
+    pub fn batch_norms(&self) -> impl Iterator<Item = &TorchBatchNorm> {
+        self.hidden.iter().filter_map(|block| block.norm.as_ref())
     }
 
     /// Returns the model with its batch norms in training mode (batch statistics) or not
@@ -141,16 +247,19 @@ impl Mlp {
     /// batch statistics, as PyTorch's `model.train()` does before a test pass. In that mode
     /// each forward pass also updates the running statistics, which clones of the model share.
     pub fn with_batch_statistics(mut self, enabled: bool) -> Self {
-        self.batch_norm1 = self.batch_norm1.map(|bn| bn.with_batch_statistics(enabled));
-        self.batch_norm2 = self.batch_norm2.map(|bn| bn.with_batch_statistics(enabled));
+        for block in &mut self.hidden {
+            block.norm = block
+                .norm
+                .take()
+                .map(|bn| bn.with_batch_statistics(enabled));
+        }
         self
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Distribution, TensorData, Tolerance};
+    use burn::tensor::{Distribution, Tolerance};
 
     fn device() -> Device {
         let device = Device::flex();
@@ -160,9 +269,8 @@ mod tests {
 
     /// Trainable parameters: every float tensor but the running statistics.
     fn trainable(model: &Mlp) -> usize {
-        let running: usize = [&model.batch_norm1, &model.batch_norm2]
-            .into_iter()
-            .flatten()
+        let running: usize = model
+            .batch_norms()
             .map(|bn| 2 * bn.running_mean.value().dims()[0])
             .sum();
         model.num_params() - running
@@ -187,12 +295,22 @@ mod tests {
     #[test]
     fn biases_follow_the_lesson() {
         let bn = MlpConfig::new(Norm::Batch).init(&device());
-        assert!(bn.fc1.bias.is_none() && bn.fc2.bias.is_none() && bn.fc3.bias.is_some());
-        assert!(bn.batch_norm1.is_some() && bn.batch_norm2.is_some());
+        assert_eq!(bn.hidden.len(), 2);
+        assert!(
+            bn.hidden
+                .iter()
+                .all(|b| b.linear.bias.is_none() && b.norm.is_some())
+        );
+        assert!(bn.output.bias.is_some());
         assert_eq!(bn.norm(), Norm::Batch);
         let plain = MlpConfig::new(Norm::None).init(&device());
-        assert!(plain.fc1.bias.is_some() && plain.fc2.bias.is_some() && plain.fc3.bias.is_some());
-        assert!(plain.batch_norm1.is_none() && plain.batch_norm2.is_none());
+        assert!(
+            plain
+                .hidden
+                .iter()
+                .all(|b| b.linear.bias.is_some() && b.norm.is_none())
+        );
+        assert!(plain.output.bias.is_some());
         assert_eq!(plain.norm(), Norm::None);
     }
 
@@ -255,10 +373,10 @@ mod tests {
         let images = Tensor::<2>::random([16, 784], Distribution::Default, &device);
         let _ = model.forward(images.clone());
         // By hand: fc1's batch mean and unbiased variance, mixed 0.1 into (0, 1).
-        let h = model.fc1.forward(images); // [16, 512]
+        let h = model.hidden[0].linear.forward(images); // [16, 512]
         let mean = h.clone().mean_dim(0).reshape([512]);
         let var = h.var(0).reshape([512]); // unbiased
-        let bn = model.batch_norm1.as_ref().unwrap();
+        let bn = model.hidden[0].norm.as_ref().unwrap();
         bn.running_mean
             .value_sync()
             .into_data()
@@ -277,24 +395,37 @@ mod tests {
         let device = device();
         let model = MlpConfig::new(Norm::Batch).init(&device).valid();
         let model = model.with_batch_statistics(true);
-        let before = model
-            .batch_norm1
-            .as_ref()
-            .unwrap()
-            .running_mean
-            .value_sync();
+        let bn = |m: &Mlp| m.hidden[0].norm.as_ref().unwrap().running_mean.value_sync();
+        let before = bn(&model);
         let _ = model.forward(Tensor::<2>::random(
             [4, 784],
             Distribution::Default,
             &device,
         ));
-        let after = model
-            .batch_norm1
-            .as_ref()
-            .unwrap()
-            .running_mean
-            .value_sync();
+        let after = bn(&model);
         assert!(before.sub(after).abs().sum().into_scalar::<f32>() > 0.0);
-        let _ = TensorData::from([0.0f32]);
+    }
+
+    #[test]
+    fn a_general_config_builds_the_layers_it_names() {
+        let config = MlpConfig::new(Norm::Batch)
+            .with_hidden(vec![100, 100, 100])
+            .with_activation(Activation::Sigmoid);
+        let model = config.init(&device());
+        let widths: Vec<[usize; 2]> = model
+            .hidden
+            .iter()
+            .map(|b| b.linear.weight.dims())
+            .collect();
+        assert_eq!(widths, [[784, 100], [100, 100], [100, 100]]);
+        assert_eq!(model.output.weight.dims(), [100, 10]);
+        assert_eq!(model.activation, Activation::Sigmoid);
+        let images = Tensor::<2>::random([6, 784], Distribution::Default, &device());
+        let (logits, pre) = model.valid().forward_with_pre_activations(images);
+        assert_eq!(logits.dims(), [6, 10]);
+        assert_eq!(
+            pre.iter().map(|p| p.dims()).collect::<Vec<_>>(),
+            [[6, 100]; 3]
+        );
     }
 }

@@ -88,6 +88,19 @@ pub fn evaluate(
     if mode == TestMode::Train {
         check_batches(model.norm(), data.len(), batch_size, "test")?;
     }
+    Ok(test_pass(model, data, batch_size, mode, device))
+}
+
+/// [`evaluate`] without its checks: in train mode a batch of one image is allowed (batch norm
+/// then outputs beta for it, see `TorchBatchNorm::forward`), as the lab's `inference`
+/// experiment needs. `batch_size` and `data` must not be empty.
+pub(crate) fn test_pass(
+    model: &Net,
+    data: &Mnist,
+    batch_size: usize,
+    mode: TestMode,
+    device: &Device,
+) -> TestReport {
     let device = device.clone().without_autodiff();
     // A clone shares the running statistics, so a train-mode pass moves the caller's; `valid`
     // would copy them, so it is only taken for a model still on an autodiff device.
@@ -114,11 +127,7 @@ pub fn evaluate(
         }
         offset += n;
     }
-    Ok(TestReport::from_confusion(
-        mode,
-        loss_sum / data.len() as f64,
-        confusion,
-    ))
+    TestReport::from_confusion(mode, loss_sum / data.len() as f64, confusion)
 }
 
 /// Class probabilities for images (784 pixels each, 0 to 255, white digit on black), with

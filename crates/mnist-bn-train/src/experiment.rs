@@ -4,10 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Tensor};
+use burn::module::Module;
+use burn::tensor::Device;
 use mnist_bn_data::Mnist;
-use mnist_bn_model::{ConvNetConfig, MlpConfig, Net, NetConfig, Norm, RowRnnConfig};
+use mnist_bn_model::{
+    ConvNetConfig, MlpConfig, Net, NetConfig, Norm, RowRnnConfig, draw_parameters,
+};
 
 use crate::TrainError;
 use crate::checkpoint::{
@@ -347,7 +349,7 @@ fn start(
                 Some(path) => initial_weights(path, &spec.config, device)?,
                 None => spec.config.init(device),
             };
-            draw_weights(&model);
+            draw_parameters(&model);
             let optim = learner.optimizer();
             Ok(Started {
                 learner,
@@ -357,19 +359,6 @@ fn start(
             })
         }
     }
-}
-
-/// Draws every lazily initialized parameter now, right after seeding: left to the first
-/// forward pass, models trained side by side would draw from the one generator in turn, and
-/// their weights would depend on the threads' timing.
-fn draw_weights(model: &Net) {
-    struct Touch;
-    impl ModuleVisitor for Touch {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let _ = param.val();
-        }
-    }
-    model.visit(&mut Touch);
 }
 
 /// Loads starting weights: one of our checkpoints (a directory) or a PyTorch `state_dict`.

@@ -9,7 +9,7 @@ use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::Device;
 use burn::tensor::Tensor;
-use mnist_bn_data::{Batches, Mnist, epoch_order};
+use mnist_bn_data::{Batches, Mnist, MnistBatch, epoch_order};
 use mnist_bn_model::{Net, Norm};
 use serde::{Deserialize, Serialize};
 
@@ -222,9 +222,8 @@ impl Learner {
                     return Ok((model, Stop::Interrupted { epoch }));
                 }
                 let n = batch.targets.dims()[0];
-                let logits = model.forward(batch.images);
-                let loss = loss_fn.forward(logits, batch.targets);
-                let value = f64::from(loss.clone().into_scalar::<f32>());
+                let value;
+                (model, value) = self.step(model, optim, &loss_fn, batch);
                 count += 1;
                 if !value.is_finite() {
                     progress.finish();
@@ -235,8 +234,6 @@ impl Learner {
                     };
                     return Ok((model, stop));
                 }
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optim.step(self.config.lr, model, grads);
                 loss_sum += value;
                 images += n;
                 progress.update(count, images, value);
@@ -267,6 +264,67 @@ impl Learner {
             after_epoch(&model, optim, history)?;
         }
         Ok((model, Stop::Completed))
+    }
+}
+
+impl Learner {
+    /// One SGD step on `batch`: returns the updated model and the batch's loss. A loss that is
+    /// not finite is returned with the model as it was, not stepped.
+    fn step(
+        &self,
+        model: Net,
+        optim: &mut ModuleOptimizer,
+        loss_fn: &CrossEntropyLoss,
+        batch: MnistBatch,
+    ) -> (Net, f64) {
+        let logits = model.forward(batch.images);
+        let loss = loss_fn.forward(logits, batch.targets);
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        if !value.is_finite() {
+            return (model, value);
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        (optim.step(self.config.lr, model, grads), value)
+    }
+
+    /// Trains `model` for `steps` SGD steps with a fresh optimizer, passing over the training
+    /// data in the configured order and batch size as often as it takes (the `epochs` setting
+    /// is not used), without printing. After every step it calls `after_step(step, &model,
+    /// loss)` with the step counted from 1. It stops early at the first loss that is not
+    /// finite, returning the step; the model returned is then the one before that step.
+    ///
+    /// The lab runs its experiments with this: many small networks, each measured every few
+    /// steps rather than once per epoch.
+    pub fn fit_steps(
+        &self,
+        model: Net,
+        data: &Mnist,
+        steps: usize,
+        mut after_step: impl FnMut(usize, &Net, f64),
+    ) -> Result<(Net, Option<usize>), TrainError> {
+        let mut config = self.config.clone();
+        config.epochs = 1;
+        config.validate(model.norm(), data.len())?;
+        let loss_fn = CrossEntropyLoss::new(None, &self.device);
+        let mut optim = self.optimizer();
+        let mut model = Module::train(model).with_batch_statistics(true);
+        let (mut step, mut epoch) = (0, 0);
+        loop {
+            let order = epoch_order(data.len(), self.config.shuffle_seed, epoch);
+            for batch in Batches::new(data, order, self.config.batch_size, &self.device) {
+                if step == steps {
+                    return Ok((model, None));
+                }
+                step += 1;
+                let loss;
+                (model, loss) = self.step(model, &mut optim, &loss_fn, batch);
+                if !loss.is_finite() {
+                    return Ok((model, Some(step)));
+                }
+                after_step(step, &model, loss);
+            }
+            epoch += 1;
+        }
     }
 }
 

@@ -30,7 +30,9 @@ mod console;
 mod error;
 mod evaluate;
 mod experiment;
+mod figure;
 mod fsutil;
+pub mod lab;
 mod learner;
 mod plot;
 mod progress;
@@ -47,6 +49,7 @@ pub use experiment::{
     ExperimentOptions, ModelSpec, initial_weights, run_experiment, write_outputs,
 };
 pub use fsutil::write_atomic;
+pub use lab::{Experiment, LabOptions, LabReport, run_lab};
 pub use learner::{EpochStats, Learner, Stop, TrainingConfig};
 pub use plot::{Curve, confusion_chart, loss_chart};
 pub use progress::ProgressMode;

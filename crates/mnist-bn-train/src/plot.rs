@@ -12,9 +12,9 @@ use crate::fsutil::write_atomic;
 
 /// DejaVu Sans, bundled so that charts need no system fonts (license in `assets/`).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+pub(crate) const FAMILY: &str = "sans-serif";
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The bundled font is valid; a failure here would only lose the labels.
@@ -223,7 +223,7 @@ fn digit_label(v: f64, n: usize) -> String {
     }
 }
 
-fn encode_png(pixels: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
+pub(crate) fn encode_png(pixels: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, w, h);
     encoder.set_color(png::ColorType::Rgb);
@@ -234,7 +234,7 @@ fn encode_png(pixels: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn plot_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+pub(crate) fn plot_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Plot {
         path: path.to_path_buf(),
         problem: e.to_string(),

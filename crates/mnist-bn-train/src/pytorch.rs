@@ -1,8 +1,10 @@
 //! PyTorch interop: load a `state_dict` of the lesson's `NeuralNet`, write ours back.
 //!
 //! PyTorch stores linear weights as `[out, in]`, Burn as `[in, out]`: burn-store's PyTorch
-//! adapters transpose them. Batch norm needs no renaming, since [`TorchBatchNorm`]
-//! (mnist_bn_model) already uses PyTorch's parameter names.
+//! adapters transpose them. The lesson names its layers `fc1`, `batch_norm1`, `fc2`, ...; our
+//! [`Mlp`] keeps them in a list (`hidden.0.linear`, `hidden.0.norm`, ..., `output`), so the
+//! stores rename layer prefixes both ways ([`layer_names`]). Inside a layer nothing is renamed:
+//! [`TorchBatchNorm`](mnist_bn_model::TorchBatchNorm) already uses PyTorch's parameter names.
 
 use std::path::Path;
 
@@ -31,12 +33,16 @@ pub fn import_pytorch(path: &Path, config: &MlpConfig, device: &Device) -> Resul
         return Err(TrainError::checkpoint(path, "is not a file"));
     }
     let mut model = config.init(device);
+    let names = layer_names(config.hidden.len());
     let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
     let result = if is_safetensors {
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter)
             .allow_partial(true)
             .validate(false);
+        for (burn, torch) in &names {
+            store = store.with_key_remapping(prefix_pattern(torch), format!("{burn}."));
+        }
         model
             .load_from(&mut store)
             .map_err(|e| TrainError::checkpoint(path, e.to_string()))
@@ -44,21 +50,63 @@ pub fn import_pytorch(path: &Path, config: &MlpConfig, device: &Device) -> Resul
         let mut store = PytorchStore::from_file(path)
             .allow_partial(true)
             .validate(false);
+        for (burn, torch) in &names {
+            store = store.with_key_remapping(prefix_pattern(torch), format!("{burn}."));
+        }
         model
             .load_from(&mut store)
             .map_err(|e| TrainError::checkpoint(path, e.to_string()))
     }?;
-    check_applied(&result, config.norm, path)?;
+    check_applied(&result, &names, config.norm, path)?;
     Ok(model)
 }
 
-fn check_applied(result: &ApplyResult, norm: Norm, path: &Path) -> Result<(), TrainError> {
-    let missing: Vec<&str> = result.missing.iter().map(|(k, _)| k.as_str()).collect();
-    let unexpected: Vec<&str> = result
+/// The lesson's PyTorch name of each layer of an [`Mlp`] with `depth` hidden layers, as
+/// `(our path, PyTorch name)`: `hidden.{i}.linear` is `fc{i+1}`, `hidden.{i}.norm` is
+/// `batch_norm{i+1}`, and `output` is the last `fc`.
+fn layer_names(depth: usize) -> Vec<(String, String)> {
+    let mut names = Vec::with_capacity(2 * depth + 1);
+    for i in 0..depth {
+        names.push((format!("hidden.{i}.linear"), format!("fc{}", i + 1)));
+        names.push((format!("hidden.{i}.norm"), format!("batch_norm{}", i + 1)));
+    }
+    names.push(("output".to_string(), format!("fc{}", depth + 1)));
+    names
+}
+
+/// A regex matching the layer `name` at the start of a tensor key (`^fc1\.`).
+fn prefix_pattern(name: &str) -> String {
+    format!("^{}\\.", name.replace('.', "\\."))
+}
+
+/// A tensor key with its layer named as PyTorch names it (keys of no layer stay as they are).
+fn torch_key(key: &str, names: &[(String, String)]) -> String {
+    names
+        .iter()
+        .find_map(|(burn, torch)| {
+            key.strip_prefix(burn.as_str())
+                .filter(|rest| rest.starts_with('.'))
+                .map(|rest| format!("{torch}{rest}"))
+        })
+        .unwrap_or_else(|| key.to_string())
+}
+
+fn check_applied(
+    result: &ApplyResult,
+    names: &[(String, String)],
+    norm: Norm,
+    path: &Path,
+) -> Result<(), TrainError> {
+    let missing: Vec<String> = result
+        .missing
+        .iter()
+        .map(|(k, _)| torch_key(k, names))
+        .collect();
+    let unexpected: Vec<String> = result
         .unused
         .iter()
-        .map(String::as_str)
         .filter(|k| !k.ends_with(NUM_BATCHES_TRACKED))
+        .map(|k| torch_key(k, names))
         .collect();
     let errors: Vec<String> = result.errors.iter().map(|e| e.to_string()).collect();
     if missing.is_empty() && unexpected.is_empty() && errors.is_empty() {
@@ -72,7 +120,7 @@ fn check_applied(result: &ApplyResult, norm: Norm, path: &Path) -> Result<(), Tr
         problems.push(format!("unexpected tensors: {}", unexpected.join(", ")));
     }
     problems.extend(errors);
-    let batch_norm_keys = |keys: &[&str]| keys.iter().any(|k| k.starts_with("batch_norm"));
+    let batch_norm_keys = |keys: &[String]| keys.iter().any(|k| k.starts_with("batch_norm"));
     let hint = match norm {
         Norm::Batch if batch_norm_keys(&missing) => {
             " (this looks like the plain model's weights: use --model plain)"
@@ -107,7 +155,11 @@ pub fn export_pytorch(
     num_batches_tracked: i64,
 ) -> Result<(), TrainError> {
     let err = |e: &dyn std::fmt::Display| TrainError::checkpoint(path, e.to_string());
+    let names = layer_names(model.hidden.len());
     let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
+    for (burn, torch) in &names {
+        store = store.with_key_remapping(prefix_pattern(burn), format!("{torch}."));
+    }
     model.save_into(&mut store).map_err(|e| err(&e))?;
     let bytes = store.get_bytes().map_err(|e| err(&e))?;
     let parsed = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| err(&e))?;
@@ -117,8 +169,11 @@ pub fn export_pytorch(
         .into_iter()
         .filter(|(name, _)| !name.ends_with(".training"))
         .collect();
-    for layer in ["batch_norm1", "batch_norm2"] {
-        if tensors.iter().any(|(name, _)| name.starts_with(layer)) {
+    for (_, layer) in names.iter().filter(|(burn, _)| burn.ends_with(".norm")) {
+        if tensors
+            .iter()
+            .any(|(name, _)| name.starts_with(&format!("{layer}.")))
+        {
             let view = TensorView::new(Dtype::I64, Vec::new(), &counter).map_err(|e| err(&e))?;
             tensors.push((format!("{layer}.{NUM_BATCHES_TRACKED}"), view));
         }

@@ -96,9 +96,9 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
 
     let grads = loss.backward();
     let linear = [
-        ("fc1", &model.fc1),
-        ("fc2", &model.fc2),
-        ("fc3", &model.fc3),
+        ("fc1", &model.hidden[0].linear),
+        ("fc2", &model.hidden[1].linear),
+        ("fc3", &model.output),
     ];
     for (name, layer) in linear {
         let g = layer
@@ -123,8 +123,8 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
         }
     }
     for (name, bn) in [
-        ("batch_norm1", &model.batch_norm1),
-        ("batch_norm2", &model.batch_norm2),
+        ("batch_norm1", &model.hidden[0].norm),
+        ("batch_norm2", &model.hidden[1].norm),
     ] {
         if let Some(bn) = bn {
             for (param, p) in [("weight", &bn.weight), ("bias", &bn.bias)] {
@@ -197,8 +197,11 @@ fn the_pickle_and_the_safetensors_file_give_the_same_model() {
     let config = MlpConfig::new(Norm::Batch);
     let a = import_pytorch(&fixture("init_bn.pt"), &config, &device).unwrap();
     let b = import_pytorch(&fixture("init_bn.safetensors"), &config, &device).unwrap();
-    assert_eq!(data_of(a.fc1.weight.val()), data_of(b.fc1.weight.val()));
-    let bn = |m: &Mlp| data_of(m.batch_norm2.as_ref().unwrap().running_var.value());
+    assert_eq!(
+        data_of(a.hidden[0].linear.weight.val()),
+        data_of(b.hidden[0].linear.weight.val())
+    );
+    let bn = |m: &Mlp| data_of(m.hidden[1].norm.as_ref().unwrap().running_var.value());
     assert_eq!(bn(&a), bn(&b));
 }
 
@@ -236,7 +239,14 @@ fn export_then_import_gives_the_same_model() {
     let path = dir.path().join("m.safetensors");
     export_pytorch(&a, &path, 0).unwrap();
     let b = import_pytorch(&path, &config, &device).unwrap();
-    for (x, y) in [(&a.fc1, &b.fc1), (&a.fc2, &b.fc2), (&a.fc3, &b.fc3)] {
+    let layers = |m: &Mlp| {
+        [
+            m.hidden[0].linear.clone(),
+            m.hidden[1].linear.clone(),
+            m.output.clone(),
+        ]
+    };
+    for (x, y) in layers(&a).iter().zip(&layers(&b)) {
         assert_eq!(data_of(x.weight.val()), data_of(y.weight.val()));
     }
     // The exported file is byte-for-byte PyTorch's layout: the same tensors as the original.

@@ -1,0 +1,381 @@
+//! One driver for many runs: trains the lab's networks side by side, one per CPU thread, and
+//! measures them as they train.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use mnist_bn_data::{IMAGE_PIXELS, Mnist, pixel_to_f32};
+use mnist_bn_model::{Mlp, MlpConfig, Net, NetConfig, draw_parameters};
+use serde::Serialize;
+
+use super::progress::LabProgress;
+use crate::TrainError;
+use crate::learner::{Learner, TrainingConfig};
+
+/// The lab's data: the training set, the same with 1/12 (at most 5,000 images) held out for
+/// validation, and the test set.
+#[derive(Debug)]
+pub struct LabData {
+    /// Every training image (what the lesson trains on).
+    pub train: Mnist,
+    /// The training images minus the held-out ones.
+    pub fit: Mnist,
+    /// The held-out training images (the last ones in file order).
+    pub validation: Mnist,
+    /// The test set.
+    pub test: Mnist,
+}
+
+impl LabData {
+    /// Holds out the last `train.len() / 12` training images (5,000 of MNIST's 60,000).
+    pub fn new(train: Mnist, test: Mnist) -> Self {
+        let (fit, validation) = train.hold_out((train.len() / 12).min(5000));
+        Self {
+            train,
+            fit,
+            validation,
+            test,
+        }
+    }
+}
+
+/// Which images a run trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TrainOn {
+    /// Every training image.
+    All,
+    /// The training images minus the validation ones.
+    Fit,
+}
+
+/// Which images a run is measured on while it trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MeasureOn {
+    /// The held-out training images.
+    Validation,
+    /// The test set.
+    Test,
+}
+
+/// One network to train and measure: pure data, built by the experiments.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    /// Unique within its experiment: the setting and the network.
+    pub name: String,
+    /// The network.
+    pub config: MlpConfig,
+    /// Learning rate, batch size and the seed of the initial weights (twins share a seed).
+    pub training: TrainingConfig,
+    /// SGD steps.
+    pub steps: usize,
+    /// The images it trains on.
+    pub train_on: TrainOn,
+    /// Measure every this many steps (and at steps 0 and the last); 0: at the end only.
+    pub measure_every: usize,
+    /// The images it is measured on.
+    pub measure_on: MeasureOn,
+    /// Also record percentiles of the input to the first unit's activation in the last
+    /// hidden layer, over the measurement images as one batch with batch statistics.
+    pub probe: bool,
+    /// Keep the trained network for the experiment's own analysis.
+    pub keep_model: bool,
+}
+
+/// The percentiles the probe records.
+pub(crate) const PROBE_PERCENTILES: [f64; 3] = [0.15, 0.50, 0.85];
+
+/// A measurement during training.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    /// SGD steps done.
+    pub step: usize,
+    /// Accuracy on the measurement images, batch norm on its running statistics.
+    pub accuracy: f64,
+    /// Mean training loss of the steps since the previous point (none at step 0).
+    pub train_loss: Option<f64>,
+    /// The 15th, 50th and 85th percentiles of the probed activation input, over the
+    /// measurement images normalized as one batch (batch statistics, as in training).
+    pub probe: Option<[f64; 3]>,
+}
+
+/// What a run gave.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    /// The run's name.
+    pub name: String,
+    /// The network.
+    pub config: MlpConfig,
+    /// Learning rate.
+    pub lr: f64,
+    /// Batch size.
+    pub batch_size: usize,
+    /// SGD steps asked for.
+    pub steps: usize,
+    /// The step whose loss was not finite, if any; training stopped there.
+    pub diverged_at: Option<usize>,
+    /// Mean of every step's training loss (for one epoch, what the lesson prints); not a
+    /// number (`null`) when the run diverged.
+    pub mean_loss: f64,
+    /// Mean training loss of the last 100 steps (`null` when the run diverged).
+    pub final_loss: f64,
+    /// Test accuracy at the end, batch norm on its running statistics; a diverged network
+    /// is scored as it is.
+    pub test_accuracy: f64,
+    /// Measurements during training.
+    pub curve: Vec<Point>,
+    /// Wall time of the run.
+    pub seconds: f64,
+    /// The trained network, when the run asked to keep it.
+    #[serde(skip)]
+    pub model: Option<Net>,
+}
+
+/// Trains and measures `runs` on `threads` threads, one run per thread at a time (each on a
+/// one-thread rayon pool: these networks are too small for a second thread to pay), longest
+/// first. Every run's initial weights are drawn first, one run after another from its seed,
+/// so that results do not depend on the threads' timing. Returns the outcomes in the order of
+/// `runs`.
+pub(crate) fn run_all(
+    runs: &[Run],
+    data: &LabData,
+    device: &Device,
+    threads: usize,
+    progress: &LabProgress,
+) -> Result<Vec<Outcome>, TrainError> {
+    for run in runs {
+        run.training
+            .validate(run.config.norm, train_set(run, data).len())?;
+    }
+    let models: Vec<Mutex<Option<Net>>> = runs
+        .iter()
+        .map(|run| {
+            device.seed(run.training.seed);
+            let model = NetConfig::Mlp(run.config.clone()).init(device);
+            draw_parameters(&model);
+            Mutex::new(Some(model))
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by(|&a, &b| cost(&runs[b]).total_cmp(&cost(&runs[a])));
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<Outcome, TrainError>>>> =
+        runs.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, runs.len().max(1)) {
+            scope.spawn(|| {
+                let work = || {
+                    loop {
+                        let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            break;
+                        };
+                        let model = lock(&models[index]).take().expect("each run is taken once");
+                        let outcome = train_one(&runs[index], model, data, device, progress);
+                        *lock(&results[index]) = Some(outcome);
+                    }
+                };
+                match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+                    Ok(pool) => pool.install(work),
+                    Err(_) => work(),
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .expect("every run ran")
+        })
+        .collect()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A rough cost, to start the longest runs first: a fixed cost per step plus the arithmetic.
+fn cost(run: &Run) -> f64 {
+    let mut widths = vec![run.config.input_size];
+    widths.extend(&run.config.hidden);
+    widths.push(run.config.output_size);
+    let weights: usize = widths.windows(2).map(|w| w[0] * w[1]).sum();
+    run.steps as f64 * (2e5 + (run.training.batch_size * weights) as f64)
+}
+
+fn train_set<'a>(run: &Run, data: &'a LabData) -> &'a Mnist {
+    match run.train_on {
+        TrainOn::All => &data.train,
+        TrainOn::Fit => &data.fit,
+    }
+}
+
+fn train_one(
+    run: &Run,
+    model: Net,
+    data: &LabData,
+    device: &Device,
+    progress: &LabProgress,
+) -> Result<Outcome, TrainError> {
+    let started = Instant::now();
+    let learner = Learner::new(run.training.clone(), device);
+    let test = EvalImages::new(&data.test, device);
+    let measured = match run.measure_on {
+        MeasureOn::Test => None,
+        MeasureOn::Validation => Some(EvalImages::new(&data.validation, device)),
+    };
+    let measured = measured.as_ref().unwrap_or(&test);
+    let every = match run.measure_every {
+        0 => run.steps,
+        n => n,
+    };
+    let point = |step, model: &Net, train_loss| Point {
+        step,
+        accuracy: measured.accuracy(&inference(model)),
+        train_loss,
+        // With batch statistics, as the sigmoid sees its input while the network trains (a
+        // copy's running statistics move, not the model's).
+        probe: run
+            .probe
+            .then(|| {
+                let training = model.valid().with_batch_statistics(true);
+                training.as_mlp().map(|mlp| measured.probe(mlp))
+            })
+            .flatten(),
+    };
+    let mut curve = vec![point(0, &model, None)];
+    let (mut window, mut window_steps, mut sum) = (0.0, 0usize, 0.0);
+    let mut tail = VecDeque::with_capacity(100);
+    let mut reported = 0;
+    let (model, diverged_at) = learner.fit_steps(
+        model,
+        train_set(run, data),
+        run.steps,
+        |step, model, loss| {
+            window += loss;
+            window_steps += 1;
+            sum += loss;
+            if tail.len() == 100 {
+                tail.pop_front();
+            }
+            tail.push_back(loss);
+            if step % every == 0 || step == run.steps {
+                curve.push(point(step, model, Some(window / window_steps as f64)));
+                (window, window_steps) = (0.0, 0);
+                progress.advance(step - reported);
+                reported = step;
+            }
+        },
+    )?;
+    progress.advance(run.steps - reported);
+    let (mean_loss, final_loss) = match diverged_at {
+        Some(_) => (f64::NAN, f64::NAN),
+        None => (
+            sum / run.steps as f64,
+            tail.iter().sum::<f64>() / tail.len().max(1) as f64,
+        ),
+    };
+    let outcome = Outcome {
+        name: run.name.clone(),
+        config: run.config.clone(),
+        lr: run.training.lr,
+        batch_size: run.training.batch_size,
+        steps: run.steps,
+        diverged_at,
+        mean_loss,
+        final_loss,
+        test_accuracy: test.accuracy(&inference(&model)),
+        curve,
+        seconds: started.elapsed().as_secs_f64(),
+        model: run.keep_model.then_some(model),
+    };
+    progress.finished(&outcome);
+    Ok(outcome)
+}
+
+/// An inference copy of `model` with batch norm on its running statistics (its own copy of
+/// them, so measuring never moves the trained model's).
+fn inference(model: &Net) -> Net {
+    model.valid().with_batch_statistics(false)
+}
+
+/// Images to measure on, converted once and kept on the device.
+struct EvalImages {
+    images: Tensor<2>,
+    labels: Vec<u8>,
+}
+
+impl EvalImages {
+    fn new(data: &Mnist, device: &Device) -> Self {
+        let pixels: Vec<f32> = data.pixels().iter().copied().map(pixel_to_f32).collect();
+        Self {
+            images: Tensor::from_data(TensorData::new(pixels, [data.len(), IMAGE_PIXELS]), device),
+            labels: data.labels().to_vec(),
+        }
+    }
+
+    /// The share of images `model` classifies right.
+    fn accuracy(&self, model: &Net) -> f64 {
+        let predictions = model
+            .forward(self.images.clone())
+            .argmax(1)
+            .into_data()
+            .convert::<i64>();
+        let predictions = predictions.as_slice::<i64>().expect("converted to i64");
+        let correct = predictions
+            .iter()
+            .zip(&self.labels)
+            .filter(|&(&p, &l)| p == i64::from(l))
+            .count();
+        correct as f64 / self.labels.len().max(1) as f64
+    }
+
+    /// [`PROBE_PERCENTILES`] of the input to the first unit's activation in the last hidden
+    /// layer, over the images.
+    fn probe(&self, mlp: &Mlp) -> [f64; 3] {
+        let (_, pre) = mlp.forward_with_pre_activations(self.images.clone());
+        let Some(last) = pre.last() else {
+            return [f64::NAN; 3];
+        };
+        let n = self.labels.len();
+        let column = last
+            .clone()
+            .slice([0..n, 0..1])
+            .into_data()
+            .convert::<f32>();
+        let mut values: Vec<f32> = column.as_slice::<f32>().expect("converted to f32").to_vec();
+        values.sort_by(f32::total_cmp);
+        PROBE_PERCENTILES.map(|p| {
+            let i = (p * (n.max(1) - 1) as f64).round() as usize;
+            values.get(i).map_or(f64::NAN, |&v| f64::from(v))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longer_and_wider_runs_cost_more() {
+        let run = |steps, hidden: Vec<usize>, batch| Run {
+            name: String::new(),
+            config: MlpConfig::new(mnist_bn_model::Norm::None).with_hidden(hidden),
+            training: TrainingConfig::new().with_batch_size(batch),
+            steps,
+            train_on: TrainOn::All,
+            measure_every: 0,
+            measure_on: MeasureOn::Test,
+            probe: false,
+            keep_model: false,
+        };
+        assert!(cost(&run(2000, vec![100], 60)) > cost(&run(1000, vec![100], 60)));
+        assert!(cost(&run(1000, vec![512, 256], 64)) > cost(&run(1000, vec![100], 64)));
+    }
+}

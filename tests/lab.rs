@@ -1,0 +1,263 @@
+//! `mnist-bn lab`: every experiment end to end on a small subset of real MNIST.
+
+use serde_json::Value;
+
+use crate::util::{mnist_bn, path_str, read_json};
+
+const NAMES: [&str; 5] = [
+    "grid",
+    "distributions",
+    "inference",
+    "batch-size",
+    "init-scale",
+];
+
+fn runs(section: &Value) -> &Vec<Value> {
+    section["runs"].as_array().unwrap()
+}
+
+#[test]
+fn the_lab_runs_every_experiment_and_writes_its_report_and_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lab");
+    let run = mnist_bn(&[
+        "lab",
+        "--train-limit",
+        "1200",
+        "--test-limit",
+        "300",
+        "--steps",
+        "100",
+        "--quiet",
+        "--out",
+        path_str(&out),
+    ]);
+    run.assert_ok();
+    for name in NAMES {
+        assert!(
+            run.stdout.contains(&format!("== lab: {name}")),
+            "{}",
+            run.stdout
+        );
+        for ext in ["png", "svg"] {
+            let figure = out.join(format!("{name}.{ext}"));
+            let len = std::fs::metadata(&figure).map_or(0, |m| m.len());
+            assert!(len > 2000, "{} has {len} bytes", figure.display());
+        }
+    }
+    let report = read_json(&out.join("lab.json"));
+    assert_eq!(report["schema"], 1);
+    assert_eq!(
+        (
+            report["train_images"].as_u64(),
+            report["validation_images"].as_u64()
+        ),
+        (Some(1200), Some(100))
+    );
+    let sections = report["experiments"].as_array().unwrap();
+    let names: Vec<&str> = sections
+        .iter()
+        .map(|s| s["experiment"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, NAMES);
+    for section in sections {
+        for r in runs(section) {
+            let accuracy = r["test_accuracy"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&accuracy), "{r}");
+        }
+        assert!(!section["findings"].as_str().unwrap().is_empty());
+    }
+
+    // grid: 12 settings × (batch norm, plain), measured at steps 0, 50 and 100, paired.
+    let grid = runs(&sections[0]);
+    assert_eq!(grid.len(), 24);
+    for pair in grid.chunks(2) {
+        assert_eq!(pair[0]["config"]["norm"], "Batch");
+        assert_eq!(pair[1]["config"]["norm"], "None");
+        assert_eq!(
+            pair[0]["config"]["weight_init"],
+            pair[1]["config"]["weight_init"]
+        );
+        assert_eq!(
+            pair[0]["config"]["hidden"],
+            serde_json::json!([100, 100, 100])
+        );
+        for r in pair {
+            let steps: Vec<u64> = r["curve"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["step"].as_u64().unwrap())
+                .collect();
+            match r["diverged_at"].as_u64() {
+                None => assert_eq!(steps, [0, 50, 100], "{}", r["name"]),
+                Some(step) => assert!(steps.iter().all(|&s| s < step), "{}", r["name"]),
+            }
+        }
+    }
+    // ReLU, lr 0.01, std 0.05 with batch norm learns something in 100 steps.
+    let accuracy = |r: &Value| r["test_accuracy"].as_f64().unwrap();
+    assert!(accuracy(&grid[0]) > 0.5, "{}", grid[0]);
+    // Plain ReLU networks with weights of std 5 overflow within a few steps: recorded with
+    // the step, scored as they are, and the lab goes on.
+    let diverged: Vec<&Value> = grid
+        .iter()
+        .filter(|r| r["diverged_at"].as_u64().is_some())
+        .collect();
+    assert!(!diverged.is_empty());
+    for r in diverged {
+        assert_eq!(r["config"]["norm"], "None", "{}", r["name"]);
+        assert!(r["final_loss"].is_null() && accuracy(r) < 0.3, "{r}");
+    }
+
+    // distributions: percentiles in order at every measurement.
+    for r in runs(&sections[1]) {
+        for point in r["curve"].as_array().unwrap() {
+            let q: Vec<f64> = point["probe"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert!(q[0] <= q[1] && q[1] <= q[2], "{point}");
+        }
+    }
+
+    // inference: one image at a time, batch statistics give every image the same answer.
+    let cases = sections[2]["summary"].as_array().unwrap();
+    let case = |label: &str| cases.iter().find(|c| c["label"] == label).unwrap();
+    assert_eq!(case("train, 1")["digits_predicted"], 1);
+    let single = case("train, 1")["accuracy"].as_f64().unwrap();
+    let eval = case("eval")["accuracy"].as_f64().unwrap();
+    assert!(
+        single < 0.35 && eval > 0.6,
+        "batch of 1: {single}, eval: {eval}"
+    );
+    assert!(case("train, 300")["accuracy"].as_f64().unwrap() > 0.6);
+    assert_eq!(runs(&sections[2])[0]["steps"], 10 * 1200_u64.div_ceil(64));
+
+    // batch-size: one epoch at each batch size.
+    let steps: Vec<u64> = runs(&sections[3])
+        .iter()
+        .map(|r| r["steps"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [600, 600, 300, 300, 150, 150, 75, 75, 19, 19, 5, 5]);
+
+    // init-scale: ten scales from 1e-4 to 1, eight hidden layers.
+    let scales = runs(&sections[4]);
+    assert_eq!(scales.len(), 20);
+    assert_eq!(scales[0]["config"]["hidden"].as_array().unwrap().len(), 8);
+
+    let md = std::fs::read_to_string(out.join("lab.md")).unwrap();
+    for name in NAMES {
+        assert!(md.contains(&format!("## {name}\n")), "{md}");
+        assert!(md.contains(&format!("![{name}]({name}.png)")), "{md}");
+    }
+    assert!(md.contains("| ReLU | 1 | 0.05 (reasonable) |"), "{md}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_lab_and_another_seed_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = |name: &str, seed: &str| {
+        let out = dir.path().join(name);
+        mnist_bn(&[
+            "lab",
+            "grid",
+            "--train-limit",
+            "600",
+            "--test-limit",
+            "100",
+            "--steps",
+            "30",
+            "--seed",
+            seed,
+            "--quiet",
+            "--out",
+            path_str(&out),
+        ])
+        .assert_ok();
+        let report = read_json(&out.join("lab.json"));
+        runs(&report["experiments"][0])
+            .iter()
+            .map(|r| {
+                (
+                    r["test_accuracy"].clone(),
+                    r["curve"].clone(),
+                    r["final_loss"].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let a = lab("a", "5");
+    assert_eq!(a, lab("b", "5"));
+    assert_ne!(a, lab("c", "6"));
+}
+
+#[test]
+fn inference_tests_a_checkpoint_and_refuses_one_without_batch_norm() {
+    let dir = tempfile::tempdir().unwrap();
+    let trained = dir.path().join("trained");
+    for model in ["batchnorm", "plain"] {
+        mnist_bn(&[
+            "train",
+            "--model",
+            model,
+            "--epochs",
+            "1",
+            "--train-limit",
+            "640",
+            "--test-limit",
+            "64",
+            "--quiet",
+            "--out",
+            path_str(&trained),
+            "--force",
+        ])
+        .assert_ok();
+    }
+    let out = dir.path().join("lab");
+    let run = mnist_bn(&[
+        "lab",
+        "inference",
+        "--checkpoint",
+        path_str(&trained.join("batchnorm")),
+        "--test-limit",
+        "200",
+        "--quiet",
+        "--out",
+        path_str(&out),
+    ]);
+    run.assert_ok();
+    let report = read_json(&out.join("lab.json"));
+    let section = &report["experiments"][0];
+    assert!(runs(section).is_empty(), "nothing is trained");
+    assert!(
+        section["setup"]
+            .as_str()
+            .unwrap()
+            .contains("the checkpoint")
+    );
+    assert_eq!(section["summary"].as_array().unwrap().len(), 6 + 2);
+
+    mnist_bn(&[
+        "lab",
+        "inference",
+        "--checkpoint",
+        path_str(&trained.join("plain")),
+        "--test-limit",
+        "64",
+        "--quiet",
+        "--force",
+        "--out",
+        path_str(&out),
+    ])
+    .assert_error("does not hold an MLP with batch norm");
+}
+
+#[test]
+fn bad_lab_flags_are_clear_errors() {
+    mnist_bn(&["lab", "everything"]).assert_error("invalid value 'everything'");
+    mnist_bn(&["lab", "--steps", "0"]).assert_error("--steps");
+    mnist_bn(&["lab", "grid", "grid", "--train-limit", "120"]).assert_error("listed twice");
+}
