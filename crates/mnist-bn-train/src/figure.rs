@@ -68,6 +68,9 @@ pub struct Panel {
     pub y_range: Option<(f64, f64)>,
     /// What the panel shows.
     pub series: Vec<Series>,
+    /// Where the legend goes (drawn only when a series has a label): a corner the data
+    /// leaves free.
+    pub legend: SeriesLabelPosition,
 }
 
 /// Panels in a grid under one title.
@@ -208,7 +211,7 @@ fn draw_panel<DB: DrawingBackend>(
         .y_label_formatter(&|y| compact(*y))
         .label_style((FAMILY, 13))
         .axis_desc_style((FAMILY, 14))
-        .light_line_style(RGBColor(238, 238, 238))
+        .light_line_style(TRANSPARENT)
         .draw()?;
     let bar_series: Vec<usize> = panel
         .series
@@ -254,7 +257,7 @@ fn draw_panel<DB: DrawingBackend>(
     if labelled {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(panel.legend.clone())
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(200, 200, 200))
             .label_font((FAMILY, 13))
@@ -334,6 +337,7 @@ mod tests {
                         mark: Mark::Bars,
                         points: vec![(0.0, 0.3), (1.0, 0.7)],
                     }],
+                    legend: SeriesLabelPosition::UpperLeft,
                 },
             ],
         };

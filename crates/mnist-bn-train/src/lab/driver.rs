@@ -168,10 +168,7 @@ pub(crate) fn run_all(
         for _ in 0..threads.clamp(1, runs.len().max(1)) {
             scope.spawn(|| {
                 let work = || {
-                    loop {
-                        let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                            break;
-                        };
+                    while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let model = lock(&models[index]).take().expect("each run is taken once");
                         let outcome = train_one(&runs[index], model, data, device, progress);
                         *lock(&results[index]) = Some(outcome);

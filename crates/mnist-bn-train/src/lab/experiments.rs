@@ -17,6 +17,8 @@ use crate::checkpoint::load_checkpoint;
 use crate::evaluate::{TestMode, TestReport, test_pass};
 use crate::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
 use crate::learner::TrainingConfig;
+use plotters::chart::SeriesLabelPosition;
+use plotters::style::RGBColor;
 
 /// Runs one experiment: its runs on the driver, then its analysis, table and figure.
 pub(super) fn run(
@@ -125,7 +127,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     md
 }
 
-fn line(label: &str, color: plotters::style::RGBColor, points: Vec<(f64, f64)>) -> Series {
+fn line(label: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
     Series {
         label: label.to_string(),
         color,
@@ -134,7 +136,7 @@ fn line(label: &str, color: plotters::style::RGBColor, points: Vec<(f64, f64)>) 
     }
 }
 
-fn dots(label: &str, color: plotters::style::RGBColor, points: Vec<(f64, f64)>) -> Series {
+fn dots(label: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
     Series {
         label: label.to_string(),
         color,
@@ -320,6 +322,7 @@ fn grid_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figure) {
                 line(&label("batch norm"), BATCH_NORM, accuracy_curve(bn)),
                 line(&label("plain"), PLAIN, accuracy_curve(plain)),
             ],
+            legend: SeriesLabelPosition::LowerRight,
         });
     }
     s.table = table(
@@ -439,7 +442,7 @@ fn distributions_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Fi
             .filter_map(|p| p.probe.map(|q| (p.step as f64, q[i])))
             .collect()
     };
-    let band = |o: &Outcome| -> Vec<Series> {
+    let band = |o: &Outcome, legend: bool| -> Vec<Series> {
         let color = if o.config.norm == Norm::Batch {
             BATCH_NORM
         } else {
@@ -447,7 +450,11 @@ fn distributions_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Fi
         };
         (0..3)
             .map(|i| Series {
-                label: ["15th", "50th", "85th"][i].to_string() + " percentile",
+                label: if legend {
+                    ["15th", "50th", "85th"][i].to_string() + " percentile"
+                } else {
+                    String::new()
+                },
                 color: if i == 1 { color } else { lighter(color) },
                 mark: Mark::Line {
                     width: if i == 1 { 3 } else { 1 },
@@ -552,6 +559,7 @@ fn distributions_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Fi
                     line("batch norm", BATCH_NORM, accuracy_curve(bn)),
                     line("plain", PLAIN, accuracy_curve(plain)),
                 ],
+                legend: SeriesLabelPosition::LowerRight,
             },
             Panel {
                 title: "(b) without batch norm: sigmoid input".into(),
@@ -559,7 +567,8 @@ fn distributions_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Fi
                 x_label: "step".into(),
                 y_label: "15th / 50th / 85th percentile".into(),
                 y_range: probe_range,
-                series: band(plain),
+                series: band(plain, true),
+                legend: SeriesLabelPosition::UpperRight,
             },
             Panel {
                 title: "(c) with batch norm: sigmoid input".into(),
@@ -567,7 +576,8 @@ fn distributions_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Fi
                 x_label: "step".into(),
                 y_label: "15th / 50th / 85th percentile".into(),
                 y_range: probe_range,
-                series: band(bn),
+                series: band(bn, false),
+                legend: SeriesLabelPosition::MiddleRight,
             },
         ],
     };
@@ -576,9 +586,9 @@ fn distributions_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Fi
 }
 
 /// Halfway between `color` and white.
-fn lighter(color: plotters::style::RGBColor) -> plotters::style::RGBColor {
+fn lighter(color: RGBColor) -> RGBColor {
     let half = |c: u8| ((u16::from(c) + 255) / 2) as u8;
-    plotters::style::RGBColor(half(color.0), half(color.1), half(color.2))
+    RGBColor(half(color.0), half(color.1), half(color.2))
 }
 
 fn capitalize(text: &str) -> String {
@@ -758,6 +768,7 @@ fn inference_section(
                     .map(|(i, c)| (i as f64, c.2.accuracy))
                     .collect(),
             }],
+            legend: SeriesLabelPosition::UpperLeft,
         }],
     };
     s.runs = outcomes;
@@ -853,7 +864,11 @@ fn batch_size_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
                 if l.1 < worst.1 { l } else { worst },
             )
         });
-    let stops = leads.iter().find(|(_, l)| *l < 0.005).map(|(b, _)| *b);
+    let not_ahead: Vec<String> = leads
+        .iter()
+        .filter(|(_, l)| *l < 0.005)
+        .map(|(b, _)| b.to_string())
+        .collect();
     s.findings = format!(
         "Batch norm's lead in test accuracy, in points by batch size: {}. It helps most at batch \
          {} and least at batch {}. {} Smaller batches give more steps over the same images, so \
@@ -864,15 +879,18 @@ fn batch_size_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
         leads.iter().map(fmt_lead).collect::<Vec<_>>().join(", "),
         best.0,
         worst.0,
-        match stops {
-            Some(b) =>
-                format!("At batch {b} and below it no longer helps by half a point or more."),
-            None => "It still helps by half a point or more at every batch size tried.".into(),
+        if not_ahead.is_empty() {
+            "It is half a point or more ahead at every batch size tried.".to_string()
+        } else {
+            format!(
+                "It is not even half a point ahead at batch {}.",
+                not_ahead.join(" and ")
+            )
         }
     );
     s.summary = json!(summary);
     let [[bn_loss, plain_loss], [bn_acc, plain_acc]] = series;
-    let panel = |title: &str, y: &str, bn, plain| Panel {
+    let panel = |title: &str, y: &str, bn, plain, legend| Panel {
         title: title.into(),
         x_axis: XAxis::Categories(labels.clone()),
         x_label: "batch size (one epoch)".into(),
@@ -882,6 +900,7 @@ fn batch_size_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
             dots("batch norm", BATCH_NORM, bn),
             dots("plain", PLAIN, plain),
         ],
+        legend,
     };
     let figure = Figure {
         title: "One epoch of the lesson's MLP at each batch size (lr 0.01)".into(),
@@ -893,12 +912,14 @@ fn batch_size_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
                 "training loss",
                 bn_loss,
                 plain_loss,
+                SeriesLabelPosition::UpperMiddle,
             ),
             panel(
                 "test accuracy (eval mode)",
                 "test accuracy",
                 bn_acc,
                 plain_acc,
+                SeriesLabelPosition::LowerMiddle,
             ),
         ],
     };
@@ -1006,9 +1027,21 @@ fn init_scale_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
          plain ReLU network needs: smaller weights shrink the signal layer after layer until \
          the gradients vanish, larger ones blow it up until the loss overflows. Batch norm \
          rescales every layer's output, so the network computes the same function at any \
-         weight scale; the scale changes only how fast the weights move relative to their size.",
+         weight scale; the scale changes only how fast the weights move relative to their size \
+         (large weights move slowly).{}",
         range(&trained[1]),
         range(&trained[0]),
+        match outcomes.first() {
+            Some(bn) if bn.test_accuracy < 0.5 => format!(
+                " At std {:.1e} batch norm fails too ({}): a hidden layer's output variance \
+                 falls below batch norm's ε = {:.0e}, so dividing by √(variance + ε) no longer \
+                 restores unit variance and the signal still vanishes layer by layer.",
+                scales[0],
+                pct(bn.test_accuracy),
+                bn.config.bn_epsilon
+            ),
+            _ => String::new(),
+        }
     );
     s.summary = json!(summary);
     let [[bn_loss, plain_loss], [bn_acc, plain_acc]] = series;
@@ -1022,6 +1055,7 @@ fn init_scale_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
             dots("batch norm", BATCH_NORM, bn),
             dots("plain", PLAIN, plain),
         ],
+        legend: SeriesLabelPosition::MiddleMiddle,
     };
     let figure = Figure {
         title: format!("8 hidden layers, {steps} steps, by initial weight scale"),
