@@ -46,7 +46,7 @@ fn the_lesson_on_a_subset_prints_and_writes_everything() {
 
     // report.json: its schema and numbers that hang together.
     let report = read_json(&out.join("report.json"));
-    assert_eq!(report["schema"], 1);
+    assert_eq!(report["schema"], 2);
     assert_eq!(report["train_images"], 2000);
     assert_eq!(report["test_images"], 500);
     let models = report["models"].as_array().unwrap();

@@ -20,8 +20,10 @@ use crate::TrainError;
 use crate::fsutil::sync_dir;
 use crate::learner::{EpochStats, TrainingConfig};
 
-/// Version of the checkpoint layout; a reader refuses others.
-pub const CHECKPOINT_FORMAT: u32 = 1;
+/// Version of the checkpoint layout; a reader refuses others. 2: the MLP as a list of hidden
+/// blocks and an output layer (`hidden.0.linear`, ..., `output`), its config with `hidden`,
+/// `activation` and `weight_init`.
+pub const CHECKPOINT_FORMAT: u32 = 2;
 /// How many epoch checkpoints of a model are kept.
 const KEEP: usize = 2;
 
@@ -241,17 +243,19 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, Train
         let file = dir.join(name);
         fs::read(&file).map_err(TrainError::io(file))
     };
-    let config: NetConfig = from_json(&dir.join("model.json"), &read("model.json")?)?;
+    // The format first: an older checkpoint's model.json may not parse as today's config.
     let state: TrainState = from_json(&dir.join("training.json"), &read("training.json")?)?;
     if state.format != CHECKPOINT_FORMAT {
         return Err(TrainError::checkpoint(
             dir.join("training.json"),
             format!(
-                "checkpoint format {} is not {CHECKPOINT_FORMAT}",
+                "checkpoint format {} is not {CHECKPOINT_FORMAT} (written by another version \
+                 of mnist-bn; export it to PyTorch there and import it here)",
                 state.format
             ),
         ));
     }
+    let config: NetConfig = from_json(&dir.join("model.json"), &read("model.json")?)?;
     let model = model_from_bytes(&config, read("model.bpk")?, device, &dir.join("model.bpk"))?;
     let optimizer = match dir.join("optimizer.bin") {
         file if file.exists() => Some(OptimizerRecord::load(&file).map_err(|e| {

@@ -13,8 +13,9 @@ use crate::evaluate::{TestMode, TestReport};
 use crate::fsutil::write_atomic;
 use crate::learner::{EpochStats, Stop, TrainingConfig};
 
-/// Version of the `report.json` schema.
-pub const REPORT_SCHEMA: u32 = 1;
+/// Version of the `report.json` schema. 2: a model config of the general MLP (`hidden`,
+/// `activation`, `weight_init` instead of `hidden_dim`).
+pub const REPORT_SCHEMA: u32 = 2;
 
 /// Everything a run produced, as written to `report.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
