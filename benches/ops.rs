@@ -4,10 +4,16 @@
 //! `cargo bench --bench ops` (add `--features ndarray` and `MNIST_BN_BACKEND=ndarray` for
 //! ndarray). Not a test: it prints, for each matrix product of a step at batch 64 (forward,
 //! weight gradient, input gradient, with the transposes autodiff uses), the median time per
-//! call, GFLOP/s and seconds per epoch (938 calls); then the batch norms' forward + backward
-//! and an SGD step. Set `RAYON_NUM_THREADS` to fix the threads.
+//! call, GFLOP/s and seconds per epoch (938 calls), at one thread and at two (each on a rayon
+//! pool of that size); then the batch norms' forward + backward and the largest SGD update.
+//! The app's threading policy (`src/threads.rs`) is applied first, so every setting it makes
+//! shows here; `MNIST_BN_GEMM_THRESHOLD=N` overrides gemm's threading threshold to try others.
+//! `RAYON_NUM_THREADS=N` times N threads only.
 
 use std::time::Instant;
+
+#[path = "../src/threads.rs"]
+mod threads;
 
 use burn::tensor::{Device, Distribution, Tensor};
 
@@ -33,7 +39,7 @@ fn device() -> Device {
 }
 
 /// Median seconds of `f` over `reps` calls after `warmup` calls.
-fn time(mut f: impl FnMut(), warmup: usize, reps: usize) -> f64 {
+fn time(f: &(dyn Fn() + Sync), warmup: usize, reps: usize) -> f64 {
     for _ in 0..warmup {
         f();
     }
@@ -56,25 +62,77 @@ fn random(shape: [usize; 2], device: &Device) -> Tensor<2> {
 }
 
 fn main() {
-    if std::env::var_os("OPS_OUTSIDE_POOL").is_some() {
-        run();
-    } else {
-        // Run on a rayon worker, as the app does, so that parallel products start in place.
-        rayon::ThreadPoolBuilder::new()
-            .build()
-            .expect("a rayon thread pool")
-            .install(run);
-    }
+    threads::apply_policy();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let counts: Vec<usize> = match std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) => vec![n],
+        None => (1..=cores.min(2)).collect(),
+    };
+    // One pool per thread count; every op runs on a worker of the pool, as the app's work does,
+    // so that parallel products start in place.
+    let pools: Vec<rayon::ThreadPool> = counts
+        .iter()
+        .map(|&n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .expect("a rayon thread pool")
+        })
+        .collect();
+    run(&counts, &pools);
 }
 
-fn run() {
+/// Times `f` on each pool: median seconds per call.
+fn on_each(pools: &[rayon::ThreadPool], f: &(dyn Fn() + Sync)) -> Vec<f64> {
+    pools
+        .iter()
+        .map(|pool| pool.install(|| time(f, 20, 300)))
+        .collect()
+}
+
+fn row(name: &str, secs: &[f64], flops: Option<f64>) {
+    let mut line = format!("{name:<34}");
+    for s in secs {
+        line.push_str(&format!(" {:>9.1}", s * 1e6));
+    }
+    for s in secs {
+        match flops {
+            Some(f) => line.push_str(&format!(" {:>8.1}", f / s / 1e9)),
+            None => line.push_str(&format!(" {:>8}", "")),
+        }
+    }
+    for s in secs {
+        line.push_str(&format!(" {:>8.3}", s * STEPS_PER_EPOCH));
+    }
+    println!("{line}");
+}
+
+fn run(counts: &[usize], pools: &[rayon::ThreadPool]) {
     let device = device();
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
-    println!("ops of one batch-64 step ({device:?}, rayon threads: {threads})");
     println!(
-        "{:<34} {:>10} {:>9} {:>11}",
-        "matrix product", "µs/call", "GFLOP/s", "s/epoch"
+        "ops of one batch-64 step ({device:?}; threads {counts:?}; gemm threading threshold {})",
+        threads::gemm_threshold_label()
     );
+    let heads = |what: &str| {
+        counts
+            .iter()
+            .map(|t| format!("{what}@{t}"))
+            .collect::<Vec<_>>()
+    };
+    let mut header = format!("{:<34}", "operation");
+    for h in heads("µs") {
+        header.push_str(&format!(" {h:>9}"));
+    }
+    for h in heads("GF/s") {
+        header.push_str(&format!(" {h:>8}"));
+    }
+    for h in heads("s/ep") {
+        header.push_str(&format!(" {h:>8}"));
+    }
+    println!("{header}");
     // (name, lhs shape, rhs shape, lhs transposed, rhs transposed): `lhs @ rhs` with the
     // stored layouts of the step (Burn's Linear keeps weights as [in, out]).
     let products: [Product; 8] = [
@@ -87,7 +145,7 @@ fn run() {
         ("fc3 weight grad  hᵀ·dy", [64, 256], [64, 10], true, false),
         ("fc3 input grad  dy·W3ᵀ", [64, 10], [256, 10], false, true),
     ];
-    let mut total = 0.0;
+    let mut total = vec![0.0; counts.len()];
     for (name, ls, rs, lt, rt) in products {
         let lhs = random(ls, &device);
         let rhs = random(rs, &device);
@@ -95,27 +153,16 @@ fn run() {
         let rhs = if rt { rhs.transpose() } else { rhs };
         let [m, k] = lhs.dims();
         let [_, n] = rhs.dims();
-        let secs = time(
-            || {
-                let out = lhs.clone().matmul(rhs.clone());
-                std::hint::black_box(out);
-            },
-            20,
-            300,
-        );
-        let flops = 2.0 * (m * n * k) as f64;
-        total += secs * STEPS_PER_EPOCH;
-        println!(
-            "{name:<34} {:>10.1} {:>9.1} {:>11.3}",
-            secs * 1e6,
-            flops / secs / 1e9,
-            secs * STEPS_PER_EPOCH
-        );
+        let secs = on_each(pools, &|| {
+            let out = lhs.clone().matmul(rhs.clone());
+            std::hint::black_box(out);
+        });
+        for (t, s) in total.iter_mut().zip(&secs) {
+            *t += s;
+        }
+        row(name, &secs, Some(2.0 * (m * n * k) as f64));
     }
-    println!(
-        "{:<34} {:>10} {:>9} {:>11.3}",
-        "all products of a step", "", "", total
-    );
+    row("all products of a step", &total, None);
 
     // Batch norm over [64, C] in training mode, forward and backward on an autodiff device.
     let ad = device.clone().autodiff();
@@ -124,26 +171,25 @@ fn run() {
         let gamma = Tensor::<1>::ones([channels], &ad).require_grad();
         let beta = Tensor::<1>::zeros([channels], &ad).require_grad();
         let dy = random([64, channels], &ad);
-        let secs = time(
-            || {
-                let r = burn::tensor::module::batch_norm_train(
-                    x.clone(),
-                    gamma.clone(),
-                    beta.clone(),
-                    1e-5,
-                );
-                let grads = (r.output * dy.clone()).sum().backward();
-                std::hint::black_box(grads);
-            },
-            20,
-            300,
-        );
-        println!(
-            "{:<34} {:>10.1} {:>9} {:>11.3}",
-            format!("batch norm [64, {channels}] fwd+bwd"),
-            secs * 1e6,
-            "",
-            secs * STEPS_PER_EPOCH
-        );
+        let secs = on_each(pools, &|| {
+            let r = burn::tensor::module::batch_norm_train(
+                x.clone(),
+                gamma.clone(),
+                beta.clone(),
+                1e-5,
+            );
+            let grads = (r.output * dy.clone()).sum().backward();
+            std::hint::black_box(grads);
+        });
+        row(&format!("batch norm [64, {channels}] fwd+bwd"), &secs, None);
     }
+
+    // The SGD update of the largest weight, w - lr·g over 784 × 512.
+    let w = random([784, 512], &device);
+    let g = random([784, 512], &device);
+    let secs = on_each(pools, &|| {
+        let out = w.clone().sub(g.clone().mul_scalar(0.01));
+        std::hint::black_box(out);
+    });
+    row("SGD update w − lr·g [784, 512]", &secs, None);
 }

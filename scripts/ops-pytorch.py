@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """PyTorch's side of `cargo bench --bench ops`: the matrix products of one batch-64 step of the
 lesson's MLP, in PyTorch's own layouts (weights [out, in], as nn.Linear and autograd use them),
-timed one by one: median µs per call, GFLOP/s and seconds per epoch (938 calls).
+then batch norm forward + backward and the SGD update of the largest weight, timed one by one at
+one thread and at two: median µs per call, GFLOP/s and seconds per epoch (938 calls).
 
-Usage: python scripts/ops-pytorch.py [THREADS=2]   (a Python with torch, e.g. /tmp/torchenv)
+Usage: python scripts/ops-pytorch.py [THREADS...]   (default: 1 2; a Python with torch, e.g.
+/tmp/torchenv)
 """
 import statistics
 import sys
@@ -12,8 +14,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-torch.set_num_threads(threads)
+counts = [int(a) for a in sys.argv[1:]] or [1, 2]
 steps = 938
 
 
@@ -26,6 +27,22 @@ def bench(f, warmup=20, reps=300):
         f()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def on_each(f):
+    secs = []
+    for n in counts:
+        torch.set_num_threads(n)
+        secs.append(bench(f))
+    return secs
+
+
+def row(name, secs, mnk=None):
+    line = f"{name:<34}"
+    line += "".join(f" {s * 1e6:>9.1f}" for s in secs)
+    line += "".join(f" {2 * mnk / s / 1e9:>8.1f}" if mnk else f" {'':>8}" for s in secs)
+    line += "".join(f" {s * steps:>8.3f}" for s in secs)
+    print(line)
 
 
 def r(*shape):
@@ -45,14 +62,17 @@ products = [
     ("fc3 weight grad  dyᵀ·h", lambda: dy3.t() @ h2, 64 * 256 * 10),
     ("fc3 input grad  dy·W3", lambda: dy3 @ W3, 64 * 256 * 10),
 ]
-print(f"ops of one batch-64 step (torch {torch.__version__}, threads {torch.get_num_threads()})")
-print(f"{'matrix product':<34} {'µs/call':>10} {'GFLOP/s':>9} {'s/epoch':>11}")
-total = 0.0
+print(f"ops of one batch-64 step (torch {torch.__version__}; threads {counts})")
+header = f"{'operation':<34}"
+for what in ("µs", "GF/s", "s/ep"):
+    header += "".join(f" {what + '@' + str(n):>{9 if what == 'µs' else 8}}" for n in counts)
+print(header)
+total = [0.0] * len(counts)
 for name, f, mnk in products:
-    s = bench(f)
-    total += s * steps
-    print(f"{name:<34} {s * 1e6:>10.1f} {2 * mnk / s / 1e9:>9.1f} {s * steps:>11.3f}")
-print(f"{'all products of a step':<34} {'':>10} {'':>9} {total:>11.3f}")
+    secs = on_each(f)
+    total = [t + s for t, s in zip(total, secs)]
+    row(name, secs, mnk)
+row("all products of a step", total)
 
 for c in (512, 256):
     xb = r(64, c).requires_grad_()
@@ -65,5 +85,7 @@ for c in (512, 256):
         out = F.batch_norm(xb, rm, rv, g, b, training=True, momentum=0.1, eps=1e-5)
         out.backward(d)
 
-    s = bench(step)
-    print(f"{f'batch norm [64, {c}] fwd+bwd':<34} {s * 1e6:>10.1f} {'':>9} {s * steps:>11.3f}")
+    row(f"batch norm [64, {c}] fwd+bwd", on_each(step))
+
+w, gw = r(512, 784), r(512, 784)
+row("SGD update w − lr·g [784, 512]", on_each(lambda: w.add_(gw, alpha=-0.01)))

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 #[cfg(feature = "wgpu")]
 mod gpu;
+mod threads;
 
 use std::process::ExitCode;
 
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    threads::apply_policy();
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(err) => err.exit(),
