@@ -324,6 +324,7 @@ mod tests {
                         line(Mark::LineDots, BATCH_NORM),
                         line(Mark::Line { width: 1 }, PLAIN),
                     ],
+                    legend: SeriesLabelPosition::MiddleMiddle,
                 },
                 Panel {
                     title: "bars".into(),
