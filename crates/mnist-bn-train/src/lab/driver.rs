@@ -85,6 +85,29 @@ pub(crate) struct Run {
     pub keep_model: bool,
 }
 
+impl Run {
+    /// A run trained on every training image and measured once, at the end, on the test set;
+    /// set the other fields with struct update syntax.
+    pub(crate) fn new(
+        name: String,
+        config: MlpConfig,
+        training: TrainingConfig,
+        steps: usize,
+    ) -> Self {
+        Self {
+            name,
+            config,
+            training,
+            steps,
+            train_on: TrainOn::All,
+            measure_every: 0,
+            measure_on: MeasureOn::Test,
+            probe: false,
+            keep_model: false,
+        }
+    }
+}
+
 /// The percentiles the probe records.
 pub(crate) const PROBE_PERCENTILES: [f64; 3] = [0.15, 0.50, 0.85];
 
@@ -361,16 +384,13 @@ mod tests {
 
     #[test]
     fn longer_and_wider_runs_cost_more() {
-        let run = |steps, hidden: Vec<usize>, batch| Run {
-            name: String::new(),
-            config: MlpConfig::new(mnist_bn_model::Norm::None).with_hidden(hidden),
-            training: TrainingConfig::new().with_batch_size(batch),
-            steps,
-            train_on: TrainOn::All,
-            measure_every: 0,
-            measure_on: MeasureOn::Test,
-            probe: false,
-            keep_model: false,
+        let run = |steps, hidden: Vec<usize>, batch| {
+            Run::new(
+                String::new(),
+                MlpConfig::new(mnist_bn_model::Norm::None).with_hidden(hidden),
+                TrainingConfig::new().with_batch_size(batch),
+                steps,
+            )
         };
         assert!(cost(&run(2000, vec![100], 60)) > cost(&run(1000, vec![100], 60)));
         assert!(cost(&run(1000, vec![512, 256], 64)) > cost(&run(1000, vec![100], 64)));

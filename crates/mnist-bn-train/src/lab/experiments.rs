@@ -228,15 +228,10 @@ fn grid_runs(steps: usize, seed: u64) -> Vec<Run> {
                 .with_activation(s.activation)
                 .with_weight_init(normal(s.std));
             pair(&s.label(), config, |name, config| Run {
-                name,
-                config,
-                training: sgd(s.lr, 60, seed),
-                steps,
                 train_on: TrainOn::Fit,
                 measure_every: 50,
                 measure_on: MeasureOn::Validation,
-                probe: false,
-                keep_model: false,
+                ..Run::new(name, config, sgd(s.lr, 60, seed), steps)
             })
         })
         .collect()
@@ -403,15 +398,9 @@ fn distributions_runs(steps: usize, seed: u64) -> Vec<Run> {
         .with_activation(Activation::Sigmoid)
         .with_weight_init(normal(0.05));
     pair("sigmoid 3×100", config, |name, config| Run {
-        name,
-        config,
-        training: sgd(DISTRIBUTIONS_LR, 60, seed),
-        steps,
-        train_on: TrainOn::All,
         measure_every: (steps / 200).max(50),
-        measure_on: MeasureOn::Test,
         probe: true,
-        keep_model: false,
+        ..Run::new(name, config, sgd(DISTRIBUTIONS_LR, 60, seed), steps)
     })
     .into()
 }
@@ -604,16 +593,15 @@ fn capitalize(text: &str) -> String {
 /// The lesson's batch-norm MLP trained as the lesson trains it: 10 epochs in file order.
 fn lesson_run(data: &LabData, seed: u64) -> Run {
     let training = sgd(0.01, 64, seed);
+    let steps = 10 * data.train.len().div_ceil(training.batch_size);
     Run {
-        name: "lesson batchnorm".into(),
-        config: MlpConfig::new(Norm::Batch),
-        steps: 10 * data.train.len().div_ceil(training.batch_size),
-        training,
-        train_on: TrainOn::All,
-        measure_every: 0,
-        measure_on: MeasureOn::Test,
-        probe: false,
         keep_model: true,
+        ..Run::new(
+            "lesson batchnorm".into(),
+            MlpConfig::new(Norm::Batch),
+            training,
+            steps,
+        )
     }
 }
 
@@ -784,20 +772,11 @@ fn batch_size_runs(data: &LabData, seed: u64) -> Vec<Run> {
     BATCH_SIZES
         .iter()
         .flat_map(|&batch| {
+            let steps = data.train.len().div_ceil(batch);
             pair(
                 &format!("batch {batch}"),
                 MlpConfig::new(Norm::Batch),
-                |name, config| Run {
-                    name,
-                    config,
-                    training: sgd(0.01, batch, seed),
-                    steps: data.train.len().div_ceil(batch),
-                    train_on: TrainOn::All,
-                    measure_every: 0,
-                    measure_on: MeasureOn::Test,
-                    probe: false,
-                    keep_model: false,
-                },
+                |name, config| Run::new(name, config, sgd(0.01, batch, seed), steps),
             )
         })
         .collect()
@@ -946,16 +925,8 @@ fn init_scale_runs(steps: usize, seed: u64) -> Vec<Run> {
             let config = MlpConfig::new(Norm::Batch)
                 .with_hidden(vec![100; 8])
                 .with_weight_init(normal(std));
-            pair(&format!("std {std:.1e}"), config, |name, config| Run {
-                name,
-                config,
-                training: sgd(INIT_SCALE_LR, 60, seed),
-                steps,
-                train_on: TrainOn::All,
-                measure_every: 0,
-                measure_on: MeasureOn::Test,
-                probe: false,
-                keep_model: false,
+            pair(&format!("std {std:.1e}"), config, |name, config| {
+                Run::new(name, config, sgd(INIT_SCALE_LR, 60, seed), steps)
             })
         })
         .collect()
