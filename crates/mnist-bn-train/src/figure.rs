@@ -7,8 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::TrainError;
-use crate::fsutil::write_atomic;
-use crate::plot::{FAMILY, encode_png, plot_err, register_font};
+use crate::plot::{Chart, FAMILY, write_png_and_svg};
 
 /// The colour of the network with batch norm, in every figure.
 pub const BATCH_NORM: RGBColor = RGBColor(31, 119, 180);
@@ -89,42 +88,27 @@ pub struct Figure {
 impl Figure {
     /// Draws the figure into `<stem>.png` and `<stem>.svg`, written atomically.
     pub fn write(&self, stem: &Path) -> Result<(), TrainError> {
-        register_font();
-        let png = stem.with_extension("png");
-        let svg = stem.with_extension("svg");
-        let columns = self.columns.max(1);
-        let rows = self.panels.len().div_ceil(columns).max(1);
-        let (w, h) = (
+        let (rows, columns) = self.grid();
+        let size = (
             self.panel_size.0 * columns as u32,
             self.panel_size.1 * rows as u32 + 50,
         );
-        let mut pixels = vec![255u8; (w * h * 3) as usize];
-        {
-            let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
-            self.draw(&root, rows, columns)
-                .map_err(|e| plot_err(&png, e))?;
-            root.present().map_err(|e| plot_err(&png, e))?;
-        }
-        write_atomic(
-            &png,
-            &encode_png(&pixels, w, h).map_err(|e| plot_err(&png, e))?,
-        )?;
-        let mut text = String::new();
-        {
-            let root = SVGBackend::with_string(&mut text, (w, h)).into_drawing_area();
-            self.draw(&root, rows, columns)
-                .map_err(|e| plot_err(&svg, e))?;
-            root.present().map_err(|e| plot_err(&svg, e))?;
-        }
-        write_atomic(&svg, text.as_bytes())
+        write_png_and_svg(self, size, stem)
     }
 
+    /// Rows and columns of panels.
+    fn grid(&self) -> (usize, usize) {
+        let columns = self.columns.max(1);
+        (self.panels.len().div_ceil(columns).max(1), columns)
+    }
+}
+
+impl Chart for Figure {
     fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
-        rows: usize,
-        columns: usize,
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let (rows, columns) = self.grid();
         root.fill(&WHITE)?;
         let root = root.titled(&self.title, (FAMILY, 26))?;
         let areas = root.split_evenly((rows, columns));

@@ -14,7 +14,7 @@ use crate::fsutil::write_atomic;
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 pub(crate) const FAMILY: &str = "sans-serif";
 
-pub(crate) fn register_font() {
+fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The bundled font is valid; a failure here would only lose the labels.
@@ -42,14 +42,31 @@ const COLORS: [RGBColor; 6] = [
 
 /// Draws the training-loss curves into `<stem>.png` and `<stem>.svg`, written atomically.
 pub fn loss_chart(curves: &[Curve], stem: &Path) -> Result<(), TrainError> {
+    write_png_and_svg(&LossChart(curves), (960, 600), stem)
+}
+
+/// Something plotters can draw on any backend.
+pub(crate) trait Chart {
+    /// Draws the chart on `root`.
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>;
+}
+
+/// Draws `chart` at `size` pixels into `<stem>.png` and `<stem>.svg`, each written atomically.
+pub(crate) fn write_png_and_svg(
+    chart: &impl Chart,
+    (w, h): (u32, u32),
+    stem: &Path,
+) -> Result<(), TrainError> {
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
-    let (w, h) = (960u32, 600u32);
     let mut pixels = vec![255u8; (w * h * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
-        draw_losses(&root, curves).map_err(|e| plot_err(&png, e))?;
+        chart.draw(&root).map_err(|e| plot_err(&png, e))?;
         root.present().map_err(|e| plot_err(&png, e))?;
     }
     write_atomic(
@@ -59,10 +76,21 @@ pub fn loss_chart(curves: &[Curve], stem: &Path) -> Result<(), TrainError> {
     let mut text = String::new();
     {
         let root = SVGBackend::with_string(&mut text, (w, h)).into_drawing_area();
-        draw_losses(&root, curves).map_err(|e| plot_err(&svg, e))?;
+        chart.draw(&root).map_err(|e| plot_err(&svg, e))?;
         root.present().map_err(|e| plot_err(&svg, e))?;
     }
     write_atomic(&svg, text.as_bytes())
+}
+
+struct LossChart<'a>(&'a [Curve]);
+
+impl Chart for LossChart<'_> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        draw_losses(root, self.0)
+    }
 }
 
 fn draw_losses<DB: DrawingBackend>(
@@ -223,7 +251,7 @@ fn digit_label(v: f64, n: usize) -> String {
     }
 }
 
-pub(crate) fn encode_png(pixels: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
+fn encode_png(pixels: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, w, h);
     encoder.set_color(png::ColorType::Rgb);
@@ -234,7 +262,7 @@ pub(crate) fn encode_png(pixels: &[u8], w: u32, h: u32) -> Result<Vec<u8>, Strin
     Ok(out)
 }
 
-pub(crate) fn plot_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+fn plot_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Plot {
         path: path.to_path_buf(),
         problem: e.to_string(),
