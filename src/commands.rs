@@ -65,6 +65,9 @@ fn lab(backend: Backend, args: &LabArgs) -> Result<ExitCode> {
         }
         chosen
     };
+    if args.checkpoint.is_some() && !experiments.contains(&Experiment::Inference) {
+        bail!("--checkpoint is for the inference experiment, which is not among those chosen");
+    }
     let out = prepare_out_dir(args.out.as_deref(), "lab-", args.force, false)?;
     let (train, test) = load_data(&args.io, args.train_limit)?;
     let options = LabOptions {

@@ -260,4 +260,5 @@ fn bad_lab_flags_are_clear_errors() {
     mnist_bn(&["lab", "everything"]).assert_error("invalid value 'everything'");
     mnist_bn(&["lab", "--steps", "0"]).assert_error("--steps");
     mnist_bn(&["lab", "grid", "grid", "--train-limit", "120"]).assert_error("listed twice");
+    mnist_bn(&["lab", "grid", "--checkpoint", "runs"]).assert_error("inference experiment");
 }
