@@ -2,7 +2,7 @@
 //! runs (pure data) that one driver trains side by side, then a table, a figure and a paragraph
 //! computed from the results.
 //!
-//! - [`Experiment`] names the experiments; `experiments.rs` turns each into [`driver::Run`]s
+//! - [`Experiment`] names the experiments; `experiments.rs` turns each into runs (`Run`)
 //!   and its outcomes into a [`Section`].
 //! - `driver.rs` trains many small networks at once, one per thread, with the learner's
 //!   [`Learner::fit_steps`](crate::Learner::fit_steps), measuring them as they train.
