@@ -849,8 +849,8 @@ fn batch_size_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
         .map(|(b, _)| b.to_string())
         .collect();
     s.findings = format!(
-        "Batch norm's lead in test accuracy, in points by batch size: {}. It helps most at batch \
-         {} and least at batch {}. {} Smaller batches give more steps over the same images, so \
+        "Batch norm's lead in test accuracy, in points by batch size: {}. The lead is largest at \
+         batch {} and smallest at batch {}. {} Smaller batches give more steps over the same images, so \
          both networks learn more in one epoch as the batch shrinks, until the gradient (and, \
          with batch norm, the batch statistics) become too noisy: statistics of 2 or 4 images \
          are a poor estimate of the population's, and the network is trained on normalizations \
