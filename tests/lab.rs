@@ -261,4 +261,20 @@ fn bad_lab_flags_are_clear_errors() {
     mnist_bn(&["lab", "--steps", "0"]).assert_error("--steps");
     mnist_bn(&["lab", "grid", "grid", "--train-limit", "120"]).assert_error("listed twice");
     mnist_bn(&["lab", "grid", "--checkpoint", "runs"]).assert_error("inference experiment");
+    // Refused before anything trains: batch-size's batches of 2 would leave one image of 1,203
+    // alone, and 11 training images leave none to validate the grid on.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lab");
+    mnist_bn(&["lab", "--train-limit", "1203", "--out", path_str(&out)])
+        .assert_error("batch 2, bn: batch norm needs at least 2 images per batch");
+    assert!(!out.join("lab.json").exists(), "nothing ran");
+    mnist_bn(&[
+        "lab",
+        "grid",
+        "--train-limit",
+        "11",
+        "--out",
+        path_str(&out),
+    ])
+    .assert_error("no validation images");
 }

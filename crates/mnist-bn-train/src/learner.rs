@@ -291,7 +291,8 @@ impl Learner {
     /// data in the configured order and batch size as often as it takes (the `epochs` setting
     /// is not used), without printing. After every step it calls `after_step(step, &model,
     /// loss)` with the step counted from 1. It stops early at the first loss that is not
-    /// finite, returning the step; the model returned is then the one before that step.
+    /// finite, returning the step (the model returned is then the one before that step), and
+    /// returns the last step as well when the weights it leaves are not finite.
     ///
     /// The lab runs its experiments with this: many small networks, each measured every few
     /// steps rather than once per epoch.
@@ -313,7 +314,9 @@ impl Learner {
             let order = epoch_order(data.len(), self.config.shuffle_seed, epoch);
             for batch in Batches::new(data, order, self.config.batch_size, &self.device) {
                 if step == steps {
-                    return Ok((model, None));
+                    // The last step can overflow the weights although its loss was finite.
+                    let diverged = (!weights_are_finite(&model)).then_some(steps);
+                    return Ok((model, diverged));
                 }
                 step += 1;
                 let loss;

@@ -169,10 +169,7 @@ pub(crate) fn run_all(
     threads: usize,
     progress: &LabProgress,
 ) -> Result<Vec<Outcome>, TrainError> {
-    for run in runs {
-        run.training
-            .validate(run.config.norm, train_set(run, data).len())?;
-    }
+    validate(runs, data)?;
     let models: Vec<Mutex<Option<Net>>> = runs
         .iter()
         .map(|run| {
@@ -212,6 +209,23 @@ pub(crate) fn run_all(
                 .expect("every run ran")
         })
         .collect()
+}
+
+/// Checks every run against the data, so that a lab fails before it trains anything.
+pub(crate) fn validate(runs: &[Run], data: &LabData) -> Result<(), TrainError> {
+    for run in runs {
+        if run.measure_on == MeasureOn::Validation && data.validation.is_empty() {
+            return Err(TrainError::Invalid(format!(
+                "{}: no validation images: the lab holds out 1/12 of the training images, so \
+                 it needs at least 12",
+                run.name
+            )));
+        }
+        run.training
+            .validate(run.config.norm, train_set(run, data).len())
+            .map_err(|e| TrainError::Invalid(format!("{}: {e}", run.name)))?;
+    }
+    Ok(())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,6 +1,7 @@
 //! The experiments: each is a list of runs (data for the driver), then a table, a figure and a
 //! paragraph computed from the outcomes.
 
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -20,35 +21,59 @@ use crate::learner::TrainingConfig;
 use plotters::chart::SeriesLabelPosition;
 use plotters::style::RGBColor;
 
-/// Runs one experiment: its runs on the driver, then its analysis, table and figure.
-pub(super) fn run(
-    experiment: Experiment,
-    data: &LabData,
-    options: &LabOptions,
-    device: &Device,
-) -> Result<Section, TrainError> {
-    let started = Instant::now();
+/// The runs of an experiment (none for `inference` given a checkpoint to test).
+pub(super) fn plan(experiment: Experiment, data: &LabData, options: &LabOptions) -> Vec<Run> {
     let steps = |default| options.steps.unwrap_or(default);
-    let runs = match experiment {
+    match experiment {
         Experiment::Grid => grid_runs(steps(2000), options.seed),
         Experiment::Distributions => distributions_runs(steps(10_000), options.seed),
         Experiment::Inference if options.checkpoint.is_some() => Vec::new(),
         Experiment::Inference => vec![lesson_run(data, options.seed)],
         Experiment::BatchSize => batch_size_runs(data, options.seed),
         Experiment::InitScale => init_scale_runs(steps(2000), options.seed),
-    };
+    }
+}
+
+/// A model for `inference` to test, and where it came from.
+pub(super) type Tested = (Net, String);
+
+/// Loads `--checkpoint` for `inference` (onto the autodiff device, so that each test pass can
+/// take its own copy of the running statistics); it must hold an MLP with batch norm.
+pub(super) fn load_tested(path: &Path, device: &Device) -> Result<Tested, TrainError> {
+    let checkpoint = load_checkpoint(path, &device.clone().autodiff())?;
+    let is_bn_mlp = matches!(&checkpoint.config, NetConfig::Mlp(c) if c.norm == Norm::Batch);
+    if !is_bn_mlp {
+        return Err(TrainError::checkpoint(
+            &checkpoint.path,
+            "does not hold an MLP with batch norm; the inference experiment needs one",
+        ));
+    }
+    let source = format!("the checkpoint {}", checkpoint.path.display());
+    Ok((checkpoint.model, source))
+}
+
+/// Runs one experiment's `runs` on the driver, then its analysis, table and figure.
+pub(super) fn run(
+    experiment: Experiment,
+    runs: &[Run],
+    tested: Option<Tested>,
+    data: &LabData,
+    options: &LabOptions,
+    device: &Device,
+) -> Result<Section, TrainError> {
+    let started = Instant::now();
     println!("== lab: {experiment} ({} networks) ==", runs.len());
     let progress = LabProgress::new(
         options.progress,
         experiment.name(),
         runs.iter().map(|r| r.steps).sum(),
     );
-    let outcomes = run_all(&runs, data, device, options.threads, &progress)?;
+    let outcomes = run_all(runs, data, device, options.threads, &progress)?;
     progress.finish();
     let (mut section, figure) = match experiment {
         Experiment::Grid => grid_section(outcomes, data),
         Experiment::Distributions => distributions_section(outcomes, data),
-        Experiment::Inference => inference_section(outcomes, data, options, device)?,
+        Experiment::Inference => inference_section(outcomes, tested, data, device),
         Experiment::BatchSize => batch_size_section(outcomes, data),
         Experiment::InitScale => init_scale_section(outcomes, data),
     };
@@ -365,12 +390,13 @@ fn grid_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figure) {
             pct(plain)
         ));
     }
-    findings.push_str(
-        " Batch norm keeps every hidden layer's input to the activation at the mean and scale \
-         it learns, whatever the scale of the weights before it, so neither a large learning \
-         rate nor a bad initial scale can push the ReLUs into dying or the sigmoids into \
-         saturating for good.",
-    );
+    if bn_failed.is_empty() && !plain_failed.is_empty() {
+        findings.push_str(
+            " Batch norm keeps every hidden layer's input to the activation at the mean and \
+             scale it learns, whatever the scale of the weights before it: here neither a large \
+             learning rate nor a bad initial scale stopped a network with it from learning.",
+        );
+    }
     s.findings = findings;
     s.summary = json!(summary);
     s.runs = outcomes;
@@ -463,6 +489,7 @@ fn distributions_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Fi
     let mut rows = Vec::new();
     let mut summary = Vec::new();
     let mut sentences = Vec::new();
+    let mut swings = Vec::new();
     let early = outcomes
         .first()
         .and_then(|o| o.curve.iter().find(|p| p.step >= steps / 10))
@@ -487,6 +514,7 @@ fn distributions_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Fi
             (lo.min(q[1]), hi.max(q[1]))
         });
         let swing = high - low;
+        swings.push(swing);
         rows.push(vec![
             who.to_string(),
             pct(at_early),
@@ -524,12 +552,19 @@ fn distributions_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Fi
         ],
         &rows,
     );
+    // Outcomes come in pairs, batch norm first.
+    let held = swings.len() == 2 && swings[0] < swings[1];
     s.findings = format!(
-        "{}. Without batch norm the sigmoid's input wanders as the layers below it learn, so the \
-         layer above keeps chasing a moving distribution (what Ioffe and Szegedy called internal \
-         covariate shift); with batch norm it is held where gamma and beta put it, and those \
-         move slowly.",
-        capitalize(&sentences.join("; "))
+        "{}.{}",
+        capitalize(&sentences.join("; ")),
+        if held {
+            " Without batch norm the sigmoid's input wanders as the layers below it learn, so \
+             the layer above keeps chasing a moving distribution (what Ioffe and Szegedy called \
+             internal covariate shift); with batch norm its median stays closer to where gamma \
+             and beta put it."
+        } else {
+            " In this run the median moved at least as much with batch norm as without."
+        }
     );
     s.summary = json!(summary);
     let (bn, plain) = (&outcomes[0], &outcomes[1]);
@@ -607,24 +642,12 @@ fn lesson_run(data: &LabData, seed: u64) -> Run {
 
 fn inference_section(
     mut outcomes: Vec<Outcome>,
+    tested: Option<Tested>,
     data: &LabData,
-    options: &LabOptions,
     device: &Device,
-) -> Result<(Section, Figure), TrainError> {
-    let (model, source): (Net, String) = match &options.checkpoint {
-        Some(path) => {
-            let checkpoint = load_checkpoint(path, &device.clone().autodiff())?;
-            let is_bn_mlp =
-                matches!(&checkpoint.config, NetConfig::Mlp(c) if c.norm == Norm::Batch);
-            if !is_bn_mlp {
-                return Err(TrainError::checkpoint(
-                    &checkpoint.path,
-                    "does not hold an MLP with batch norm; the inference experiment needs one",
-                ));
-            }
-            let source = format!("the checkpoint {}", checkpoint.path.display());
-            (checkpoint.model, source)
-        }
+) -> (Section, Figure) {
+    let (model, source) = match tested {
+        Some(tested) => tested,
         None => {
             let outcome = outcomes.first_mut().expect("the lesson run");
             let model = outcome
@@ -706,26 +729,29 @@ fn inference_section(
     let find = |short: &str| cases.iter().find(|c| c.1 == short).map(|c| &c.2);
     let acc = |short: &str| find(short).map_or(f64::NAN, |r| r.accuracy);
     let one = find(&format!("train, {}", sizes[0]));
-    let whole = sizes.last().copied().unwrap_or(1);
+    let others: Vec<String> = sizes[1..]
+        .iter()
+        .map(|b| format!("{} with batches of {b}", pct(acc(&format!("train, {b}")))))
+        .collect();
+    let moved = 100.0 * (acc("eval after train pass") - acc("eval"));
     s.findings = format!(
         "One image at a time with batch statistics, every image is normalized to the same \
          vector (beta), so the network gives every image the same answer: {} digit(s) ever \
-         predicted, {} accuracy. Batches of 2 give {}, of 16 {}, of 64 {}, and the whole test \
-         set as one batch of {whole} {}: the more images share the statistics, the closer they \
-         come to the population's. With running statistics (eval mode) each image is \
-         classified on its own, whatever the batch: {}. After a train-mode pass in batches of 64 \
-         (the lesson tests in that order) the running statistics have moved toward the test \
-         batches' and eval mode gives {} ({:+.2} points): the lesson's eval-mode figure is not \
-         quite that of the trained model.",
+         predicted, {} accuracy. With more images sharing the statistics: {}. With running \
+         statistics (eval mode) each image is classified on its own, whatever the batch: {}. \
+         After a train-mode pass in batches of 64 (the lesson tests in that order) the running \
+         statistics have moved toward the test batches', and eval mode gives {} ({moved:+.2} \
+         points){}.",
         one.map_or(0, digits),
         pct(one.map_or(f64::NAN, |r| r.accuracy)),
-        pct(acc("train, 2")),
-        pct(acc("train, 16")),
-        pct(acc("train, 64")),
-        pct(acc(&format!("train, {whole}"))),
+        others.join(", "),
         pct(acc("eval")),
         pct(acc("eval after train pass")),
-        100.0 * (acc("eval after train pass") - acc("eval")),
+        if moved.abs() < 0.005 {
+            ": here the lesson's order did not change the eval-mode figure"
+        } else {
+            ": the lesson's eval-mode figure is not quite that of the trained model"
+        },
     );
     s.summary = json!(
         cases
@@ -760,13 +786,23 @@ fn inference_section(
         }],
     };
     s.runs = outcomes;
-    Ok((s, figure))
+    (s, figure)
 }
 
 // ---------------------------------------------------------------------------------------------
 // batch-size
 
 const BATCH_SIZES: [usize; 6] = [2, 4, 8, 16, 64, 256];
+
+/// The lesson's MLP with PyTorch's default weights, uniform in ±1/√fan_in (Burn's default
+/// `KaimingUniform` with gain 1/√3), but biases at zero, so that the network with batch norm
+/// gets exactly its plain twin's weights.
+fn lesson_weights() -> MlpConfig {
+    MlpConfig::new(Norm::Batch).with_weight_init(Some(Initializer::KaimingUniform {
+        gain: 1.0 / 3f64.sqrt(),
+        fan_out_only: false,
+    }))
+}
 
 fn batch_size_runs(data: &LabData, seed: u64) -> Vec<Run> {
     BATCH_SIZES
@@ -775,7 +811,7 @@ fn batch_size_runs(data: &LabData, seed: u64) -> Vec<Run> {
             let steps = data.train.len().div_ceil(batch);
             pair(
                 &format!("batch {batch}"),
-                MlpConfig::new(Norm::Batch),
+                lesson_weights(),
                 |name, config| Run::new(name, config, sgd(0.01, batch, seed), steps),
             )
         })
@@ -787,10 +823,11 @@ fn batch_size_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
         Experiment::BatchSize,
         "How small can the batch get before batch norm stops helping?",
         format!(
-            "The lesson's MLP (784-512-256-10), lr 0.01, one epoch over the {} training images \
-             in file order at each batch size (so smaller batches take more steps); training \
-             loss is the mean over the epoch (what the lesson prints), test accuracy in eval \
-             mode.",
+            "The lesson's MLP (784-512-256-10; weights uniform in ±1/√fan_in as PyTorch draws \
+             them, biases 0, the same for both networks), lr 0.01, one epoch over the {} \
+             training images in file order at each batch size (so smaller batches take more \
+             steps); training loss is the mean over the epoch (what the lesson prints), test \
+             accuracy in eval mode.",
             data.train.len()
         ),
     );
@@ -843,6 +880,7 @@ fn batch_size_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
                 if l.1 < worst.1 { l } else { worst },
             )
         });
+    let plain_at = |i: usize| outcomes[2 * i + 1].test_accuracy;
     let not_ahead: Vec<String> = leads
         .iter()
         .filter(|(_, l)| *l < 0.005)
@@ -850,11 +888,11 @@ fn batch_size_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
         .collect();
     s.findings = format!(
         "Batch norm's lead in test accuracy, in points by batch size: {}. The lead is largest at \
-         batch {} and smallest at batch {}. {} Smaller batches give more steps over the same images, so \
-         both networks learn more in one epoch as the batch shrinks, until the gradient (and, \
-         with batch norm, the batch statistics) become too noisy: statistics of 2 or 4 images \
-         are a poor estimate of the population's, and the network is trained on normalizations \
-         that eval mode will not reproduce.",
+         batch {} and smallest at batch {}. {} Smaller batches take more steps over the same \
+         images: the plain network's test accuracy is {} at batch {} and {} at batch {}. With \
+         batch norm a small batch also makes its statistics a noisy estimate of the \
+         population's, so the network trains on normalizations that eval mode will not \
+         reproduce.",
         leads.iter().map(fmt_lead).collect::<Vec<_>>().join(", "),
         best.0,
         worst.0,
@@ -865,7 +903,11 @@ fn batch_size_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
                 "It is not even half a point ahead at batch {}.",
                 not_ahead.join(" and ")
             )
-        }
+        },
+        pct(plain_at(BATCH_SIZES.len() - 1)),
+        BATCH_SIZES[BATCH_SIZES.len() - 1],
+        pct(plain_at(0)),
+        BATCH_SIZES[0],
     );
     s.summary = json!(summary);
     let [[bn_loss, plain_loss], [bn_acc, plain_acc]] = series;
@@ -911,6 +953,16 @@ fn batch_size_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
 
 /// Learning rate of `init-scale` (plain SGD, as everywhere in the lab).
 const INIT_SCALE_LR: f64 = 0.01;
+
+/// The mean over images of ‖x‖², pixels scaled to [0, 1].
+fn mean_squared_norm(data: &mnist_bn_data::Mnist) -> f64 {
+    let sum: f64 = data
+        .pixels()
+        .iter()
+        .map(|&p| f64::from(mnist_bn_data::pixel_to_f32(p)).powi(2))
+        .sum();
+    sum / data.len().max(1) as f64
+}
 
 fn init_scales() -> Vec<f64> {
     (0..10)
@@ -997,20 +1049,34 @@ fn init_scale_section(outcomes: Vec<Outcome>, data: &LabData) -> (Section, Figur
          batch norm {}. He initialization for 100 inputs, √(2/100) ≈ {he:.2}, is the scale a \
          plain ReLU network needs: smaller weights shrink the signal layer after layer until \
          the gradients vanish, larger ones blow it up until the loss overflows. Batch norm \
-         rescales every layer's output, so the network computes the same function at any \
-         weight scale; the scale changes only how fast the weights move relative to their size \
-         (large weights move slowly).{}",
+         rescales every hidden layer's output, which makes it (up to ε) independent of the \
+         scale of the weights before it; the scale still changes how fast those weights move \
+         relative to their size (large weights move slowly).{}",
         range(&trained[1]),
         range(&trained[0]),
         match outcomes.first() {
-            Some(bn) if bn.test_accuracy < 0.5 => format!(
-                " At std {:.1e} batch norm fails too ({}): a hidden layer's output variance \
-                 falls below batch norm's ε = {:.0e}, so dividing by √(variance + ε) no longer \
-                 restores unit variance and the signal still vanishes layer by layer.",
-                scales[0],
-                pct(bn.test_accuracy),
-                bn.config.bn_epsilon
-            ),
+            Some(bn) if bn.test_accuracy < 0.5 => {
+                // The variance of w·x over weights drawn N(0, std²) is std²·‖x‖².
+                let variance = scales[0].powi(2) * mean_squared_norm(&data.train);
+                if variance < bn.config.bn_epsilon {
+                    format!(
+                        " At std {:.1e} batch norm fails too ({}): the first hidden layer's \
+                         outputs start with a variance of about {variance:.1e} (std² times the \
+                         images' mean ‖x‖²), below batch norm's ε = {:.0e}, so dividing by \
+                         √(variance + ε) no longer restores unit variance, and each layer after \
+                         it shrinks the signal further.",
+                        scales[0],
+                        pct(bn.test_accuracy),
+                        bn.config.bn_epsilon
+                    )
+                } else {
+                    format!(
+                        " At std {:.1e} batch norm fails too ({}).",
+                        scales[0],
+                        pct(bn.test_accuracy)
+                    )
+                }
+            }
             _ => String::new(),
         }
     );

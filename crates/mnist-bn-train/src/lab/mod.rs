@@ -164,8 +164,22 @@ pub fn run_lab(
     if options.steps == Some(0) {
         return Err(TrainError::Invalid("steps must be at least 1".into()));
     }
-    std::fs::create_dir_all(&options.out).map_err(TrainError::io(&options.out))?;
     let data = LabData::new(train, test);
+    // Everything that can be refused is refused before the first network trains.
+    let plans: Vec<Vec<driver::Run>> = experiments
+        .iter()
+        .map(|&e| experiments::plan(e, &data, options))
+        .collect();
+    for runs in &plans {
+        driver::validate(runs, &data)?;
+    }
+    let mut tested = match &options.checkpoint {
+        Some(path) if experiments.contains(&Experiment::Inference) => {
+            Some(experiments::load_tested(path, device)?)
+        }
+        _ => None,
+    };
+    std::fs::create_dir_all(&options.out).map_err(TrainError::io(&options.out))?;
     let mut report = LabReport {
         schema: LAB_SCHEMA,
         backend: options.backend.clone(),
@@ -177,8 +191,12 @@ pub fn run_lab(
         seed: options.seed,
         experiments: Vec::new(),
     };
-    for &experiment in experiments {
-        let section = experiments::run(experiment, &data, options, device)?;
+    for (&experiment, runs) in experiments.iter().zip(&plans) {
+        let tested = match experiment {
+            Experiment::Inference => tested.take(),
+            _ => None,
+        };
+        let section = experiments::run(experiment, runs, tested, &data, options, device)?;
         report.experiments.push(section);
         report.total_seconds = started.elapsed().as_secs_f64();
         report.write(&options.out)?;
