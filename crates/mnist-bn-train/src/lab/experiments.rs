@@ -62,7 +62,11 @@ pub(super) fn run(
     device: &Device,
 ) -> Result<Section, TrainError> {
     let started = Instant::now();
-    println!("== lab: {experiment} ({} networks) ==", runs.len());
+    let networks = match runs.len() {
+        1 => "1 network".to_string(),
+        n => format!("{n} networks"),
+    };
+    println!("== lab: {experiment} ({networks}) ==");
     let progress = LabProgress::new(
         options.progress,
         experiment.name(),
