@@ -160,8 +160,9 @@ pub struct Outcome {
 /// Trains and measures `runs` on `threads` threads, one run per thread at a time (each on a
 /// one-thread rayon pool: these networks are too small for a second thread to pay), longest
 /// first. Every run's initial weights are drawn first, one run after another from its seed,
-/// so that results do not depend on the threads' timing. Returns the outcomes in the order of
-/// `runs`.
+/// so that results do not depend on the threads' timing; the measurement images are converted
+/// once, for every run. Returns the outcomes in the order of `runs`, which should have passed
+/// [`validate`] (the learner refuses them otherwise, but only once their turn comes).
 pub(crate) fn run_all(
     runs: &[Run],
     data: &LabData,
@@ -169,7 +170,6 @@ pub(crate) fn run_all(
     threads: usize,
     progress: &LabProgress,
 ) -> Result<Vec<Outcome>, TrainError> {
-    validate(runs, data)?;
     let models: Vec<Mutex<Option<Net>>> = runs
         .iter()
         .map(|run| {
@@ -181,6 +181,15 @@ pub(crate) fn run_all(
         .collect();
     let mut order: Vec<usize> = (0..runs.len()).collect();
     order.sort_by(|&a, &b| cost(&runs[b]).total_cmp(&cost(&runs[a])));
+    let test = EvalImages::new(&data.test, device);
+    let validation = runs
+        .iter()
+        .any(|run| run.measure_on == MeasureOn::Validation)
+        .then(|| EvalImages::new(&data.validation, device));
+    let images = Images {
+        test: &test,
+        validation: validation.as_ref().unwrap_or(&test),
+    };
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<Outcome, TrainError>>>> =
         runs.iter().map(|_| Mutex::new(None)).collect();
@@ -190,7 +199,8 @@ pub(crate) fn run_all(
                 let work = || {
                     while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let model = lock(&models[index]).take().expect("each run is taken once");
-                        let outcome = train_one(&runs[index], model, data, device, progress);
+                        let outcome =
+                            train_one(&runs[index], model, data, &images, device, progress);
                         *lock(&results[index]) = Some(outcome);
                     }
                 };
@@ -250,21 +260,28 @@ fn train_set<'a>(run: &Run, data: &'a LabData) -> &'a Mnist {
     }
 }
 
+/// The measurement images of an experiment's runs.
+#[derive(Clone, Copy)]
+struct Images<'a> {
+    test: &'a EvalImages,
+    validation: &'a EvalImages,
+}
+
 fn train_one(
     run: &Run,
     model: Net,
     data: &LabData,
+    images: &Images<'_>,
     device: &Device,
     progress: &LabProgress,
 ) -> Result<Outcome, TrainError> {
     let started = Instant::now();
     let learner = Learner::new(run.training.clone(), device);
-    let test = EvalImages::new(&data.test, device);
+    let test = images.test;
     let measured = match run.measure_on {
-        MeasureOn::Test => None,
-        MeasureOn::Validation => Some(EvalImages::new(&data.validation, device)),
+        MeasureOn::Test => images.test,
+        MeasureOn::Validation => images.validation,
     };
-    let measured = measured.as_ref().unwrap_or(&test);
     let every = match run.measure_every {
         0 => run.steps,
         n => n,
