@@ -284,6 +284,9 @@ pub struct CommonArgs {
     /// Images per training and test batch.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
+    /// SGD momentum in [0, 1), PyTorch's (no dampening); 0 is the lesson's plain SGD.
+    #[arg(long, default_value_t = 0.0, value_parser = momentum)]
+    pub momentum: f64,
     /// Shuffle the training set every epoch (the lesson keeps file order).
     #[arg(long)]
     pub shuffle: bool,
@@ -376,5 +379,14 @@ fn positive_f64(s: &str) -> Result<f64, String> {
         Ok(v)
     } else {
         Err(format!("must be a positive finite number, got {s}"))
+    }
+}
+
+fn momentum(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("must be at least 0 and below 1, got {s}"))
     }
 }

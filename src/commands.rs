@@ -105,7 +105,8 @@ fn run(
         .with_lr(args.lr)
         .with_batch_size(args.batch_size as usize)
         .with_shuffle_seed(args.shuffle.then_some(args.seed))
-        .with_seed(args.seed);
+        .with_seed(args.seed)
+        .with_momentum(args.momentum);
     let out = prepare_out_dir(args.out.as_deref(), "", args.force, args.resume)?;
     let (train, test) = load_data(&args.io, args.train_limit)?;
     let options = ExperimentOptions {
@@ -350,16 +351,24 @@ fn summary(report: &RunReport) -> String {
         "model", "first loss", "final loss", "s/epoch", "test acc. train", "test acc. eval"
     )];
     for m in &report.models {
-        let first = m.epochs.first().map_or(f64::NAN, |e| e.train_loss);
-        let last = m.epochs.last().map_or(f64::NAN, |e| e.train_loss);
-        let secs = m.epochs.iter().map(|e| e.seconds).sum::<f64>() / m.epochs.len().max(1) as f64;
+        // A model that stopped in its first epoch has no losses or times: dashes, not NaN.
+        let dash = || "–".to_string();
+        let first = m.epochs.first().map(|e| format!("{:.6}", e.train_loss));
+        let last = m.epochs.last().map(|e| format!("{:.6}", e.train_loss));
+        let secs = (!m.epochs.is_empty()).then(|| {
+            let mean = m.epochs.iter().map(|e| e.seconds).sum::<f64>() / m.epochs.len() as f64;
+            format!("{mean:.2}")
+        });
         let acc = |mode| {
             m.test(mode)
-                .map_or("–".to_string(), |t| format!("{:.2}%", 100.0 * t.accuracy))
+                .map_or_else(dash, |t| format!("{:.2}%", 100.0 * t.accuracy))
         };
         lines.push(format!(
-            "{:<10} {first:>11.6} {last:>11.6} {secs:>9.2} {:>16} {:>16}",
+            "{:<10} {:>11} {:>11} {:>9} {:>16} {:>16}",
             m.name,
+            first.unwrap_or_else(dash),
+            last.unwrap_or_else(dash),
+            secs.unwrap_or_else(dash),
             acc(TestMode::Train),
             acc(TestMode::Eval)
         ));

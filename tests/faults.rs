@@ -1,12 +1,23 @@
-//! Faults survived: a killed run resumes to the same result, Ctrl-C checkpoints and says how to
-//! resume, and a diverging run stops cleanly without writing NaN weights.
+//! Faults survived: a run killed mid-training resumes to the same result, Ctrl-C mid-epoch
+//! checkpoints and says how to resume, and a run that diverges after a good epoch stops with
+//! that epoch's finite weights kept.
+//!
+//! Each test first proves that the fault landed where it is meant to (the kill and the
+//! interrupt mid-epoch 2, the divergence in epoch 2) and fails, rather than passing, when it
+//! did not.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use safetensors::SafeTensors;
 
 use crate::util::{exported_weights, losses, mnist_bn, path_str, read_json, root};
 
+/// A plain-model run of 3 epochs of 20,000 images (about a second each here) with progress
+/// lines (four per epoch, as on any non-terminal stdout).
 fn args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "train",
@@ -18,7 +29,6 @@ fn args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
         "200",
         "--epochs",
         "3",
-        "--quiet",
         "--out",
         path_str(out),
     ];
@@ -38,18 +48,35 @@ fn spawn(args: &[&str]) -> Child {
         .expect("the binary starts")
 }
 
-/// Waits until the first epoch's checkpoint is complete, then a little into the next epoch.
-fn wait_for_first_checkpoint(out: &Path) {
-    let done = out.join("plain/checkpoints/epoch-001/model.json");
-    let started = Instant::now();
-    while !done.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no checkpoint after 2 minutes"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+/// Reads the child's stdout on a thread; returns a receiver of its lines.
+fn lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receive
+}
+
+/// Waits for the first progress line of epoch 2 (`  plain 2 N/313 batches, ...`): epoch 1 is
+/// checkpointed and epoch 2 is under way. Panics if the run ends or prints nothing for two
+/// minutes first.
+fn wait_until_mid_epoch_2(lines: &mpsc::Receiver<String>) {
+    let mut seen = Vec::new();
+    loop {
+        match lines.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) if line.starts_with("  plain 2 ") => return,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!(
+                "the run ended or stalled before epoch 2 was under way; it printed:\n{}",
+                seen.join("\n")
+            ),
+        }
     }
-    std::thread::sleep(Duration::from_millis(150));
 }
 
 fn signal(child: &Child, name: &str) {
@@ -60,20 +87,50 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
+fn checkpoint(out: &Path, epoch: usize) -> PathBuf {
+    out.join(format!("plain/checkpoints/epoch-{epoch:03}"))
+}
+
+/// The epochs a run printed its lesson line for.
+fn printed_epochs(stdout: &str) -> Vec<usize> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("Epoch: ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
 #[test]
-fn a_killed_run_resumes_to_exactly_the_uninterrupted_result() {
+fn a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_result() {
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
-    mnist_bn(&args(&whole, &[])).assert_ok();
+    mnist_bn(&args(&whole, &["--quiet"])).assert_ok();
 
     let killed = tmp.path().join("killed");
     let mut child = spawn(&args(&killed, &[]));
-    wait_for_first_checkpoint(&killed);
+    let out = lines(child.stdout.take().unwrap());
+    wait_until_mid_epoch_2(&out);
     signal(&child, "-KILL");
     let status = child.wait().unwrap();
-    println!("killed run exited with {status:?}");
-    mnist_bn(&args(&killed, &["--resume"])).assert_ok();
+    assert!(!status.success(), "the run finished before the kill");
+    // The kill landed mid-training: epoch 1 saved, epoch 2 not, no report.
+    assert!(checkpoint(&killed, 1).join("model.json").is_file());
+    assert!(!checkpoint(&killed, 2).exists(), "epoch 2 finished first");
+    assert!(!killed.join("report.json").exists());
 
+    let resumed = mnist_bn(&args(&killed, &["--quiet", "--resume"]));
+    resumed.assert_ok();
+    assert_eq!(
+        printed_epochs(&resumed.stdout),
+        [2, 3],
+        "{}",
+        resumed.stdout
+    );
     let (a, b) = (
         read_json(&whole.join("report.json")),
         read_json(&killed.join("report.json")),
@@ -88,34 +145,59 @@ fn a_killed_run_resumes_to_exactly_the_uninterrupted_result() {
 }
 
 #[test]
-fn ctrl_c_keeps_the_last_checkpoint_and_says_how_to_resume() {
+fn ctrl_c_mid_epoch_keeps_the_last_checkpoint_and_says_how_to_resume() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let child = spawn(&args(&out, &[]));
-    wait_for_first_checkpoint(&out);
+    let mut child = spawn(&args(&out, &[]));
+    let lines = lines(child.stdout.take().unwrap());
+    wait_until_mid_epoch_2(&lines);
     signal(&child, "-INT");
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    if output.status.success() {
-        // The machine finished the run before the signal landed; nothing to check.
-        println!("run finished before the interrupt");
-        return;
-    }
+    assert!(
+        !output.status.success(),
+        "the run finished before the interrupt landed: {stderr}"
+    );
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains("Resume with: mnist-bn train --model plain --out"),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(out.join("plain/checkpoints/epoch-001/model.bpk").is_file());
+    assert!(checkpoint(&out, 1).join("model.bpk").is_file());
+    assert!(!checkpoint(&out, 2).exists());
     let report = read_json(&out.join("report.json"));
     assert_eq!(report["models"][0]["stop"]["status"], "interrupted");
-    mnist_bn(&args(&out, &["--resume"])).assert_ok();
+    assert_eq!(report["models"][0]["stop"]["epoch"], 2);
+    assert_eq!(losses(&report, 0).len(), 1);
+
+    let resumed = mnist_bn(&args(&out, &["--quiet", "--resume"]));
+    resumed.assert_ok();
+    assert_eq!(
+        printed_epochs(&resumed.stdout),
+        [2, 3],
+        "{}",
+        resumed.stdout
+    );
     assert_eq!(losses(&read_json(&out.join("report.json")), 0).len(), 3);
 }
 
+/// Every value of a safetensors file is finite.
+fn all_finite(file: &Path) -> bool {
+    let bytes = std::fs::read(file).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors().iter().all(|(_, view)| {
+        view.data()
+            .chunks_exact(4)
+            .all(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+    })
+}
+
 #[test]
-fn divergence_stops_at_the_batch_and_keeps_finite_weights() {
+fn divergence_in_epoch_2_stops_there_and_keeps_epoch_1s_finite_weights() {
+    // One batch per epoch and an absurd learning rate: the first step (loss 2.3) leaves
+    // weights of about 1e19, finite, so epoch 1 completes and is checkpointed; the next
+    // forward pass overflows, on any machine.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let run = mnist_bn(&[
@@ -123,19 +205,21 @@ fn divergence_stops_at_the_batch_and_keeps_finite_weights() {
         "--model",
         "plain",
         "--lr",
-        "100",
+        "1e20",
         "--train-limit",
-        "2000",
+        "64",
         "--test-limit",
         "100",
         "--epochs",
-        "2",
+        "3",
+        "--quiet",
         "--out",
         path_str(&out),
     ]);
     assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
     assert!(
-        run.stderr.contains("diverged at epoch 1, batch"),
+        run.stderr
+            .contains("diverged at epoch 2, batch 1 (loss NaN)"),
         "{}",
         run.stderr
     );
@@ -144,9 +228,58 @@ fn divergence_stops_at_the_batch_and_keeps_finite_weights() {
         "{}",
         run.stderr
     );
+    assert_eq!(printed_epochs(&run.stdout), [1], "{}", run.stdout);
+    let report = read_json(&out.join("report.json"));
+    let model = &report["models"][0];
+    assert_eq!(model["stop"]["status"], "diverged");
+    assert_eq!(model["stop"]["epoch"], 2);
+    assert_eq!(model["stop"]["batch"], 1);
+    assert!(model["tests"].as_array().unwrap().is_empty());
+    assert_eq!(losses(&report, 0).len(), 1);
+    // The last good checkpoint is epoch 1's, and its weights are finite.
+    assert!(checkpoint(&out, 1).join("model.bpk").is_file());
+    assert!(!checkpoint(&out, 2).exists());
+    let file = tmp.path().join("epoch1.safetensors");
+    mnist_bn(&[
+        "export",
+        "--checkpoint",
+        path_str(&checkpoint(&out, 1)),
+        "--safetensors",
+        path_str(&file),
+    ])
+    .assert_ok();
+    assert!(
+        all_finite(&file),
+        "epoch 1's checkpoint holds non-finite weights"
+    );
+}
+
+#[test]
+fn weights_that_overflow_on_an_epochs_last_step_are_not_checkpointed() {
+    // lr 1e39 (infinite in f32) on one batch per epoch: the loss of the first step is finite,
+    // but the step leaves infinite weights; epoch 1 must not become the "last good" checkpoint.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let run = mnist_bn(&[
+        "train",
+        "--model",
+        "plain",
+        "--lr",
+        "1e39",
+        "--train-limit",
+        "64",
+        "--test-limit",
+        "100",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        path_str(&out),
+    ]);
+    assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("diverged at epoch 1"), "{}", run.stderr);
+    assert!(!checkpoint(&out, 1).exists());
     let report = read_json(&out.join("report.json"));
     assert_eq!(report["models"][0]["stop"]["status"], "diverged");
-    assert!(report["models"][0]["tests"].as_array().unwrap().is_empty());
-    // Nothing was checkpointed: the first epoch never completed.
-    assert!(!out.join("plain/checkpoints/epoch-001").exists());
+    assert_eq!(report["models"][0]["stop"]["epoch"], 1);
 }

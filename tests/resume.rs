@@ -1,10 +1,20 @@
-//! Checkpoints and resume: a run continued from its checkpoint ends where an uninterrupted
-//! run ends, and the same seed gives the same numbers.
+//! Checkpoints and resume: a resumed run trains only the epochs it lacks, from the
+//! checkpoint's weights and optimizer state, and ends where an uninterrupted run ends; seeds,
+//! shuffling and `--force` do what they say.
+//!
+//! Training is seeded and deterministic, so "the same losses as an uninterrupted run" alone
+//! would also hold for a `--resume` that ignored the checkpoint and trained again from epoch 1.
+//! Each test therefore also checks what the resumed run itself did: the epochs it printed, the
+//! first epoch's record carried over untouched (its wall-clock seconds cannot be reproduced by
+//! training again), and a result that changes when the checkpoint's weights or optimizer state
+//! are changed on purpose. The runs use SGD with momentum, so that the optimizer state matters.
+
+use std::path::Path;
 
 use crate::util::{exported_weights, losses, mnist_bn, path_str, read_json};
 
-/// The arguments of a small shuffled batch-norm run into `out`.
-fn train_args<'a>(out: &'a std::path::Path, epochs: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+/// The arguments of a small shuffled batch-norm run with momentum into `out`.
+fn train_args<'a>(out: &'a Path, epochs: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "train",
         "--model",
@@ -16,8 +26,11 @@ fn train_args<'a>(out: &'a std::path::Path, epochs: &'a str, extra: &[&'a str]) 
         "--shuffle",
         "--seed",
         "7",
+        "--momentum",
+        "0.9",
         "--epochs",
         epochs,
+        "--quiet",
         "--out",
         path_str(out),
     ];
@@ -25,21 +38,54 @@ fn train_args<'a>(out: &'a std::path::Path, epochs: &'a str, extra: &[&'a str]) 
     args
 }
 
-fn train(out: &std::path::Path, epochs: &str, extra: &[&str]) -> serde_json::Value {
-    mnist_bn(&train_args(out, epochs, extra)).assert_ok();
-    read_json(&out.join("report.json"))
+/// Trains; returns the report and what the run printed.
+fn train(out: &Path, epochs: &str, extra: &[&str]) -> (serde_json::Value, String) {
+    let run = mnist_bn(&train_args(out, epochs, extra));
+    run.assert_ok();
+    (read_json(&out.join("report.json")), run.stdout.clone())
+}
+
+/// The epochs whose lesson line (`Epoch: N \tTraining Loss: ...`) a run printed.
+fn printed_epochs(stdout: &str) -> Vec<usize> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("Epoch: ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+fn epoch_seconds(report: &serde_json::Value, epoch: usize) -> f64 {
+    report["models"][0]["epochs"][epoch - 1]["seconds"]
+        .as_f64()
+        .unwrap()
+}
+
+fn checkpoint(out: &Path, epoch: usize) -> std::path::PathBuf {
+    out.join(format!("batchnorm/checkpoints/epoch-{epoch:03}"))
 }
 
 #[test]
-fn resuming_gives_the_same_losses_and_weights_as_an_uninterrupted_run() {
+fn a_resumed_run_trains_only_the_missing_epochs_and_ends_as_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
     let split = tmp.path().join("split");
-    let full = train(&whole, "3", &[]);
-    train(&split, "1", &[]);
-    let resumed = train(&split, "3", &["--resume"]);
-    assert_eq!(losses(&full, 0), losses(&resumed, 0));
+    let (full, _) = train(&whole, "3", &[]);
+    let (first, _) = train(&split, "1", &[]);
+    let (resumed, printed) = train(&split, "3", &["--resume"]);
+
+    assert_eq!(printed_epochs(&printed), [2, 3], "{printed}");
+    assert_eq!(
+        epoch_seconds(&resumed, 1),
+        epoch_seconds(&first, 1),
+        "epoch 1's record was not carried over from the checkpoint"
+    );
     assert_eq!(losses(&full, 0).len(), 3);
+    assert_eq!(losses(&full, 0), losses(&resumed, 0));
     assert_eq!(
         exported_weights(&whole, "batchnorm"),
         exported_weights(&split, "batchnorm"),
@@ -49,11 +95,113 @@ fn resuming_gives_the_same_losses_and_weights_as_an_uninterrupted_run() {
 }
 
 #[test]
-fn the_same_seed_gives_the_same_losses() {
+fn a_resume_starts_from_the_checkpoints_weights() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = train(&tmp.path().join("a"), "2", &[]);
-    let b = train(&tmp.path().join("b"), "2", &[]);
+    let whole = tmp.path().join("whole");
+    let split = tmp.path().join("split");
+    let other = tmp.path().join("other");
+    let (full, _) = train(&whole, "2", &[]);
+    train(&split, "1", &[]);
+    // Same settings but other initial weights: its epoch-1 weights replace split's.
+    let whole_model = whole.join("batchnorm");
+    train(&other, "1", &["--init-from", path_str(&whole_model)]);
+    std::fs::copy(
+        checkpoint(&other, 1).join("model.bpk"),
+        checkpoint(&split, 1).join("model.bpk"),
+    )
+    .unwrap();
+    let (resumed, printed) = train(&split, "2", &["--resume"]);
+    assert_eq!(printed_epochs(&printed), [2], "{printed}");
+    let (a, b) = (losses(&full, 0), losses(&resumed, 0));
+    assert_eq!(a[0], b[0], "epoch 1 is the checkpoint's record");
+    assert_ne!(
+        a[1], b[1],
+        "epoch 2 ignored the weights of the checkpoint it resumed from"
+    );
+}
+
+#[test]
+fn a_resume_continues_the_optimizer_state() {
+    // Without optimizer.bin, momentum restarts from zero and epoch 2 ends elsewhere: the
+    // uninterrupted result in the first test is reached only by loading it.
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole");
+    let split = tmp.path().join("split");
+    let (full, _) = train(&whole, "2", &[]);
+    train(&split, "1", &[]);
+    std::fs::remove_file(checkpoint(&split, 1).join("optimizer.bin")).unwrap();
+    let (resumed, _) = train(&split, "2", &["--resume"]);
+    let (a, b) = (losses(&full, 0), losses(&resumed, 0));
+    assert_eq!(a[0], b[0]);
+    assert_ne!(a[1], b[1], "the momentum buffers made no difference");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_losses_and_another_seed_other_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, _) = train(&tmp.path().join("a"), "2", &[]);
+    let (b, _) = train(&tmp.path().join("b"), "2", &[]);
     assert_eq!(losses(&a, 0), losses(&b, 0));
+    let c = mnist_bn(&[
+        "train",
+        "--model",
+        "batchnorm",
+        "--train-limit",
+        "960",
+        "--test-limit",
+        "200",
+        "--shuffle",
+        "--seed",
+        "8",
+        "--momentum",
+        "0.9",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        path_str(&tmp.path().join("c")),
+    ]);
+    c.assert_ok();
+    let c = read_json(&tmp.path().join("c/report.json"));
+    assert_ne!(losses(&a, 0), losses(&c, 0));
+}
+
+#[test]
+fn the_seed_shuffles_only_with_shuffle() {
+    // The same initial weights (--init-from a checkpoint directory), two seeds: with
+    // --shuffle the order, and so the losses, differ; without it both see file order.
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("init");
+    train(&run_dir, "1", &[]);
+    let init = run_dir.join("batchnorm");
+    let run = |name: &str, seed: &str, shuffle: bool| {
+        let out = tmp.path().join(name);
+        let mut args = vec![
+            "train",
+            "--model",
+            "batchnorm",
+            "--train-limit",
+            "960",
+            "--test-limit",
+            "200",
+            "--seed",
+            seed,
+            "--epochs",
+            "1",
+            "--quiet",
+            "--init-from",
+            path_str(&init),
+            "--out",
+            path_str(&out),
+        ];
+        if shuffle {
+            args.push("--shuffle");
+        }
+        mnist_bn(&args).assert_ok();
+        losses(&read_json(&out.join("report.json")), 0)
+    };
+    assert_ne!(run("s1", "1", true), run("s2", "2", true));
+    assert_eq!(run("f1", "1", false), run("f2", "2", false));
 }
 
 #[test]
@@ -61,6 +209,33 @@ fn resume_refuses_other_settings() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     train(&out, "1", &[]);
-    let run = mnist_bn(&train_args(&out, "2", &["--lr", "0.1", "--resume"]));
-    run.assert_error("was trained with other settings");
+    for other in [["--lr", "0.1"], ["--batch-size", "32"], ["--seed", "8"]] {
+        let mut args = train_args(&out, "2", &["--resume"]);
+        // A flag the base arguments hold is replaced (clap refuses it twice), others added.
+        let at = args.iter().position(|a| *a == other[0]);
+        match at {
+            Some(i) => args[i + 1] = other[1],
+            None => args.extend_from_slice(&other),
+        }
+        mnist_bn(&args).assert_error("was trained with other settings");
+    }
+    let mut args = train_args(&out, "2", &["--resume"]);
+    let i = args.iter().position(|a| *a == "--momentum").unwrap();
+    args[i + 1] = "0.5";
+    mnist_bn(&args).assert_error("was trained with other settings");
+}
+
+#[test]
+fn a_forced_new_run_replaces_the_old_runs_checkpoints() {
+    // An old run's later epochs must not survive `--force` to be taken by `--resume`.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    train(&out, "3", &[]);
+    let (fresh, _) = train(&out, "1", &["--force", "--lr", "0.02"]);
+    assert!(checkpoint(&out, 1).is_dir());
+    assert!(!checkpoint(&out, 2).exists() && !checkpoint(&out, 3).exists());
+    mnist_bn(&train_args(&out, "2", &["--resume", "--lr", "0.02"])).assert_ok();
+    let resumed = read_json(&out.join("report.json"));
+    assert_eq!(losses(&resumed, 0).len(), 2);
+    assert_eq!(losses(&resumed, 0)[0], losses(&fresh, 0)[0]);
 }

@@ -228,6 +228,16 @@ fn epochs(root: &Path) -> Vec<usize> {
         .collect()
 }
 
+/// Removes every `epoch-NNN` checkpoint in `root`: a new run written over an old one (`--force`)
+/// must not leave the old run's later epochs to be taken for its own by `--resume`.
+pub(crate) fn remove_checkpoints(root: &Path) -> Result<(), TrainError> {
+    for n in epochs(root) {
+        let dir = root.join(format!("epoch-{n:03}"));
+        fs::remove_dir_all(&dir).map_err(TrainError::io(&dir))?;
+    }
+    Ok(())
+}
+
 fn prune(root: &Path, newest: usize) {
     for n in epochs(root) {
         if n + KEEP <= newest {
@@ -244,7 +254,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, Train
         fs::read(&file).map_err(TrainError::io(file))
     };
     // The format first: an older checkpoint's model.json may not parse as today's config.
-    let state: TrainState = from_json(&dir.join("training.json"), &read("training.json")?)?;
+    let state = train_state(&dir.join("training.json"), &read("training.json")?)?;
     if state.format != CHECKPOINT_FORMAT {
         return Err(TrainError::checkpoint(
             dir.join("training.json"),
@@ -272,6 +282,19 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, Train
     })
 }
 
+/// Parses `training.json`. Checkpoints written before `momentum` existed trained with plain
+/// SGD: a missing momentum reads as 0.
+fn train_state(path: &Path, bytes: &[u8]) -> Result<TrainState, TrainError> {
+    let mut value: serde_json::Value = from_json(path, bytes)?;
+    if let Some(training) = value.get_mut("training").and_then(|t| t.as_object_mut()) {
+        training
+            .entry("momentum")
+            .or_insert(serde_json::Value::from(0.0));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| TrainError::checkpoint(path, format!("invalid JSON: {e}")))
+}
+
 /// Pretty JSON of a value; the types here always serialize.
 pub(crate) fn to_json(value: &impl Serialize) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(value).expect("plain data serializes");
@@ -285,4 +308,36 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, TrainError> {
     serde_json::from_slice(bytes)
         .map_err(|e| TrainError::checkpoint(path, format!("invalid JSON: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = r#"{"format": 2, "training": {"epochs": 3, "lr": 0.01, "batch_size": 64,
+        "shuffle_seed": null, "seed": 0}, "history": [], "batches_seen": 0}"#;
+
+    #[test]
+    fn a_training_state_without_momentum_reads_as_plain_sgd() {
+        let state = train_state(Path::new("training.json"), OLD.as_bytes()).unwrap();
+        assert_eq!(state.training.momentum, 0.0);
+        assert_eq!(state.training.epochs, 3);
+    }
+
+    #[test]
+    fn a_saved_momentum_is_kept() {
+        let with = OLD.replace(r#""seed": 0}"#, r#""seed": 0, "momentum": 0.9}"#);
+        let state = train_state(Path::new("training.json"), with.as_bytes()).unwrap();
+        assert_eq!(state.training.momentum, 0.9);
+    }
+
+    #[test]
+    fn a_broken_training_state_names_the_file() {
+        let err = train_state(Path::new("x/training.json"), b"{\"format\": 2}").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("x/training.json") && msg.contains("invalid JSON"),
+            "{msg}"
+        );
+    }
 }

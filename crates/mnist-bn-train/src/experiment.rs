@@ -14,7 +14,7 @@ use mnist_bn_model::{
 use crate::TrainError;
 use crate::checkpoint::{
     CHECKPOINT_FORMAT, TrainState, checkpoints_dir, latest_checkpoint, load_checkpoint,
-    save_checkpoint,
+    remove_checkpoints, save_checkpoint,
 };
 use crate::console::Console;
 use crate::evaluate::{TestMode, evaluate, test_modes};
@@ -312,7 +312,8 @@ fn start(
     learner: Learner,
 ) -> Result<Started, TrainError> {
     let model_dir = options.out.join(&spec.name);
-    let latest = latest_checkpoint(&checkpoints_dir(&model_dir));
+    let root = checkpoints_dir(&model_dir);
+    let latest = latest_checkpoint(&root);
     let device = learner.device();
     match latest {
         Some(path) if options.resume => {
@@ -328,7 +329,7 @@ fn start(
             if saved != options.training {
                 return Err(TrainError::checkpoint(
                     &path,
-                    "was trained with other settings (lr, batch size, shuffle or seed); \
+                    "was trained with other settings (lr, batch size, momentum, shuffle or seed); \
                      resume with the same ones",
                 ));
             }
@@ -350,6 +351,7 @@ fn start(
                 None => spec.config.init(device),
             };
             draw_parameters(&model);
+            remove_checkpoints(&root)?;
             let optim = learner.optimizer();
             Ok(Started {
                 learner,

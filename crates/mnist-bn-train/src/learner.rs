@@ -6,6 +6,7 @@ use std::time::Instant;
 use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLoss;
+use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::Device;
 use burn::tensor::Tensor;
@@ -36,6 +37,10 @@ pub struct TrainingConfig {
     /// Seed of the weight initialization. Default: 0.
     #[config(default = 0)]
     pub seed: u64,
+    /// SGD momentum μ, as PyTorch applies it (`v = μ·v + g`, `w -= lr·v`, no dampening); 0
+    /// is plain SGD, the lesson's. Default: 0.
+    #[config(default = 0.0)]
+    pub momentum: f64,
 }
 
 impl TrainingConfig {
@@ -52,6 +57,12 @@ impl TrainingConfig {
             return invalid(format!(
                 "learning rate must be a positive number, got {}",
                 self.lr
+            ));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return invalid(format!(
+                "momentum must be at least 0 and below 1, got {}",
+                self.momentum
             ));
         }
         if train_len == 0 {
@@ -162,9 +173,15 @@ impl Learner {
         &self.config
     }
 
-    /// A fresh optimizer: plain SGD (no momentum, no weight decay), as in the lesson.
+    /// A fresh optimizer: SGD without weight decay, plain (as in the lesson) unless the config
+    /// sets a momentum.
     pub fn optimizer(&self) -> ModuleOptimizer {
-        SgdConfig::new().init()
+        let momentum = (self.config.momentum > 0.0).then(|| {
+            MomentumConfig::new()
+                .with_momentum(self.config.momentum)
+                .with_dampening(0.0)
+        });
+        SgdConfig::new().with_momentum(momentum).init()
     }
 
     /// Trains `model` for the configured epochs with a fresh optimizer, no checkpoints and no
