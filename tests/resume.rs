@@ -102,21 +102,29 @@ fn a_resume_starts_from_the_checkpoints_weights() {
     let other = tmp.path().join("other");
     let (full, _) = train(&whole, "2", &[]);
     train(&split, "1", &[]);
-    // Same settings but other initial weights: its epoch-1 weights replace split's.
+    // Same settings, other initial weights; then split takes other's epoch-1 weights and
+    // other takes split's optimizer state, so that both checkpoints hold the same state.
     let whole_model = whole.join("batchnorm");
     train(&other, "1", &["--init-from", path_str(&whole_model)]);
-    std::fs::copy(
-        checkpoint(&other, 1).join("model.bpk"),
-        checkpoint(&split, 1).join("model.bpk"),
-    )
-    .unwrap();
+    for (file, from, to) in [
+        ("model.bpk", &other, &split),
+        ("optimizer.bin", &split, &other),
+    ] {
+        std::fs::copy(checkpoint(from, 1).join(file), checkpoint(to, 1).join(file)).unwrap();
+    }
     let (resumed, printed) = train(&split, "2", &["--resume"]);
+    let (resumed_other, _) = train(&other, "2", &["--resume"]);
     assert_eq!(printed_epochs(&printed), [2], "{printed}");
     let (a, b) = (losses(&full, 0), losses(&resumed, 0));
     assert_eq!(a[0], b[0], "epoch 1 is the checkpoint's record");
     assert_ne!(
         a[1], b[1],
         "epoch 2 ignored the weights of the checkpoint it resumed from"
+    );
+    assert_eq!(
+        b[1],
+        losses(&resumed_other, 0)[1],
+        "the same weights and optimizer state resumed differently"
     );
 }
 
