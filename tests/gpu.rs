@@ -131,10 +131,45 @@ fn wgpu_runs_the_lesson_and_its_checkpoints_load_on_the_cpu() {
     assert_eq!(report["models"].as_array().unwrap().len(), 2);
     assert!(out.join("loss.png").is_file());
 
-    // The plain model's checkpoint, written on wgpu, tests the same on the CPU.
-    let eval = |backend: &str| {
-        let json = tmp.path().join(format!("{backend}.json"));
-        let checkpoint = out.join("plain");
+    // Both models' checkpoints, written on wgpu (the BN model's running statistics too), test
+    // the same on the CPU, in eval mode (running statistics) and train mode (batch statistics).
+    for model in ["plain", "batchnorm"] {
+        let (gpu, cpu) = (
+            eval_checkpoint(&tmp, &out, model, "wgpu"),
+            eval_checkpoint(&tmp, &out, model, "flex"),
+        );
+        let tests = gpu.as_array().unwrap().len();
+        assert_eq!(tests, 2);
+        for i in 0..tests {
+            assert_eq!(gpu[i]["mode"], cpu[i]["mode"]);
+            assert_eq!(
+                gpu[i]["correct"], cpu[i]["correct"],
+                "{model} {}",
+                gpu[i]["mode"]
+            );
+            let (a, b) = (
+                gpu[i]["loss"].as_f64().unwrap(),
+                cpu[i]["loss"].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() < 1e-4,
+                "{model} {}: {a} vs {b}",
+                gpu[i]["mode"]
+            );
+        }
+    }
+}
+
+/// `eval --mode both` of `model`'s checkpoint in run directory `out` on `backend`.
+fn eval_checkpoint(
+    tmp: &tempfile::TempDir,
+    out: &std::path::Path,
+    model: &str,
+    backend: &str,
+) -> serde_json::Value {
+    {
+        let json = tmp.path().join(format!("{model}-{backend}.json"));
+        let checkpoint = out.join(model);
         mnist_bn_on(
             backend,
             &[
@@ -143,20 +178,15 @@ fn wgpu_runs_the_lesson_and_its_checkpoints_load_on_the_cpu() {
                 path_str(&checkpoint),
                 "--test-limit",
                 "128",
+                "--mode",
+                "both",
                 "--json",
                 path_str(&json),
             ],
         )
         .assert_ok();
         read_json(&json)
-    };
-    let (gpu, cpu) = (eval("wgpu"), eval("flex"));
-    assert_eq!(gpu[0]["correct"], cpu[0]["correct"]);
-    let (a, b) = (
-        gpu[0]["loss"].as_f64().unwrap(),
-        cpu[0]["loss"].as_f64().unwrap(),
-    );
-    assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
 }
 
 #[test]
@@ -184,4 +214,34 @@ fn no_vulkan_device_is_a_plain_error_that_says_what_to_do() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_build_with_wgpu_trains_on_it_unless_told_otherwise() {
+    // "A backend you enable explicitly wins": no --backend, no MNIST_BN_BACKEND.
+    if !gpu_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mnist-bn"))
+        .args(["train", "--model", "plain", "--epochs", "1"])
+        .args(["--train-limit", "128", "--test-limit", "64", "--quiet"])
+        .arg("--out")
+        .arg(&out)
+        .current_dir(root())
+        .env_remove("MNIST_BN_BACKEND")
+        .env_remove("MNIST_BN_DEVICE")
+        .env_remove("MNIST_DIR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.starts_with("backend: wgpu"), "{stdout}");
+    assert!(
+        read_json(&out.join("report.json"))["backend"]
+            .as_str()
+            .unwrap()
+            .starts_with("wgpu")
+    );
 }

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod claims;
 mod data;
 mod errors;
 mod faults;

@@ -58,15 +58,16 @@ pub fn mnist_bn_on(backend: &str, args: &[&str]) -> Run {
     mnist_bn_with(backend, &[], args)
 }
 
-/// Runs `mnist-bn` with `args` on the given backend, with extra environment variables.
+/// Runs `mnist-bn` with `args` on the given backend, with extra environment variables (set
+/// after the defaults, so they may set `MNIST_DIR` or `MNIST_BN_BACKEND` too).
 pub fn mnist_bn_with(backend: &str, env: &[(&str, &str)], args: &[&str]) -> Run {
     let output: Output = Command::new(env!("CARGO_BIN_EXE_mnist-bn"))
         .args(args)
-        .envs(env.iter().copied())
         .current_dir(root())
         .env_remove("MNIST_DIR")
         .env_remove("MNIST_BN_DEVICE")
         .env("MNIST_BN_BACKEND", backend)
+        .envs(env.iter().copied())
         .output()
         .expect("the binary runs");
     Run {

@@ -240,6 +240,27 @@ mod tests {
     }
 
     #[test]
+    fn the_lesson_init_draws_gamma_in_0_1_and_sets_beta_to_0() {
+        let device = Device::flex();
+        device.seed(3);
+        let bn = TorchBatchNormConfig::new(512)
+            .with_init(BatchNormInit::Lesson)
+            .init(&device);
+        let gamma = bn.weight.val().into_data().to_vec::<f32>().unwrap();
+        assert!(gamma.iter().all(|g| (0.0..=1.0).contains(g)), "{gamma:?}");
+        // Drawn, not constant: 512 uniform draws spread over most of [0, 1].
+        let (lo, hi) = gamma
+            .iter()
+            .fold((1.0f32, 0.0f32), |(lo, hi), &g| (lo.min(g), hi.max(g)));
+        assert!(lo < 0.05 && hi > 0.95, "{lo} {hi}");
+        let beta = bn.bias.val().into_data().to_vec::<f32>().unwrap();
+        assert!(beta.iter().all(|&b| b == 0.0), "{beta:?}");
+        let modern = TorchBatchNormConfig::new(4).init(&device);
+        let gamma = modern.weight.val().into_data().to_vec::<f32>().unwrap();
+        assert_eq!(gamma, [1.0; 4]);
+    }
+
+    #[test]
     fn training_mode_normalizes_with_batch_statistics() {
         let device = Device::flex();
         let bn = TorchBatchNormConfig::new(2).init(&device);
