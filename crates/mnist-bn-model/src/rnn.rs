@@ -101,8 +101,9 @@ impl RowRnn {
     ///
     /// # Panics
     ///
-    /// Panics if an image does not hold `steps * input_size` values, or, with batch norm in
-    /// training mode, if the batch holds a single image.
+    /// Panics if an image is not a whole number of rows of `input_size` values; with batch
+    /// norm (one pair of norms per time step), if it does not hold exactly the configured
+    /// `steps` rows. Without batch norm any number of rows is read.
     pub fn forward<const D: usize>(&self, images: Tensor<D>) -> Tensor<2> {
         let [input_size, hidden_size] = self.input.weight.dims();
         let dims = images.dims();
@@ -113,6 +114,12 @@ impl RowRnn {
             "expected rows of {input_size} values, got shape {dims:?}"
         );
         let steps = values / input_size;
+        assert!(
+            self.input_norm.is_empty() || steps == self.input_norm.len(),
+            "expected {} rows of {input_size} values (one batch norm per time step), got shape \
+             {dims:?}",
+            self.input_norm.len()
+        );
         let batch = dims[0];
         let rows: Tensor<3> = images.reshape([batch, steps, input_size]);
         // All input-to-hidden terms in one matmul: [batch * steps, hidden].
@@ -187,6 +194,23 @@ mod tests {
         // The hidden state is zero at step 0, so its term has zero mean there only.
         assert!(mean(&model.hidden_norm[0]).iter().all(|&m| m == 0.0));
         assert!(mean(&model.hidden_norm[5]).iter().any(|&m| m != 0.0));
+    }
+
+    #[test]
+    #[should_panic(expected = "expected 28 rows of 28 values (one batch norm per time step)")]
+    fn a_normalized_rnn_refuses_more_rows_than_it_has_norms() {
+        let device = Device::flex();
+        let model = RowRnnConfig::new(Norm::Batch).init(&device);
+        let images = Tensor::<3>::zeros([4, 30, 28], &device);
+        let _ = model.forward(images);
+    }
+
+    #[test]
+    fn a_plain_rnn_reads_any_number_of_rows() {
+        let device = Device::flex();
+        let model = RowRnnConfig::new(Norm::None).init(&device);
+        let images = Tensor::<3>::zeros([4, 30, 28], &device);
+        assert_eq!(model.forward(images).dims(), [4, 10]);
     }
 
     #[test]
