@@ -283,3 +283,31 @@ fn weights_that_overflow_on_an_epochs_last_step_are_not_checkpointed() {
     assert_eq!(report["models"][0]["stop"]["status"], "diverged");
     assert_eq!(report["models"][0]["stop"]["epoch"], 1);
 }
+
+#[test]
+fn a_second_writer_of_a_live_run_directory_is_refused_and_a_killed_one_leaves_no_lock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let mut child = spawn(&args(&out, &[]));
+    let lines = lines(child.stdout.take().unwrap());
+    wait_until_mid_epoch_2(&lines);
+    let holder = format!("in use by process {}", child.id());
+    // A second run with --force, and a --resume, while the first is still writing.
+    mnist_bn(&args(&out, &["--quiet", "--force"])).assert_error(&holder);
+    mnist_bn(&args(&out, &["--quiet", "--resume"])).assert_error(&holder);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first run ended before the second was refused"
+    );
+    signal(&child, "-KILL");
+    let _ = child.wait();
+    // The lock died with its process: the run resumes.
+    let resumed = mnist_bn(&args(&out, &["--quiet", "--resume"]));
+    resumed.assert_ok();
+    assert_eq!(
+        printed_epochs(&resumed.stdout),
+        [2, 3],
+        "{}",
+        resumed.stdout
+    );
+}

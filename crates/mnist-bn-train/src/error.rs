@@ -34,6 +34,17 @@ pub enum TrainError {
         /// What went wrong.
         problem: String,
     },
+    /// Another process is writing the run directory.
+    #[error(
+        "{dir}: in use by {holder}, which is still writing this run directory; wait for it to \
+         finish (or stop it) or choose another output directory"
+    )]
+    Busy {
+        /// The run directory.
+        dir: PathBuf,
+        /// Who holds it: `process <pid>`.
+        holder: String,
+    },
     /// Reading the data failed.
     #[error(transparent)]
     Data(#[from] DataError),

@@ -118,6 +118,7 @@ pub fn run_experiment(
     let started = Instant::now();
     validate(models, train, test, options)?;
     std::fs::create_dir_all(&options.out).map_err(TrainError::io(&options.out))?;
+    let _lock = crate::RunDirLock::acquire(&options.out)?;
     let mut report = RunReport {
         schema: REPORT_SCHEMA,
         backend: options.backend.clone(),

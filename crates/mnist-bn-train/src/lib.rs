@@ -38,6 +38,7 @@ mod plot;
 mod progress;
 mod pytorch;
 mod report;
+mod run_lock;
 
 pub use checkpoint::{
     CHECKPOINT_FORMAT, Checkpoint, TrainState, checkpoints_dir, latest_checkpoint, load_checkpoint,
@@ -55,3 +56,4 @@ pub use plot::{Curve, confusion_chart, loss_chart};
 pub use progress::ProgressMode;
 pub use pytorch::{export_pytorch, import_pytorch};
 pub use report::{ModelReport, REPORT_SCHEMA, RunReport};
+pub use run_lock::{LOCK_FILE, RunDirLock};

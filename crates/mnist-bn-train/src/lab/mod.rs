@@ -180,6 +180,7 @@ pub fn run_lab(
         _ => None,
     };
     std::fs::create_dir_all(&options.out).map_err(TrainError::io(&options.out))?;
+    let _lock = crate::RunDirLock::acquire(&options.out)?;
     let mut report = LabReport {
         schema: LAB_SCHEMA,
         backend: options.backend.clone(),

@@ -1,0 +1,92 @@
+//! One writer per run directory: an advisory lock that dies with its process.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use crate::TrainError;
+
+/// The lock file's name inside a run directory.
+pub const LOCK_FILE: &str = ".lock";
+
+/// Holds a run directory for this process: while it lives, [`RunDirLock::acquire`] on the same
+/// directory fails in every other process (and in this one) with [`TrainError::Busy`], naming
+/// the holder's process id.
+///
+/// The lock is the operating system's advisory file lock (`flock` on Unix) on
+/// `<dir>/.lock`: it is released when the file is closed, so a process that dies, even by
+/// `kill -9`, leaves no stale lock behind. The file itself stays, holding the last holder's
+/// process id. On a file system without file locks the directory is not locked.
+#[derive(Debug)]
+pub struct RunDirLock {
+    _file: File,
+}
+
+impl RunDirLock {
+    /// Locks `dir` (which must exist) or says who holds it.
+    pub fn acquire(dir: &Path) -> Result<Self, TrainError> {
+        let path = dir.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(TrainError::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                // A few bytes at most; a lock file that is not ours reads as "another process".
+                let _ = Read::by_ref(&mut file).take(64).read_to_string(&mut holder);
+                let holder = match holder.trim().parse::<u32>() {
+                    Ok(pid) => format!("process {pid}"),
+                    Err(_) => "another process".to_string(),
+                };
+                return Err(TrainError::Busy {
+                    dir: dir.to_path_buf(),
+                    holder,
+                });
+            }
+            Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+                return Ok(Self { _file: file });
+            }
+            Err(TryLockError::Error(error)) => return Err(TrainError::Io { path, error }),
+        }
+        let pid = format!("{}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(pid.as_bytes()))
+            .map_err(TrainError::io(&path))?;
+        Ok(Self { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_a_held_directory_names_the_holder_and_a_dropped_one_frees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunDirLock::acquire(dir.path()).unwrap();
+        let err = RunDirLock::acquire(dir.path()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("process {}", std::process::id())),
+            "{msg}"
+        );
+        assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+        drop(first);
+        let again = RunDirLock::acquire(dir.path());
+        assert!(again.is_ok(), "{again:?}");
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_io_error_naming_the_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let msg = RunDirLock::acquire(&gone).unwrap_err().to_string();
+        assert!(msg.contains("gone/.lock"), "{msg}");
+    }
+}
