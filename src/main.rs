@@ -17,6 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     threads::apply_policy();
+    catch_file_size_signal();
     let cli = match cli::parse() {
         Ok(cli) => cli,
         Err(err) => err.exit(),
@@ -34,5 +35,18 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A write that would take a file past the process's file-size limit (`ulimit -f`, a quota
+/// enforced that way) raises SIGXFSZ, which by default kills the process and leaves a
+/// half-written checkpoint directory behind. With the signal caught, the write fails with
+/// `EFBIG` instead, like a full disk's `ENOSPC`: the atomic writers report the file, remove
+/// their temporary files and keep the last complete checkpoint.
+fn catch_file_size_signal() {
+    #[cfg(unix)]
+    {
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, seen);
     }
 }

@@ -311,3 +311,73 @@ fn a_second_writer_of_a_live_run_directory_is_refused_and_a_killed_one_leaves_no
         resumed.stdout
     );
 }
+
+#[test]
+fn a_checkpoint_that_cannot_be_written_is_a_clear_error_and_the_last_one_survives() {
+    // A file-size limit (prlimit, util-linux) below model.bpk's 2.1 MB stands in for a full
+    // disk: the epoch-2 checkpoint's first file fails to write (EFBIG, like ENOSPC).
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let small = |extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "--model",
+            "plain",
+            "--train-limit",
+            "640",
+            "--test-limit",
+            "64",
+            "--quiet",
+            "--out",
+            path_str(&out),
+        ];
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    mnist_bn(
+        &small(&["--epochs", "1"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .assert_ok();
+    let output = Command::new("prlimit")
+        .arg("--fsize=500000")
+        .arg(env!("CARGO_BIN_EXE_mnist-bn"))
+        .args(small(&["--epochs", "2", "--resume"]))
+        .current_dir(root())
+        .env_remove("MNIST_DIR")
+        .env("MNIST_BN_BACKEND", "flex")
+        .output()
+        .expect("prlimit (util-linux) runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let target = checkpoint(&out, 2).join("model.bpk");
+    assert!(
+        stderr.contains(&format!("{}: File too large", target.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // Epoch 1's checkpoint is whole, epoch 2's does not exist, nothing temporary is left.
+    assert!(!checkpoint(&out, 2).exists());
+    let entries: Vec<String> = std::fs::read_dir(out.join("plain/checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, ["epoch-001"]);
+    let strays: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-") || n.contains(".partial-"))
+        .collect();
+    assert!(strays.is_empty(), "{strays:?}");
+    // With room again, the run resumes from epoch 1's checkpoint.
+    let resumed = mnist_bn(
+        &small(&["--epochs", "2", "--resume"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    resumed.assert_ok();
+    assert_eq!(printed_epochs(&resumed.stdout), [2], "{}", resumed.stdout);
+}

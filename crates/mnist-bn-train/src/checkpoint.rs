@@ -106,7 +106,15 @@ pub fn write_checkpoint_dir(
     if written.is_err() {
         let _ = fs::remove_dir_all(&tmp);
     }
-    written
+    // A file that could not be written is named by where it was going, not by the temporary
+    // directory that no longer exists.
+    written.map_err(|err| match err {
+        TrainError::Io { path, error } if path.starts_with(&tmp) => TrainError::Io {
+            path: target.join(path.strip_prefix(&tmp).unwrap_or(&path)),
+            error,
+        },
+        other => other,
+    })
 }
 
 fn write_files(
