@@ -390,8 +390,13 @@ fn outcome(report: &RunReport, out: &Path, only: Option<ModelKind>) -> ExitCode 
         match &m.stop {
             Stop::Completed => {}
             Stop::Diverged { epoch, batch, loss } => {
+                let why = if loss.is_finite() {
+                    format!("loss {loss}, but the step left weights that are not finite")
+                } else {
+                    format!("loss {loss}")
+                };
                 eprintln!(
-                    "error: training of {} diverged at epoch {epoch}, batch {batch} (loss {loss}); \
+                    "error: training of {} diverged at epoch {epoch}, batch {batch} ({why}); \
                      try a lower learning rate (--lr). The last good checkpoint is kept.",
                     m.name
                 );

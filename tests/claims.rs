@@ -164,6 +164,38 @@ fn the_data_is_searched_in_the_documented_order() {
     // A MNIST_DIR without the files falls through to ./data/mnist.
     let run = train(&[("MNIST_DIR", path_str(&empty))], &[]);
     run.assert_ok();
+
+    // ./data/mnist (of the working directory) comes before the shipped copy; without one,
+    // the shipped copy is used.
+    let elsewhere = |cwd: &Path| {
+        let out = cwd.join("run");
+        std::process::Command::new(env!("CARGO_BIN_EXE_mnist-bn"))
+            .args(["train", "--model", "plain", "--epochs", "1", "--quiet"])
+            .args(["--train-limit", "64", "--test-limit", "64", "--out"])
+            .arg(&out)
+            .current_dir(cwd)
+            .env_remove("MNIST_DIR")
+            .env("MNIST_BN_BACKEND", "flex")
+            .output()
+            .unwrap()
+    };
+    let with_local = tmp.path().join("with-local");
+    broken_data_dir(&with_local.join("data/mnist"));
+    let output = elsewhere(&with_local);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("data/mnist/train-images-idx3-ubyte"),
+        "{stderr}"
+    );
+    let without = tmp.path().join("without");
+    std::fs::create_dir_all(&without).unwrap();
+    let output = elsewhere(&without);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
@@ -293,6 +325,28 @@ fn eval_mode_train_uses_each_batchs_statistics_and_report_fields_hang_together()
     assert_ne!(
         eval_mode[0]["loss"], train_mode[0]["loss"],
         "train mode must not use the running statistics"
+    );
+    // Each batch's own: the 256 images as one batch test differently from four of 64.
+    let json = tmp.path().join("one-batch.json");
+    let checkpoint = out.join("batchnorm");
+    mnist_bn(&[
+        "eval",
+        "--checkpoint",
+        path_str(&checkpoint),
+        "--mode",
+        "train",
+        "--batch-size",
+        "256",
+        "--test-limit",
+        "256",
+        "--json",
+        path_str(&json),
+    ])
+    .assert_ok();
+    assert_ne!(
+        read_json(&json)[0]["loss"],
+        train_mode[0]["loss"],
+        "train mode must normalize each batch with its own statistics"
     );
 }
 

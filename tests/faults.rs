@@ -17,7 +17,7 @@ use safetensors::SafeTensors;
 use crate::util::{exported_weights, losses, mnist_bn, path_str, read_json, root};
 
 /// A plain-model run of 3 epochs of 20,000 images (about a second each here) with progress
-/// lines (four per epoch, as on any non-terminal stdout).
+/// lines (three per epoch, as on any non-terminal stdout).
 fn args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "train",
@@ -182,11 +182,13 @@ fn ctrl_c_mid_epoch_keeps_the_last_checkpoint_and_says_how_to_resume() {
     assert_eq!(losses(&read_json(&out.join("report.json")), 0).len(), 3);
 }
 
-/// Every value of a safetensors file is finite.
+/// Every value of a safetensors file of f32 tensors is finite.
 fn all_finite(file: &Path) -> bool {
     let bytes = std::fs::read(file).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors().iter().all(|(_, view)| {
+    assert!(!st.tensors().is_empty(), "{}: no tensors", file.display());
+    st.tensors().iter().all(|(name, view)| {
+        assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
         view.data()
             .chunks_exact(4)
             .all(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
@@ -234,6 +236,10 @@ fn divergence_in_epoch_2_stops_there_and_keeps_epoch_1s_finite_weights() {
     assert_eq!(model["stop"]["status"], "diverged");
     assert_eq!(model["stop"]["epoch"], 2);
     assert_eq!(model["stop"]["batch"], 1);
+    assert!(
+        model["stop"]["loss"].is_null(),
+        "a NaN loss is null in JSON"
+    );
     assert!(model["tests"].as_array().unwrap().is_empty());
     assert_eq!(losses(&report, 0).len(), 1);
     // The last good checkpoint is epoch 1's, and its weights are finite.
@@ -277,11 +283,22 @@ fn weights_that_overflow_on_an_epochs_last_step_are_not_checkpointed() {
         path_str(&out),
     ]);
     assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stderr.contains("diverged at epoch 1"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("diverged at epoch 1, batch 1 (loss 2.3")
+            && run
+                .stderr
+                .contains("but the step left weights that are not finite"),
+        "{}",
+        run.stderr
+    );
     assert!(!checkpoint(&out, 1).exists());
     let report = read_json(&out.join("report.json"));
-    assert_eq!(report["models"][0]["stop"]["status"], "diverged");
-    assert_eq!(report["models"][0]["stop"]["epoch"], 1);
+    let stop = &report["models"][0]["stop"];
+    assert_eq!(stop["status"], "diverged");
+    assert_eq!((&stop["epoch"], &stop["batch"]), (&1.into(), &1.into()));
+    let loss = stop["loss"].as_f64().expect("the last loss was finite");
+    assert!((2.0..2.6).contains(&loss), "{loss}");
 }
 
 #[test]

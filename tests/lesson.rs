@@ -186,6 +186,8 @@ fn train_runs_one_model_and_bn_init_lesson_changes_the_start() {
         assert_eq!(run.stdout.matches("Test Loss: ").count(), 2);
         let report = read_json(&out.join("report.json"));
         assert_eq!(report["models"].as_array().unwrap().len(), 1);
+        let expected = if init == "lesson" { "Lesson" } else { "Ones" };
+        assert_eq!(report["models"][0]["config"]["Mlp"]["bn_init"], expected);
         first.push(losses(&report, 0)[0]);
     }
     assert_ne!(first[0], first[1]);

@@ -306,8 +306,17 @@ mod tests {
 
     #[test]
     fn without_an_explicit_directory_the_shipped_copy_is_searched() {
-        let dirs = search_dirs(None);
-        assert!(dirs.iter().any(|d| d.ends_with("data/mnist")), "{dirs:?}");
+        // Tests run in the crate's directory, which has no data/mnist of its own: the
+        // relative ./data/mnist comes first (MNIST_DIR aside), the shipped copy last.
+        let dirs: Vec<PathBuf> = search_dirs(None)
+            .into_iter()
+            .filter(|d| std::env::var_os(MNIST_DIR_ENV).is_none_or(|env| d.as_os_str() != env))
+            .collect();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../data/mnist")
+            .canonicalize()
+            .unwrap();
+        assert_eq!(dirs, vec![PathBuf::from("data/mnist"), shipped]);
         assert_eq!(
             search_dirs(Some(Path::new("/x"))),
             vec![PathBuf::from("/x")]

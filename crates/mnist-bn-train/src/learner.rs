@@ -107,13 +107,15 @@ pub struct EpochStats {
 pub enum Stop {
     /// Every epoch ran.
     Completed,
-    /// A batch loss was NaN or infinite; the model of the last complete epoch is kept.
+    /// A batch loss was NaN or infinite, or a step left weights that are; the model of the
+    /// last complete epoch is kept.
     Diverged {
         /// The epoch, from 1.
         epoch: usize,
         /// The batch within the epoch, from 1.
         batch: usize,
-        /// The loss that was not finite.
+        /// The batch's loss: not finite, or finite when the step after it overflowed the
+        /// weights (`null` in JSON when not finite).
         loss: f64,
     },
     /// The user asked to stop (Ctrl-C); the last complete epoch is checkpointed.
@@ -233,6 +235,7 @@ impl Learner {
                 &self.console,
             );
             let (mut loss_sum, mut count, mut images) = (0.0f64, 0usize, 0usize);
+            let mut last_loss = f64::NAN;
             for batch in batches {
                 if interrupt.load(Ordering::Relaxed) {
                     progress.finish();
@@ -252,6 +255,7 @@ impl Learner {
                     return Ok((model, stop));
                 }
                 loss_sum += value;
+                last_loss = value;
                 images += n;
                 progress.update(count, images, value);
             }
@@ -262,7 +266,7 @@ impl Learner {
                 let stop = Stop::Diverged {
                     epoch,
                     batch: count,
-                    loss: f64::NAN,
+                    loss: last_loss,
                 };
                 return Ok((model, stop));
             }

@@ -13,7 +13,8 @@ pub enum ProgressMode {
     /// A progress bar (batches done, loss, images/s) when stdout is a terminal, plain lines
     /// otherwise.
     Auto,
-    /// Plain lines, four per epoch, without control characters.
+    /// Plain lines, three per epoch (at a quarter, half and three quarters), without control
+    /// characters.
     Lines,
     /// Nothing but the per-epoch lines.
     Quiet,

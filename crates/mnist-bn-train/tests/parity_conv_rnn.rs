@@ -35,14 +35,16 @@
 //! 4e-6). `TorchBatchNorm` therefore reduces the statistics of inputs with spatial axes one axis
 //! at a time (28, 28, then 64 values), which brought every difference down about a thousandfold
 //! (table). What remains is the convolutions' own long weight-gradient sums, amplified by batch
-//! norm's 1/σ: this test allows logits and loss 5e-6, gradients 1e-5 and the state after the
-//! step 2e-7, a few times what was measured. It catches (each tried) epsilon 1.1e-5 instead of
-//! 1e-5 (logits off by 2e-5) and, already with the earlier, looser tolerances: the norms in eval mode, batch norm after the pooling, a conv bias
-//! before the norm (a missing tensor), epsilon 1e-4 instead of 1e-5, momentum 0.11 instead of
+//! norm's 1/σ, and whose order depends on the cache sizes gemm blocks for: this test allows
+//! logits and loss 1e-5, gradients 3e-5 and the state after the step 5e-7, about ten times what
+//! was measured on an Intel Xeon (family 6 model 207) and still a hundred times less than the
+//! fused statistics' error. It catches (each tried) epsilon 1.1e-5 instead of 1e-5 (logits
+//! off by 2e-5) and, already with the earlier, looser tolerances: the norms in eval mode,
+//! batch norm after the pooling, a conv bias before the norm (a missing tensor), epsilon 1e-4 instead of 1e-5, momentum 0.11 instead of
 //! 0.1. The biased running variance instead of the unbiased one moves it by 2e-8 here, below
 //! any tolerance; the RNN test (64 values per statistic) catches that one.
 //!
-//! Largest differences measured (2026-11-29, flex, 2 threads; the tests print them for every
+//! Largest differences measured (2026-11-29, flex, 2 threads, Intel Xeon family 6 model 207; the tests print them for every
 //! group of tensors; `*` stands for every time step):
 //!
 //! | model   | logits  | loss    | gradients (largest)         | parameters after (largest) | running statistics (largest)       |
@@ -87,9 +89,9 @@ const STRICT: Atol = Atol {
 /// The ConvNet with BatchNorm2d: weight gradients summed over 50,176 positions, scaled by
 /// batch norm's 1/σ (see the module docs).
 const CONV_BN: Atol = Atol {
-    output: 5e-6,
-    grad: 1e-5,
-    state: 2e-7,
+    output: 1e-5,
+    grad: 3e-5,
+    state: 5e-7,
 };
 
 fn fixture(name: &str) -> PathBuf {
