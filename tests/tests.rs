@@ -12,5 +12,7 @@ mod gpu;
 mod interop;
 mod lab;
 mod lesson;
+#[cfg(unix)]
+mod permissions;
 mod predict;
 mod resume;
