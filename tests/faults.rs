@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use safetensors::SafeTensors;
 
-use crate::util::{exported_weights, losses, mnist_bn, path_str, read_json, root};
+use crate::util::{exported_weights, losses, mnist_bn, path_str, printed_epochs, read_json, root};
 
 /// A plain-model run of 3 epochs of 20,000 images (about a second each here) with progress
 /// lines (three per epoch, as on any non-terminal stdout).
@@ -89,20 +89,6 @@ fn signal(child: &Child, name: &str) {
 
 fn checkpoint(out: &Path, epoch: usize) -> PathBuf {
     out.join(format!("plain/checkpoints/epoch-{epoch:03}"))
-}
-
-/// The epochs a run printed its lesson line for.
-fn printed_epochs(stdout: &str) -> Vec<usize> {
-    stdout
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("Epoch: ")?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect()
 }
 
 #[test]

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use crate::util::{exported_weights, losses, mnist_bn, path_str, read_json};
+use crate::util::{exported_weights, losses, mnist_bn, path_str, printed_epochs, read_json};
 
 /// The arguments of a small shuffled batch-norm run with momentum into `out`.
 fn train_args<'a>(out: &'a Path, epochs: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -43,20 +43,6 @@ fn train(out: &Path, epochs: &str, extra: &[&str]) -> (serde_json::Value, String
     let run = mnist_bn(&train_args(out, epochs, extra));
     run.assert_ok();
     (read_json(&out.join("report.json")), run.stdout.clone())
-}
-
-/// The epochs whose lesson line (`Epoch: N \tTraining Loss: ...`) a run printed.
-fn printed_epochs(stdout: &str) -> Vec<usize> {
-    stdout
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("Epoch: ")?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect()
 }
 
 fn epoch_seconds(report: &serde_json::Value, epoch: usize) -> f64 {

@@ -96,6 +96,20 @@ pub fn losses(report: &serde_json::Value, index: usize) -> Vec<f64> {
         .collect()
 }
 
+/// The epochs whose lesson line (`Epoch: N \tTraining Loss: ...`) a run printed.
+pub fn printed_epochs(stdout: &str) -> Vec<usize> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("Epoch: ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
 /// The weights and running statistics of the newest checkpoint of `model` in run directory
 /// `run`, as the bytes of a PyTorch export (burnpack files also hold parameter ids, which
 /// differ between processes, so they cannot be compared directly).
