@@ -70,6 +70,26 @@ pub fn select(requested: Option<BackendKind>, device: Option<&str>) -> Result<Ba
     }
 }
 
+/// Where fresh models draw their initial weights, whatever they train on: the CPU backend of
+/// highest priority among those compiled in (flex, then ndarray), so that the same `--seed`
+/// starts every backend from the same weights; `None` (draw on the training device) in a
+/// build with no CPU backend.
+pub fn init_device() -> Option<Device> {
+    #[cfg(feature = "flex")]
+    {
+        Some(Device::flex())
+    }
+    #[cfg(all(not(feature = "flex"), feature = "ndarray"))]
+    {
+        #[allow(deprecated)]
+        Some(Device::ndarray())
+    }
+    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
+    {
+        None
+    }
+}
+
 #[cfg(feature = "flex")]
 fn flex() -> Result<Backend> {
     Ok(Backend {

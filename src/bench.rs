@@ -7,7 +7,9 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use burn::module::Module;
 use mnist_bn_data::{Mnist, Split, search_dirs};
+use mnist_bn_model::draw_parameters;
 use mnist_bn_train::{
     Learner, ModelSpec, ProgressMode, TestMode, TrainingConfig, evaluate, write_atomic,
 };
@@ -33,8 +35,12 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
         let training = TrainingConfig::new().with_epochs(args.epochs as usize);
         let learner =
             Learner::new(training, &backend.device).with_progress(ProgressMode::Quiet, name);
-        learner.device().seed(0);
-        let model = spec.config.init(learner.device());
+        // Drawn where `run` draws them, so that every backend starts from the same weights.
+        let init = crate::backend::init_device().unwrap_or_else(|| backend.device.clone());
+        init.seed(0);
+        let model = spec.config.init(&init);
+        draw_parameters(&model);
+        let model = model.to_device(learner.device());
         let (model, history, _) = learner.fit_epochs(model, &train)?;
         let eval_started = Instant::now();
         let result = evaluate(&model, &test, 64, TestMode::Eval, &backend.device)?;

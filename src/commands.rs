@@ -85,6 +85,7 @@ fn lab(backend: Backend, args: &LabArgs) -> Result<ExitCode> {
             BackendKind::Wgpu => 1,
             _ => rayon::current_num_threads(),
         },
+        init_device: backend::init_device(),
     };
     let report = run_lab(&experiments, train, test, &options, &backend.device)?;
     println!("{}", report.summary());
@@ -126,6 +127,7 @@ fn run(
             // One model uses a second core poorly at batch 64; two models use both.
             None => rayon::current_num_threads(),
         },
+        init_device: backend::init_device(),
     };
     let interrupt = interrupt_flag()?;
     let report = run_experiment(

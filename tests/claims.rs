@@ -398,6 +398,14 @@ fn the_ndarray_backend_trains_like_flex() {
     }
     let (a, b) = (losses(&reports[0], 0), losses(&reports[1], 0));
     assert!((a[0] - b[0]).abs() < 1e-4, "{a:?} vs {b:?}");
+    // Without --init-from the same seed starts both from the same weights too (drawn on flex).
+    let fresh = tmp.path().join("ndarray-fresh");
+    mnist_bn_with("ndarray", &[], &strs(&args(&fresh, None))).assert_ok();
+    let (a, b) = (
+        losses(&read_json(&start.join("report.json")), 0),
+        losses(&read_json(&fresh.join("report.json")), 0),
+    );
+    assert!((a[0] - b[0]).abs() < 1e-4, "{a:?} vs {b:?}");
     let (ta, tb) = (
         &reports[0]["models"][0]["tests"],
         &reports[1]["models"][0]["tests"],

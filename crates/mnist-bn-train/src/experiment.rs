@@ -93,6 +93,11 @@ pub struct ExperimentOptions {
     /// CPU backend, where one model uses a second core poorly at batch 64). 1 trains them one
     /// after another, each with every thread. The printout is the same either way.
     pub side_by_side: usize,
+    /// Where fresh models draw their initial weights before moving to the training device;
+    /// `None` draws on the training device. One CPU device for every backend gives the same
+    /// initial weights for the same seed on each of them (each device has its own generator),
+    /// so that a GPU run compares with a CPU run epoch by epoch.
+    pub init_device: Option<Device>,
 }
 
 /// Trains and tests `models` on `device` and writes everything into `options.out`.
@@ -349,7 +354,13 @@ fn start(
             device.seed(options.training.seed);
             let model = match &spec.init_from {
                 Some(path) => initial_weights(path, &spec.config, device)?,
-                None => spec.config.init(device),
+                None => {
+                    let init_device = options.init_device.as_ref().unwrap_or(device);
+                    init_device.seed(options.training.seed);
+                    let model = spec.config.init(init_device);
+                    draw_parameters(&model);
+                    model.to_device(device)
+                }
             };
             draw_parameters(&model);
             remove_checkpoints(&root)?;

@@ -18,6 +18,7 @@
 //!     progress: ProgressMode::Auto,
 //!     backend: "flex".into(),
 //!     side_by_side: 2,
+//!     init_device: None,
 //! };
 //! let report = run_experiment(&ModelSpec::lesson(), &train, &test, &options, &Device::flex(), &AtomicBool::new(false))?;
 //! println!("{}", report.markdown(None));

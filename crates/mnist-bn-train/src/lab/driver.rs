@@ -167,16 +167,17 @@ pub(crate) fn run_all(
     runs: &[Run],
     data: &LabData,
     device: &Device,
+    init_device: &Device,
     threads: usize,
     progress: &LabProgress,
 ) -> Result<Vec<Outcome>, TrainError> {
     let models: Vec<Mutex<Option<Net>>> = runs
         .iter()
         .map(|run| {
-            device.seed(run.training.seed);
-            let model = NetConfig::Mlp(run.config.clone()).init(device);
+            init_device.seed(run.training.seed);
+            let model = NetConfig::Mlp(run.config.clone()).init(init_device);
             draw_parameters(&model);
-            Mutex::new(Some(model))
+            Mutex::new(Some(model.to_device(device)))
         })
         .collect();
     let mut order: Vec<usize> = (0..runs.len()).collect();

@@ -99,6 +99,9 @@ pub struct LabOptions {
     pub backend: String,
     /// Networks trained at the same time, one per thread.
     pub threads: usize,
+    /// Where the networks draw their initial weights before moving to the training device
+    /// (`None`: on it), as [`ExperimentOptions::init_device`](crate::ExperimentOptions).
+    pub init_device: Option<Device>,
 }
 
 /// One experiment's results: what `lab.md` shows of it, and every number in `lab.json`.
