@@ -192,7 +192,7 @@ fn bad_flags_files_and_checkpoints_are_clear_errors() {
                 p("a-file"),
                 p("i")
             ),
-            "a-file: PyTorch reader error",
+            "a-file: not a readable .pt file",
         ),
         (
             format!(
@@ -220,4 +220,87 @@ fn bad_flags_files_and_checkpoints_are_clear_errors() {
         );
         run.assert_error(needle);
     }
+}
+
+/// Runs `mnist-bn` (flex) with at most `bytes` of address space (prlimit, util-linux).
+fn with_memory_limit(bytes: u64, args: &[&str]) -> crate::util::Run {
+    let output = std::process::Command::new("prlimit")
+        .arg(format!("--as={bytes}"))
+        .arg(env!("CARGO_BIN_EXE_mnist-bn"))
+        .args(args)
+        .current_dir(root())
+        .env("MNIST_BN_BACKEND", "flex")
+        .output()
+        .expect("prlimit (util-linux) runs");
+    crate::util::Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn weight_files_that_claim_huge_tensors_are_refused_before_any_allocation() {
+    // Both would need gigabytes if their data were read; both are refused from their metadata
+    // within a 400 MB address space (the lesson's model is 2 MB).
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("i");
+    let out = out.to_str().unwrap();
+    // A 1.5 MB .pt whose deflated fc1.weight inflates to 1 GiB (tests/fixtures/make_bomb.py).
+    let bomb = root().join("tests/fixtures/bomb_fc1_1gib.pt");
+    let run = with_memory_limit(
+        400_000_000,
+        &[
+            "import",
+            "--pytorch",
+            bomb.to_str().unwrap(),
+            "--model",
+            "batchnorm",
+            "--out",
+            out,
+        ],
+    );
+    run.assert_error("fc1.weight is [268435456], expected [512, 784]");
+    // A sparse 16 GiB .safetensors whose header declares fc1.weight as 2^32 floats.
+    let big = tmp.path().join("huge.safetensors");
+    let header =
+        br#"{"fc1.weight":{"dtype":"F32","shape":[4294967296],"data_offsets":[0,17179869184]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    std::fs::write(&big, &bytes).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(bytes.len() as u64 + (1 << 34))
+        .unwrap();
+    let run = with_memory_limit(
+        400_000_000,
+        &[
+            "import",
+            "--pytorch",
+            big.to_str().unwrap(),
+            "--model",
+            "plain",
+            "--out",
+            out,
+        ],
+    );
+    run.assert_error("fc1.weight is [4294967296], expected [512, 784]");
+    // A header that claims to be a gigabyte long is not read either.
+    let long = tmp.path().join("long.safetensors");
+    std::fs::write(&long, (1u64 << 30).to_le_bytes()).unwrap();
+    with_memory_limit(
+        400_000_000,
+        &[
+            "import",
+            "--pytorch",
+            long.to_str().unwrap(),
+            "--model",
+            "plain",
+            "--out",
+            out,
+        ],
+    )
+    .assert_error("a 1073741824-byte header");
 }

@@ -35,6 +35,7 @@ pub fn import_pytorch(path: &Path, config: &MlpConfig, device: &Device) -> Resul
     let mut model = config.init(device);
     let names = layer_names(config.hidden.len());
     let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
+    check_shapes_before_reading(path, is_safetensors, &model, &names)?;
     let result = if is_safetensors {
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter)
@@ -59,6 +60,93 @@ pub fn import_pytorch(path: &Path, config: &MlpConfig, device: &Device) -> Resul
     }?;
     check_applied(&result, &names, config.norm, path)?;
     Ok(model)
+}
+
+/// Largest safetensors header read (the format's own limit is 100 MB; ours is a few KB).
+const MAX_HEADER: u64 = 1 << 20;
+
+/// Compares the shape of every tensor the file declares for one of `model`'s parameters with
+/// the parameter's, from the file's metadata alone, before any tensor data is read: a file
+/// that claims a 16 GiB tensor (or a zip entry that would inflate to gigabytes) is refused
+/// without allocating it. Tensors of no parameter are left to [`check_applied`] (their data is
+/// never read).
+fn check_shapes_before_reading(
+    path: &Path,
+    is_safetensors: bool,
+    model: &Mlp,
+    names: &[(String, String)],
+) -> Result<(), TrainError> {
+    let declared = if is_safetensors {
+        safetensors_shapes(path)?
+    } else {
+        let reader = pytorch_reader::PytorchReader::new(path)
+            .map_err(|e| TrainError::checkpoint(path, format!("not a readable .pt file: {e}")))?;
+        reader
+            .tensors()
+            .iter()
+            .map(|(key, t)| (key.clone(), t.shape().to_vec()))
+            .collect()
+    };
+    let expected: std::collections::HashMap<String, Vec<usize>> = model
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), false)
+        .into_iter()
+        .map(|t| (torch_key(&t.name, names), t.shape.to_vec()))
+        .collect();
+    let mut wrong: Vec<String> = declared
+        .iter()
+        .filter_map(|(key, shape)| {
+            let want = expected.get(key)?;
+            (want != shape).then(|| format!("{key} is {shape:?}, expected {want:?}"))
+        })
+        .collect();
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    wrong.sort();
+    Err(TrainError::checkpoint(
+        path,
+        format!(
+            "not a state_dict of this model (nothing read): {}",
+            wrong.join("; ")
+        ),
+    ))
+}
+
+/// The shapes a safetensors file declares, from its header alone.
+fn safetensors_shapes(path: &Path) -> Result<Vec<(String, Vec<usize>)>, TrainError> {
+    use std::io::Read;
+    let bad = |problem: String| TrainError::checkpoint(path, problem);
+    let mut file = std::fs::File::open(path).map_err(TrainError::io(path))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| bad("not a safetensors file: shorter than its header".into()))?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_HEADER {
+        return Err(bad(format!(
+            "not a safetensors file of this model: a {len}-byte header"
+        )));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header)
+        .map_err(|_| bad("not a safetensors file: its header is cut short".into()))?;
+    let header: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&header)
+            .map_err(|e| bad(format!("not a safetensors file: header: {e}")))?;
+    Ok(header
+        .into_iter()
+        .filter(|(key, _)| key != "__metadata__")
+        .map(|(key, info)| {
+            let shape = info["shape"]
+                .as_array()
+                .map(|dims| {
+                    dims.iter()
+                        .map(|d| d.as_u64().map_or(usize::MAX, |d| d as usize))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (key, shape)
+        })
+        .collect())
 }
 
 /// The lesson's PyTorch name of each layer of an [`Mlp`] with `depth` hidden layers, as
