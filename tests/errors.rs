@@ -304,3 +304,58 @@ fn weight_files_that_claim_huge_tensors_are_refused_before_any_allocation() {
     )
     .assert_error("a 1073741824-byte header");
 }
+
+#[test]
+fn checkpoint_files_larger_than_the_model_can_hold_are_refused_unread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let out_str = out.to_str().unwrap();
+    mnist_bn(&[
+        "train",
+        "--model",
+        "plain",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "64",
+        "--test-limit",
+        "64",
+        "--quiet",
+        "--out",
+        out_str,
+    ])
+    .assert_ok();
+    let epoch = out.join("plain/checkpoints/epoch-001");
+    let checkpoint = out.join("plain");
+    for file in ["model.bpk", "optimizer.bin", "model.json"] {
+        // Grown (sparse) to 8 GiB: read whole, it would need 8 GiB of memory.
+        let copy = tmp.path().join("saved");
+        std::fs::copy(epoch.join(file), &copy).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(epoch.join(file))
+            .unwrap()
+            .set_len(8 << 30)
+            .unwrap();
+        with_memory_limit(
+            400_000_000,
+            &[
+                "eval",
+                "--checkpoint",
+                checkpoint.to_str().unwrap(),
+                "--test-limit",
+                "64",
+            ],
+        )
+        .assert_error(&format!("{file}: is 8589934592 bytes, more than"));
+        std::fs::copy(&copy, epoch.join(file)).unwrap();
+    }
+    mnist_bn(&[
+        "eval",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--test-limit",
+        "64",
+    ])
+    .assert_ok();
+}

@@ -257,10 +257,11 @@ fn prune(root: &Path, newest: usize) {
 /// Reads a checkpoint (see [`resolve_checkpoint`] for what `path` may name) onto `device`.
 pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, TrainError> {
     let dir = resolve_checkpoint(path)?;
-    let read = |name: &str| {
+    let read_at_most = |name: &str, limit: u64| {
         let file = dir.join(name);
-        fs::read(&file).map_err(TrainError::io(file))
+        read_bounded(&file, limit)
     };
+    let read = |name: &str| read_at_most(name, MAX_JSON);
     // The format first: an older checkpoint's model.json may not parse as today's config.
     let state = train_state(&dir.join("training.json"), &read("training.json")?)?;
     if state.format != CHECKPOINT_FORMAT {
@@ -274,11 +275,22 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, Train
         ));
     }
     let config: NetConfig = from_json(&dir.join("model.json"), &read("model.json")?)?;
-    let model = model_from_bytes(&config, read("model.bpk")?, device, &dir.join("model.bpk"))?;
+    // Weights and optimizer state are bounded by what this model can hold, so that a file that
+    // is not what it claims is refused before it is read into memory.
+    let limit = 2 * tensor_bytes(&config, device) + (1 << 20);
+    let model = model_from_bytes(
+        &config,
+        read_at_most("model.bpk", limit)?,
+        device,
+        &dir.join("model.bpk"),
+    )?;
     let optimizer = match dir.join("optimizer.bin") {
-        file if file.exists() => Some(OptimizerRecord::load(&file).map_err(|e| {
-            TrainError::checkpoint(&file, format!("unreadable optimizer state: {e}"))
-        })?),
+        file if file.exists() => {
+            read_bounded(&file, limit)?;
+            Some(OptimizerRecord::load(&file).map_err(|e| {
+                TrainError::checkpoint(&file, format!("unreadable optimizer state: {e}"))
+            })?)
+        }
         _ => None,
     };
     Ok(Checkpoint {
@@ -288,6 +300,31 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, Train
         state,
         optimizer,
     })
+}
+
+/// Largest `model.json` or `training.json` read (a long run's history is a few hundred KB).
+const MAX_JSON: u64 = 16 << 20;
+
+/// The bytes of every tensor of a model built from `config` (f32).
+fn tensor_bytes(config: &NetConfig, device: &Device) -> u64 {
+    config
+        .init(device)
+        .collect(None, None, false)
+        .iter()
+        .map(|t| t.shape.iter().product::<usize>() as u64 * 4)
+        .sum()
+}
+
+/// Reads `file`, refusing one larger than `limit` bytes before reading it.
+fn read_bounded(file: &Path, limit: u64) -> Result<Vec<u8>, TrainError> {
+    let len = fs::metadata(file).map_err(TrainError::io(file))?.len();
+    if len > limit {
+        return Err(TrainError::checkpoint(
+            file,
+            format!("is {len} bytes, more than this model's checkpoint can hold ({limit})"),
+        ));
+    }
+    fs::read(file).map_err(TrainError::io(file))
 }
 
 /// Parses `training.json`. Checkpoints written before `momentum` existed trained with plain
