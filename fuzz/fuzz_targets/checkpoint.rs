@@ -24,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
     let dir = tempfile::tempdir().expect("a temporary directory");
     for fuzzed in ["model.json", "training.json"] {
         for (file, text) in [("model.json", MODEL_JSON), ("training.json", TRAINING_JSON)] {
-            let bytes = if file == fuzzed { data } else { text.as_bytes() };
+            let bytes = if file == fuzzed {
+                data
+            } else {
+                text.as_bytes()
+            };
             std::fs::write(dir.path().join(file), bytes).expect("write");
         }
         std::fs::write(dir.path().join("model.bpk"), b"").expect("write");
