@@ -359,3 +359,63 @@ fn checkpoint_files_larger_than_the_model_can_hold_are_refused_unread() {
     ])
     .assert_ok();
 }
+
+#[test]
+fn a_model_json_that_init_would_panic_on_is_a_clear_error() {
+    // Found by the checkpoint fuzzer: bn_epsilon 0 reached an assertion in batch norm's init.
+    // A model.json describing a model far larger than its model.bpk is refused before the
+    // model is built.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    mnist_bn(&[
+        "train",
+        "--model",
+        "batchnorm",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "64",
+        "--test-limit",
+        "64",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .assert_ok();
+    let json = out.join("batchnorm/checkpoints/epoch-001/model.json");
+    let original = std::fs::read_to_string(&json).unwrap();
+    let checkpoint = out.join("batchnorm");
+    let eval = || {
+        with_memory_limit(
+            400_000_000,
+            &[
+                "eval",
+                "--checkpoint",
+                checkpoint.to_str().unwrap(),
+                "--test-limit",
+                "64",
+            ],
+        )
+    };
+    for (from, to, needle) in [
+        (
+            "\"bn_epsilon\": 0.00001",
+            "\"bn_epsilon\": 0.0",
+            "invalid model config: bn_epsilon 0",
+        ),
+        (
+            "\"bn_momentum\": 0.1",
+            "\"bn_momentum\": -1",
+            "invalid model config: bn_momentum -1",
+        ),
+        (
+            "512,",
+            "4000000000,",
+            "too few for the model model.json describes",
+        ),
+    ] {
+        assert!(original.contains(from), "{from} not in {original}");
+        std::fs::write(&json, original.replacen(from, to, 1)).unwrap();
+        eval().assert_error(needle);
+    }
+}

@@ -44,6 +44,104 @@ impl NetConfig {
         }
     }
 
+    /// Checks what [`init`](Self::init) would otherwise panic on (zero sizes, a batch-norm
+    /// epsilon that is not finite and positive, a momentum outside [0, 1], an initializer
+    /// with impossible bounds), for a config read from a file.
+    pub fn validate(&self) -> Result<(), String> {
+        let sizes: Vec<(&str, usize)> = match self {
+            NetConfig::Mlp(c) => {
+                let mut s = vec![("input_size", c.input_size), ("output_size", c.output_size)];
+                s.extend(c.hidden.iter().map(|&h| ("hidden", h)));
+                s
+            }
+            NetConfig::Conv(c) => vec![
+                ("channels1", c.channels1),
+                ("channels2", c.channels2),
+                ("output_size", c.output_size),
+            ],
+            NetConfig::Rnn(c) => vec![
+                ("hidden_size", c.hidden_size),
+                ("steps", c.steps),
+                ("input_size", c.input_size),
+                ("output_size", c.output_size),
+            ],
+        };
+        if let Some((name, _)) = sizes.iter().find(|(_, n)| *n == 0) {
+            return Err(format!("{name} is 0"));
+        }
+        let (epsilon, momentum) = match self {
+            NetConfig::Mlp(c) => (c.bn_epsilon, c.bn_momentum),
+            NetConfig::Conv(c) => (c.bn_epsilon, c.bn_momentum),
+            NetConfig::Rnn(c) if !c.bn_gamma.is_finite() => {
+                return Err(format!("bn_gamma {} is not finite", c.bn_gamma));
+            }
+            NetConfig::Rnn(_) => (1e-5, 0.1),
+        };
+        if !(epsilon.is_finite() && epsilon > 0.0) {
+            return Err(format!("bn_epsilon {epsilon} is not finite and positive"));
+        }
+        if !(0.0..=1.0).contains(&momentum) {
+            return Err(format!("bn_momentum {momentum} is not within [0, 1]"));
+        }
+        if let NetConfig::Mlp(c) = self {
+            match &c.weight_init {
+                Some(burn::nn::Initializer::Uniform { min, max })
+                    if !(min.is_finite() && max.is_finite() && min < max) =>
+                {
+                    return Err(format!("weight_init Uniform [{min}, {max}] is not a range"));
+                }
+                Some(burn::nn::Initializer::Normal { mean, std })
+                    if !(mean.is_finite() && std.is_finite() && *std >= 0.0) =>
+                {
+                    return Err(format!(
+                        "weight_init Normal({mean}, {std}) is not a distribution"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// An upper bound of the number of values in the model's tensors (weights, biases and
+    /// batch-norm parameters and statistics), computed from the config alone: what loading
+    /// such a model can cost before any tensor is allocated. Saturates instead of
+    /// overflowing.
+    pub fn tensor_elements(&self) -> u64 {
+        let mul = |a: usize, b: usize| (a as u64).saturating_mul(b as u64);
+        match self {
+            NetConfig::Mlp(c) => {
+                let mut widths = vec![c.input_size];
+                widths.extend(&c.hidden);
+                widths.push(c.output_size);
+                widths
+                    .windows(2)
+                    .map(|w| mul(w[0].saturating_add(5), w[1]))
+                    .fold(0u64, u64::saturating_add)
+            }
+            NetConfig::Conv(c) => [
+                mul(9 + 5, c.channels1),
+                mul(mul(9, c.channels1).saturating_add(5) as usize, c.channels2),
+                mul(
+                    mul(49, c.channels2).saturating_add(1) as usize,
+                    c.output_size,
+                ),
+            ]
+            .into_iter()
+            .fold(0u64, u64::saturating_add),
+            NetConfig::Rnn(c) => [
+                mul(
+                    c.input_size.saturating_add(c.hidden_size).saturating_add(1),
+                    c.hidden_size,
+                ),
+                mul(mul(8, c.steps) as usize, c.hidden_size),
+                mul(c.hidden_size.saturating_add(1), c.output_size),
+            ]
+            .into_iter()
+            .fold(0u64, u64::saturating_add),
+        }
+    }
+
     /// The normalization of the model.
     pub fn norm(&self) -> Norm {
         match self {
@@ -101,5 +199,59 @@ impl Net {
 impl From<Mlp> for Net {
     fn from(model: Mlp) -> Self {
         Net::Mlp(model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_names_what_init_would_panic_on() {
+        let lesson = NetConfig::Mlp(MlpConfig::new(Norm::Batch));
+        assert_eq!(lesson.validate(), Ok(()));
+        let bad = [
+            (
+                MlpConfig::new(Norm::Batch).with_bn_epsilon(0.0),
+                "bn_epsilon 0",
+            ),
+            (
+                MlpConfig::new(Norm::Batch).with_bn_momentum(1.5),
+                "bn_momentum 1.5",
+            ),
+            (
+                MlpConfig::new(Norm::Batch).with_hidden(vec![512, 0]),
+                "hidden is 0",
+            ),
+            (
+                MlpConfig::new(Norm::None).with_input_size(0),
+                "input_size is 0",
+            ),
+        ];
+        for (config, needle) in bad {
+            let err = NetConfig::Mlp(config).validate().unwrap_err();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn tensor_elements_bound_every_model_from_above_and_saturate() {
+        let device = Device::flex();
+        for config in [
+            NetConfig::Mlp(MlpConfig::new(Norm::Batch)),
+            NetConfig::Mlp(MlpConfig::new(Norm::None)),
+            NetConfig::Conv(ConvNetConfig::new(Norm::Batch)),
+            NetConfig::Rnn(RowRnnConfig::new(Norm::Batch)),
+        ] {
+            let actual = config.init(&device).num_params() as u64;
+            let bound = config.tensor_elements();
+            assert!(bound >= actual, "{config:?}: {bound} < {actual}");
+            assert!(
+                bound < actual * 2,
+                "{config:?}: {bound} is no bound of {actual}"
+            );
+        }
+        let huge = NetConfig::Mlp(MlpConfig::new(Norm::None).with_hidden(vec![usize::MAX; 3]));
+        assert_eq!(huge.tensor_elements(), u64::MAX);
     }
 }

@@ -275,9 +275,25 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, Train
         ));
     }
     let config: NetConfig = from_json(&dir.join("model.json"), &read("model.json")?)?;
-    // Weights and optimizer state are bounded by what this model can hold, so that a file that
-    // is not what it claims is refused before it is read into memory.
-    let limit = 2 * tensor_bytes(&config, device) + (1 << 20);
+    config.validate().map_err(|e| {
+        TrainError::checkpoint(dir.join("model.json"), format!("invalid model config: {e}"))
+    })?;
+    // The model is built (allocated) only if model.bpk can hold it, and weights and optimizer
+    // state are bounded by what the model needs, so that a file that is not what it claims is
+    // refused before it is read into memory.
+    let tensor_bytes = config.tensor_elements().saturating_mul(4);
+    let bpk = dir.join("model.bpk");
+    let bpk_len = fs::metadata(&bpk).map_err(TrainError::io(&bpk))?.len();
+    if tensor_bytes > bpk_len.saturating_add(1 << 20) {
+        return Err(TrainError::checkpoint(
+            bpk,
+            format!(
+                "holds {bpk_len} bytes, too few for the model model.json describes (up to \
+                 {tensor_bytes} bytes of tensors)"
+            ),
+        ));
+    }
+    let limit = tensor_bytes.saturating_mul(2).saturating_add(1 << 20);
     let model = model_from_bytes(
         &config,
         read_at_most("model.bpk", limit)?,
@@ -304,16 +320,6 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint, Train
 
 /// Largest `model.json` or `training.json` read (a long run's history is a few hundred KB).
 const MAX_JSON: u64 = 16 << 20;
-
-/// The bytes of every tensor of a model built from `config` (f32).
-fn tensor_bytes(config: &NetConfig, device: &Device) -> u64 {
-    config
-        .init(device)
-        .collect(None, None, false)
-        .iter()
-        .map(|t| t.shape.iter().product::<usize>() as u64 * 4)
-        .sum()
-}
 
 /// Reads `file`, refusing one larger than `limit` bytes before reading it.
 fn read_bounded(file: &Path, limit: u64) -> Result<Vec<u8>, TrainError> {
