@@ -232,11 +232,7 @@ fn with_memory_limit(bytes: u64, args: &[&str]) -> crate::util::Run {
         .env("MNIST_BN_BACKEND", "flex")
         .output()
         .expect("prlimit (util-linux) runs");
-    crate::util::Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    crate::util::Run::from(output)
 }
 
 #[test]
@@ -310,21 +306,7 @@ fn checkpoint_files_larger_than_the_model_can_hold_are_refused_unread() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let out_str = out.to_str().unwrap();
-    mnist_bn(&[
-        "train",
-        "--model",
-        "plain",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "64",
-        "--test-limit",
-        "64",
-        "--quiet",
-        "--out",
-        out_str,
-    ])
-    .assert_ok();
+    mnist_bn(&crate::util::quick_train_args("plain", out_str)).assert_ok();
     let epoch = out.join("plain/checkpoints/epoch-001");
     let checkpoint = out.join("plain");
     for file in ["model.bpk", "optimizer.bin", "model.json"] {
@@ -367,20 +349,10 @@ fn a_model_json_that_init_would_panic_on_is_a_clear_error() {
     // model is built.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    mnist_bn(&[
-        "train",
-        "--model",
+    mnist_bn(&crate::util::quick_train_args(
         "batchnorm",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "64",
-        "--test-limit",
-        "64",
-        "--quiet",
-        "--out",
         out.to_str().unwrap(),
-    ])
+    ))
     .assert_ok();
     let json = out.join("batchnorm/checkpoints/epoch-001/model.json");
     let original = std::fs::read_to_string(&json).unwrap();

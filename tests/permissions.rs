@@ -71,16 +71,12 @@ impl Sandbox {
             .env("MNIST_BN_BACKEND", "flex")
             .output()
             .expect("the binary runs");
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
         if stderr.starts_with("setpriv: ") {
             eprintln!("skipped: cannot run as an unprivileged user here: {stderr}");
             return None;
         }
-        Some(Run {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr,
-        })
+        Some(Run::from(output))
     }
 
     /// `train` of the plain model for one epoch on 64 images of the sandbox's data.

@@ -70,11 +70,36 @@ pub fn mnist_bn_with(backend: &str, env: &[(&str, &str)], args: &[&str]) -> Run 
         .envs(env.iter().copied())
         .output()
         .expect("the binary runs");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    Run::from(output)
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
     }
+}
+
+/// The arguments of the quickest `train`: `model` for one epoch on 64 training and 64 test
+/// images, without progress lines, into `out`.
+pub fn quick_train_args<'a>(model: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--model",
+        model,
+        "--epochs",
+        "1",
+        "--train-limit",
+        "64",
+        "--test-limit",
+        "64",
+        "--quiet",
+        "--out",
+        out,
+    ]
 }
 
 pub fn path_str(p: &Path) -> &str {
