@@ -139,7 +139,8 @@ pub struct LabArgs {
 /// `--checkpoint DIR`, shared by the commands that read one.
 #[derive(Debug, Args)]
 pub struct CheckpointArg {
-    /// A checkpoint: an epoch-NNN directory, or a model directory (its newest checkpoint).
+    /// A checkpoint: an epoch-NNN directory, a model directory (its newest checkpoint), or a
+    /// run directory that holds one model.
     #[arg(long = "checkpoint", value_name = "DIR")]
     pub path: PathBuf,
 }
@@ -147,9 +148,11 @@ pub struct CheckpointArg {
 /// Flags of `predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// The checkpoint to read.
-    #[command(flatten)]
-    pub checkpoint: CheckpointArg,
+    /// The checkpoint to read: an epoch-NNN directory, a model directory (its newest
+    /// checkpoint), or a run directory that holds one model. Without it, both lesson models
+    /// shipped with mnist-bn (pretrained/) answer.
+    #[arg(long = "checkpoint", value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
     /// The pictures.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,

@@ -418,13 +418,28 @@ fn outcome(report: &RunReport, out: &Path, only: Option<ModelKind>) -> ExitCode 
 }
 
 fn predict(backend: Backend, args: &PredictArgs) -> Result<ExitCode> {
-    let checkpoint = load_checkpoint(&args.checkpoint.path, &backend.device)?;
     let mut images = Vec::new();
     for path in &args.images {
         images.push(read_digit(path)?);
     }
+    let Some(path) = &args.checkpoint else {
+        // No checkpoint: the two shipped lesson models, each named before its lines.
+        for (name, model) in crate::pretrained::lesson_models(&backend.device)? {
+            println!("{name} (shipped, pretrained/{name}.bpk):");
+            let probabilities = mnist_bn_train::predict(&model, &images, &backend.device);
+            print_predictions(&args.images, probabilities);
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let checkpoint = load_checkpoint(path, &backend.device)?;
     let probabilities = mnist_bn_train::predict(&checkpoint.model, &images, &backend.device);
-    for (path, p) in args.images.iter().zip(probabilities) {
+    print_predictions(&args.images, probabilities);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per picture: the digit, its probability, and all ten.
+fn print_predictions(paths: &[PathBuf], probabilities: Vec<[f32; 10]>) {
+    for (path, p) in paths.iter().zip(probabilities) {
         let (digit, best) =
             p.iter().enumerate().fold(
                 (0, f32::MIN),
@@ -441,7 +456,6 @@ fn predict(backend: Backend, args: &PredictArgs) -> Result<ExitCode> {
             all.join(", ")
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn eval(backend: Backend, args: &EvalArgs) -> Result<ExitCode> {

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 #[cfg(feature = "wgpu")]
 mod gpu;
+mod pretrained;
 mod threads;
 
 use std::process::ExitCode;

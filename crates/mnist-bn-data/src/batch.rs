@@ -18,6 +18,19 @@ pub struct MnistBatch {
     pub targets: Tensor<1, Int>,
 }
 
+impl MnistBatch {
+    /// The images of `data` at `indices`, in that order, as a batch on `device`.
+    ///
+    /// # Panics
+    ///
+    /// Panics if an index is out of range.
+    pub fn from_indices(data: &Mnist, indices: &[usize], device: &Device) -> Self {
+        let pixels = indices.iter().flat_map(|&i| data.image(i).iter().copied());
+        let labels = indices.iter().map(|&i| data.labels()[i]);
+        make_batch(pixels, labels, indices.len(), device)
+    }
+}
+
 /// Turns MNIST items into an [`MnistBatch`]; usable with Burn's `DataLoaderBuilder`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MnistBatcher;
@@ -109,11 +122,7 @@ impl Iterator for Batches<'_> {
         let end = (self.next + self.batch_size).min(self.order.len());
         let indices = &self.order[self.next..end];
         self.next = end;
-        let pixels = indices
-            .iter()
-            .flat_map(|&i| self.data.image(i).iter().copied());
-        let labels = indices.iter().map(|&i| self.data.labels()[i]);
-        Some(make_batch(pixels, labels, indices.len(), &self.device))
+        Some(MnistBatch::from_indices(self.data, indices, &self.device))
     }
 }
 

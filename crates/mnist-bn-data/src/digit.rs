@@ -17,7 +17,7 @@ const DIGIT_BOX: u32 = 20;
 /// The picture is turned grey; if its border is light (a dark digit on paper), it is inverted
 /// so that the digit is white on black. A 28×28 picture is then used as it is; any other size
 /// is cropped to the digit's bounding box, scaled to fit 20×20 keeping its aspect ratio, and
-/// centred in 28×28, as MNIST's digits were.
+/// placed in 28×28 with its centre of mass in the middle, as MNIST's digits were.
 pub fn read_digit(path: &Path) -> Result<[u8; IMAGE_PIXELS], DataError> {
     let picture = image::ImageReader::open(path)
         .map_err(|source| DataError::Io {
@@ -31,10 +31,25 @@ pub fn read_digit(path: &Path) -> Result<[u8; IMAGE_PIXELS], DataError> {
         })?
         .decode()
         .map_err(|e| DataError::format(path, format!("not a readable PNG or JPEG image: {e}")))?;
-    let mut grey = picture.to_luma8();
+    let grey = picture.to_luma8();
     if grey.width() == 0 || grey.height() == 0 {
         return Err(DataError::format(path, "the image is empty"));
     }
+    Ok(convert(grey))
+}
+
+/// Converts a grey picture of a digit (`width × height` pixels, row after row, 0 black to 255
+/// white) like [`read_digit`] converts a file: what the web page does with its canvas.
+/// Returns `None` when the sizes disagree or the picture is empty.
+pub fn digit_from_grey(width: u32, height: u32, pixels: Vec<u8>) -> Option<[u8; IMAGE_PIXELS]> {
+    if width == 0 || height == 0 || pixels.len() as u64 != u64::from(width) * u64::from(height) {
+        return None;
+    }
+    GrayImage::from_raw(width, height, pixels).map(convert)
+}
+
+/// Light border → inverted; not 28×28 → cropped, scaled and centred like MNIST.
+fn convert(mut grey: GrayImage) -> [u8; IMAGE_PIXELS] {
     if border_mean(&grey) > 127.0 {
         image::imageops::invert(&mut grey);
     }
@@ -46,7 +61,7 @@ pub fn read_digit(path: &Path) -> Result<[u8; IMAGE_PIXELS], DataError> {
     };
     let mut pixels = [0u8; IMAGE_PIXELS];
     pixels.copy_from_slice(grey.as_raw());
-    Ok(pixels)
+    pixels
 }
 
 fn border_mean(image: &GrayImage) -> f64 {
@@ -62,7 +77,8 @@ fn border_mean(image: &GrayImage) -> f64 {
     sum as f64 / count.max(1) as f64
 }
 
-/// Crops to the ink, scales into a 20×20 box and centres in 28×28.
+/// Crops to the ink, scales into a 20×20 box and centres its centre of mass in 28×28, as MNIST's
+/// digits were made.
 fn center_like_mnist(image: &GrayImage) -> GrayImage {
     let side = IMAGE_SIDE as u32;
     // Ink: brighter than a third of the brightest pixel.
@@ -83,12 +99,22 @@ fn center_like_mnist(image: &GrayImage) -> GrayImage {
     let w = ((f64::from(crop.width()) * scale).round() as u32).clamp(1, DIGIT_BOX);
     let h = ((f64::from(crop.height()) * scale).round() as u32).clamp(1, DIGIT_BOX);
     let digit = image::imageops::resize(&crop, w, h, FilterType::Triangle);
-    image::imageops::overlay(
-        &mut out,
-        &digit,
-        i64::from((side - w) / 2),
-        i64::from((side - h) / 2),
-    );
+    // As MNIST: the centre of mass goes to the centre of the 28×28 field (kept inside it).
+    let (mut mass, mut mx, mut my) = (0f64, 0f64, 0f64);
+    for (x, y, Luma([v])) in digit.enumerate_pixels() {
+        let v = f64::from(*v);
+        (mass, mx, my) = (mass + v, mx + v * f64::from(x), my + v * f64::from(y));
+    }
+    let place = |centre: f64, size: u32| {
+        let at = (f64::from(side) / 2.0 - 0.5 - centre).round() as i64;
+        at.clamp(0, i64::from(side - size))
+    };
+    let (x, y) = if mass > 0.0 {
+        (place(mx / mass, w), place(my / mass, h))
+    } else {
+        (i64::from((side - w) / 2), i64::from((side - h) / 2))
+    };
+    image::imageops::overlay(&mut out, &digit, x, y);
     out
 }
 
@@ -146,6 +172,28 @@ mod tests {
             *cols.iter().min().unwrap() >= 10 && *cols.iter().max().unwrap() <= 17,
             "{cols:?}"
         );
+    }
+
+    #[test]
+    fn a_grey_canvas_converts_like_the_same_picture_read_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut img = GrayImage::from_pixel(280, 280, Luma([255]));
+        for y in 40..240 {
+            for x in 120..150 {
+                img.put_pixel(x, y, Luma([0])); // a dark "1" on white
+            }
+        }
+        let path = dir.path().join("one.png");
+        save(&img, &path);
+        let from_canvas = digit_from_grey(280, 280, img.as_raw().clone()).unwrap();
+        assert_eq!(from_canvas, read_digit(&path).unwrap());
+        assert!(
+            from_canvas.iter().any(|&p| p > 200),
+            "the ink is white after inversion"
+        );
+        assert_eq!(from_canvas[0], 0, "the background is black");
+        assert!(digit_from_grey(280, 279, img.into_raw()).is_none());
+        assert!(digit_from_grey(0, 0, Vec::new()).is_none());
     }
 
     #[test]

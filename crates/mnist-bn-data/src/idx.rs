@@ -178,7 +178,7 @@ fn read_idx_from(
     let len = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|&len| len <= 1 << 34)
+        .filter(|&len| len as u64 <= 1 << 34)
         .ok_or_else(|| DataError::format(path, format!("dimensions {dims:?} are too large")))?;
 
     // Read what the header promises and one byte more, to tell a truncated file and one with

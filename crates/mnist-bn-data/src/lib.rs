@@ -27,7 +27,7 @@ mod mnist;
 #[cfg(feature = "burn")]
 pub use batch::{Batches, MnistBatch, MnistBatcher, epoch_order, pixel_to_f32};
 #[cfg(feature = "image")]
-pub use digit::read_digit;
+pub use digit::{digit_from_grey, read_digit};
 pub use error::DataError;
 pub use idx::{
     IMAGE_PIXELS, IMAGE_SIDE, IdxImages, NUM_CLASSES, decode_images, decode_labels, read_images,

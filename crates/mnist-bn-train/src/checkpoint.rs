@@ -197,24 +197,58 @@ pub fn model_from_bytes(
     Ok(model)
 }
 
-/// Finds the checkpoint a path names: an `epoch-NNN` directory itself, or the newest one in a
-/// model directory or its `checkpoints` directory.
+/// Finds the checkpoint a path names: an `epoch-NNN` directory itself, the newest one in a
+/// model directory or its `checkpoints` directory, or, in a run directory that holds one
+/// model, that model's newest. A run directory with several models is refused with their
+/// names.
 pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, TrainError> {
     if !path.exists() {
         return Err(TrainError::checkpoint(path, "does not exist"));
     }
-    if path.join("model.json").is_file() {
-        return Ok(path.to_path_buf());
+    if let Some(found) = newest_in_model_dir(path) {
+        return Ok(found);
     }
-    for root in [checkpoints_dir(path), path.to_path_buf()] {
-        if let Some(latest) = latest_checkpoint(&root) {
-            return Ok(latest);
+    let mut models: Vec<(String, PathBuf)> = fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let found = newest_in_model_dir(&e.path())?;
+                    Some((e.file_name().to_string_lossy().into_owned(), found))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    models.sort();
+    match models.len() {
+        0 => Err(TrainError::checkpoint(
+            path,
+            "holds no checkpoint (expected model.json, checkpoints/epoch-NNN directories, or a \
+             run directory's model directories)",
+        )),
+        1 => Ok(models.remove(0).1),
+        _ => {
+            let names: Vec<&str> = models.iter().map(|(name, _)| name.as_str()).collect();
+            Err(TrainError::checkpoint(
+                path,
+                format!(
+                    "is a run directory with several models ({}); name one, e.g. {}",
+                    names.join(", "),
+                    path.join(names[0]).display()
+                ),
+            ))
         }
     }
-    Err(TrainError::checkpoint(
-        path,
-        "holds no checkpoint (expected model.json, or checkpoints/epoch-NNN directories)",
-    ))
+}
+
+/// A checkpoint directory itself, or the newest checkpoint of a model directory.
+fn newest_in_model_dir(path: &Path) -> Option<PathBuf> {
+    if path.join("model.json").is_file() {
+        return Some(path.to_path_buf());
+    }
+    [checkpoints_dir(path), path.to_path_buf()]
+        .iter()
+        .find_map(|root| latest_checkpoint(root))
 }
 
 /// The newest complete `epoch-NNN` directory in `root`, if any.

@@ -137,8 +137,42 @@ pub fn predict(
     images: &[[u8; IMAGE_PIXELS]],
     device: &Device,
 ) -> Vec<[f32; NUM_CLASSES]> {
+    predict_in(model, images, TestMode::Eval, device)
+}
+
+/// [`predict`] in either mode. In [`TestMode::Train`] the images are one batch normalized with
+/// its own statistics, as PyTorch does after `model.train()`: a single image then normalizes
+/// to zero at every batch norm, and the model gives the same answer whatever the image (the
+/// batch-of-one pitfall the web page shows). A batch of two or more also moves the running
+/// statistics, as in PyTorch; a batch of one leaves them.
+pub fn predict_in(
+    model: &Net,
+    images: &[[u8; IMAGE_PIXELS]],
+    mode: TestMode,
+    device: &Device,
+) -> Vec<[f32; NUM_CLASSES]> {
+    rows(forward_images(model, images, mode, device).map(|l| softmax(l, 1)))
+}
+
+/// The logits (before softmax) [`predict_in`] turns into probabilities.
+pub fn logits_in(
+    model: &Net,
+    images: &[[u8; IMAGE_PIXELS]],
+    mode: TestMode,
+    device: &Device,
+) -> Vec<[f32; NUM_CLASSES]> {
+    rows(forward_images(model, images, mode, device))
+}
+
+/// The model's output for the images, scaled like the training data; `None` for no images.
+fn forward_images(
+    model: &Net,
+    images: &[[u8; IMAGE_PIXELS]],
+    mode: TestMode,
+    device: &Device,
+) -> Option<Tensor<2>> {
     if images.is_empty() {
-        return Vec::new();
+        return None;
     }
     let device = device.clone().without_autodiff();
     let model = if on_autodiff(model) {
@@ -146,16 +180,22 @@ pub fn predict(
     } else {
         model.clone()
     };
-    let model = model.with_batch_statistics(false);
+    let model = model.with_batch_statistics(mode == TestMode::Train);
     let pixels: Vec<f32> = images.iter().flatten().copied().map(pixel_to_f32).collect();
     let input = Tensor::<2>::from_data(
         TensorData::new(pixels, [images.len(), IMAGE_PIXELS]),
         &device,
     );
-    let probabilities = softmax(model.forward(input), 1)
-        .into_data()
-        .convert::<f32>();
-    let values = probabilities.as_slice::<f32>().expect("converted to f32");
+    Some(model.forward(input))
+}
+
+/// A `[n, 10]` tensor's rows (none for `None`).
+fn rows(output: Option<Tensor<2>>) -> Vec<[f32; NUM_CLASSES]> {
+    let Some(output) = output else {
+        return Vec::new();
+    };
+    let data = output.into_data().convert::<f32>();
+    let values = data.as_slice::<f32>().expect("converted to f32");
     values
         .chunks_exact(NUM_CLASSES)
         .map(|row| row.try_into().expect("10 classes"))

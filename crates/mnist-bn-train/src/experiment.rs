@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use web_time::Instant;
 
 use burn::module::Module;
 use burn::tensor::Device;
@@ -356,10 +356,7 @@ fn start(
                 Some(path) => initial_weights(path, &spec.config, device)?,
                 None => {
                     let init_device = options.init_device.as_ref().unwrap_or(device);
-                    init_device.seed(options.training.seed);
-                    let model = spec.config.init(init_device);
-                    draw_parameters(&model);
-                    model.to_device(device)
+                    seeded_model(&spec.config, options.training.seed, init_device).to_device(device)
                 }
             };
             draw_parameters(&model);
@@ -373,6 +370,17 @@ fn start(
             })
         }
     }
+}
+
+/// A freshly initialized model whose weights depend on `seed` alone: `device`'s generator is
+/// seeded, the model built and every parameter drawn at once (see
+/// [`draw_parameters`]). The same seed gives the same weights as a run's (`mnist-bn run
+/// --seed`) on the same kind of device.
+pub fn seeded_model(config: &NetConfig, seed: u64, device: &Device) -> Net {
+    device.seed(seed);
+    let model = config.init(device);
+    draw_parameters(&model);
+    model
 }
 
 /// Loads starting weights: one of our checkpoints (a directory) or a PyTorch `state_dict`.

@@ -1,7 +1,7 @@
 //! The learner: trains a model ([`Net`]) with cross-entropy and plain SGD, one epoch at a time.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use web_time::Instant;
 
 use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param};
@@ -222,8 +222,7 @@ impl Learner {
     ) -> Result<(Net, Stop), TrainError> {
         self.config.validate(model.norm(), data.len())?;
         let loss_fn = CrossEntropyLoss::new(None, &self.device);
-        // Module::train moves a checkpointed or imported model onto the autodiff device.
-        model = Module::train(model).with_batch_statistics(true);
+        model = self.training_model(model);
         for epoch in history.len() + 1..=self.config.epochs {
             let started = Instant::now();
             let order = epoch_order(data.len(), self.config.shuffle_seed, epoch - 1);
@@ -289,9 +288,20 @@ impl Learner {
 }
 
 impl Learner {
-    /// One SGD step on `batch`: returns the updated model and the batch's loss. A loss that is
-    /// not finite is returned with the model as it was, not stepped.
-    fn step(
+    /// `model` on the learner's autodiff device, batch norm on batch statistics: what
+    /// [`Learner::step`] takes. (`Module::train` moves a checkpointed, imported or freshly
+    /// initialized model onto the autodiff device.)
+    pub fn training_model(&self, model: Net) -> Net {
+        Module::train(model).with_batch_statistics(true)
+    }
+
+    /// One SGD step on `batch` (on the learner's device) with the learner's settings: returns
+    /// the updated model and the batch's loss. A loss that is not finite is returned with the
+    /// model as it was, not stepped. `model` comes from [`Learner::training_model`]; `optim`
+    /// from [`Learner::optimizer`]; `loss_fn` is `CrossEntropyLoss::new(None, learner.device())`.
+    /// Every training loop of the project (the CLI's epochs, the
+    /// lab's steps, the web page's interleaved batches) steps with this.
+    pub fn step(
         &self,
         model: Net,
         optim: &mut ModuleOptimizer,
@@ -329,7 +339,7 @@ impl Learner {
         config.validate(model.norm(), data.len())?;
         let loss_fn = CrossEntropyLoss::new(None, &self.device);
         let mut optim = self.optimizer();
-        let mut model = Module::train(model).with_batch_statistics(true);
+        let mut model = self.training_model(model);
         let (mut step, mut epoch) = (0, 0);
         loop {
             let order = epoch_order(data.len(), self.config.shuffle_seed, epoch);

@@ -46,9 +46,11 @@ pub use checkpoint::{
     model_bytes, model_from_bytes, resolve_checkpoint, save_checkpoint, write_checkpoint_dir,
 };
 pub use error::TrainError;
-pub use evaluate::{DigitAccuracy, TestMode, TestReport, evaluate, predict, test_modes};
+pub use evaluate::{
+    DigitAccuracy, TestMode, TestReport, evaluate, logits_in, predict, predict_in, test_modes,
+};
 pub use experiment::{
-    ExperimentOptions, ModelSpec, initial_weights, run_experiment, write_outputs,
+    ExperimentOptions, ModelSpec, initial_weights, run_experiment, seeded_model, write_outputs,
 };
 pub use fsutil::write_atomic;
 pub use lab::{Experiment, LabOptions, LabReport, run_lab};

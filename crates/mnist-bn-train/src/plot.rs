@@ -11,13 +11,17 @@ use crate::TrainError;
 use crate::fsutil::write_atomic;
 
 /// DejaVu Sans, bundled so that charts need no system fonts (license in `assets/`).
+#[cfg(not(target_arch = "wasm32"))]
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 pub(crate) const FAMILY: &str = "sans-serif";
 
 fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        // The bundled font is valid; a failure here would only lose the labels.
+        // The bundled font is valid; a failure here would only lose the labels. In WebAssembly
+        // plotters measures text through the browser's canvas instead: the web page draws its
+        // charts itself and never calls these.
+        #[cfg(not(target_arch = "wasm32"))]
         let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
     });
 }

@@ -1,7 +1,7 @@
 //! Progress within an epoch: a bar on a terminal, a few plain lines otherwise.
 
 use std::io::IsTerminal;
-use std::time::Instant;
+use web_time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

@@ -2,7 +2,7 @@
 //! paragraph computed from the outcomes.
 
 use std::path::Path;
-use std::time::Instant;
+use web_time::Instant;
 
 use burn::module::Module;
 use burn::nn::Initializer;

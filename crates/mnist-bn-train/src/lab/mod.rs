@@ -15,7 +15,7 @@ mod progress;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use web_time::Instant;
 
 use burn::tensor::Device;
 use mnist_bn_data::Mnist;

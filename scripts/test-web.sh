@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The browser test (README, "The page in a browser"): builds the page, serves it on a free
+# localhost port, and drives Debian's headless Chromium through it with playwright-core
+# (web/tests/browser.mjs). Installs Chromium (apt) and playwright-core (npm ci, from
+# web/package-lock.json) when they are missing; `xtask web` installs wasm-bindgen-cli.
+#
+#   scripts/test-web.sh [OUT_DIR]      (screenshot and figures; default target/web-test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-target/web-test}"
+
+if ! command -v chromium >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium >/dev/null
+fi
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
+
+cargo run --release -p xtask -- web --build-only
+log="$(mktemp)"
+cargo run --release -p xtask -- web --serve-only --port 0 >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
+url=""
+for _ in $(seq 1 100); do
+    url="$(grep -o 'http://127.0.0.1:[0-9]*/' "$log" || true)"
+    [ -n "$url" ] && break
+    kill -0 $server 2>/dev/null || { cat "$log"; exit 1; }
+    sleep 0.2
+done
+[ -n "$url" ] || { echo "the server did not start:"; cat "$log"; exit 1; }
+node web/tests/browser.mjs "$url" "$out"

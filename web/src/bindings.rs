@@ -1,0 +1,77 @@
+//! The session as JavaScript sees it (wasm-bindgen): `new Session(bn, plain)`, then
+//! `setTrainingData`, `start`, `train`, `predict`, `logits`. Errors become JavaScript `Error`s
+//! with the session's message.
+
+use wasm_bindgen::prelude::*;
+
+use crate::session::{self, WebError};
+
+fn js(error: WebError) -> JsError {
+    JsError::new(&error.to_string())
+}
+
+/// The worker's session (see `session::Session`).
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Session(session::Session);
+
+#[wasm_bindgen]
+impl Session {
+    /// Loads the shipped weights (the bytes of `batchnorm.bpk` and `plain.bpk`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(batchnorm: Vec<u8>, plain: Vec<u8>) -> Result<Session, JsError> {
+        session::Session::new(batchnorm, plain)
+            .map(Session)
+            .map_err(js)
+    }
+
+    /// Decodes the training set (gzip IDX bytes); returns its number of images.
+    #[wasm_bindgen(js_name = setTrainingData)]
+    pub fn set_training_data(&mut self, images: &[u8], labels: &[u8]) -> Result<usize, JsError> {
+        self.0.set_training_data(images, labels).map_err(js)
+    }
+
+    /// Starts a fresh run; returns the number of batches it will take.
+    pub fn start(&mut self, epochs: usize, limit: usize, seed: u64) -> Result<usize, JsError> {
+        self.0.start(epochs, limit, seed).map_err(js)
+    }
+
+    /// Trains up to `batches` batches; returns their losses, `[bn, plain, bn, plain, …]`.
+    pub fn train(&mut self, batches: usize) -> Result<Vec<f64>, JsError> {
+        let losses = self.0.train(batches).map_err(js)?;
+        Ok(losses.into_iter().flatten().collect())
+    }
+
+    /// `[batches done, batches in all, epoch, images/s per model]`, or nothing before a run.
+    pub fn progress(&self) -> Option<Vec<f64>> {
+        self.0.progress().map(|p| {
+            vec![
+                p.batches_done as f64,
+                p.batches_total as f64,
+                p.epoch as f64,
+                p.images_per_sec,
+            ]
+        })
+    }
+
+    /// Whether the page's own models answer (a run was started).
+    pub fn trained(&self) -> bool {
+        self.0.trained()
+    }
+
+    /// A grey picture's digit as the models see it and their probabilities: 784 pixels, then
+    /// ten each for batch norm in eval mode, batch norm in train mode, and plain.
+    pub fn predict(&self, width: u32, height: u32, grey: Vec<u8>) -> Option<Vec<f32>> {
+        let p = self.0.predict(width, height, grey)?;
+        let mut out: Vec<f32> = p.pixels.iter().map(|&v| f32::from(v)).collect();
+        out.extend(p.batchnorm_eval);
+        out.extend(p.batchnorm_train);
+        out.extend(p.plain);
+        Some(out)
+    }
+
+    /// Eval-mode logits of `batchnorm` or `plain` for whole 784-pixel images.
+    pub fn logits(&self, name: &str, pixels: &[u8]) -> Result<Vec<f32>, JsError> {
+        self.0.logits(name, pixels).map_err(js)
+    }
+}

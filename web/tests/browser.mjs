@@ -1,0 +1,134 @@
+// The browser test: Debian's Chromium, headless, driven by playwright-core, against the page
+// served by `cargo run -p xtask -- web`.
+//
+//   node tests/browser.mjs URL [OUT_DIR]
+//
+// Fails on any console error; checks the WebAssembly logits against the native build's
+// (tests/fixtures/native_logits.json, within 1e-5), test-set digits drawn as strokes on the pad
+// (both models must name them), and a few hundred batches of live training (both curves fall,
+// batch norm's below plain's). Saves a screenshot and prints the timings.
+import { chromium } from 'playwright-core';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+
+const url = process.argv[2] || 'http://127.0.0.1:8080/';
+const outDir = process.argv[3] || 'target/web-test';
+mkdirSync(outDir, { recursive: true });
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/native_logits.json', import.meta.url)));
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  // Chromium runs as root in CI; this machine has no network and no GPU.
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const errors = [];
+const figures = {};
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+  page.on('requestfailed', (r) => errors.push(`request: ${r.url()} ${r.failure()?.errorText}`));
+  page.on('worker', (w) => w.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`worker: ${m.text()}`);
+  }));
+
+  // ---- Load: the shipped models answer a first prediction ----
+  await page.goto(url);
+  await page.waitForFunction(() => window.mnistBn?.timings?.firstPredictionMs !== undefined,
+    null, { timeout: 30_000 });
+  const timings = await page.evaluate(() => window.mnistBn.timings);
+  figures.loadToFirstPredictionMs = Math.round(timings.firstPredictionMs);
+  figures.loadToModelsReadyMs = Math.round(timings.modelsReadyMs);
+  const noRequestsOut = await page.evaluate(() => performance.getEntriesByType('resource')
+    .map((r) => r.name).filter((n) => !n.startsWith(location.origin)));
+  assert.deepEqual(noRequestsOut, [], 'every script and asset comes from our server');
+
+  // ---- The WebAssembly build's logits against the native build's ----
+  figures.maxLogitDifference = 0;
+  for (const name of ['batchnorm', 'plain']) {
+    const values = await page.evaluate(async ([n, images]) => {
+      const reply = await window.mnistBn.logits(n, new Uint8Array(images.flat()));
+      return Array.from(reply.values);
+    }, [name, fixture.images]);
+    const expected = fixture[name].flat();
+    assert.equal(values.length, expected.length);
+    values.forEach((v, i) => {
+      figures.maxLogitDifference = Math.max(figures.maxLogitDifference, Math.abs(v - expected[i]));
+    });
+  }
+  assert.ok(figures.maxLogitDifference <= 1e-5, `logits differ by ${figures.maxLogitDifference}`);
+
+  // ---- Test-set digits drawn as strokes: one stroke per run of ink in each row ----
+  const padBox = await page.locator('#pad').boundingBox();
+  const scale = padBox.width / 28;
+  async function drawDigit(pixels) {
+    await page.click('#clear');
+    for (let y = 0; y < 28; y++) {
+      let x = 0;
+      while (x < 28) {
+        if (pixels[y * 28 + x] < 128) { x++; continue; }
+        const start = x;
+        while (x < 28 && pixels[y * 28 + x] >= 128) x++;
+        const at = (col) => [padBox.x + (col + 0.5) * scale, padBox.y + (y + 0.5) * scale];
+        await page.mouse.move(...at(start));
+        await page.mouse.down();
+        await page.mouse.move(...at(x - 1), { steps: 3 });
+        await page.mouse.up();
+      }
+    }
+    return page.evaluate(() => window.mnistBn.predictNow());
+  }
+  const argmax = (p) => p.indexOf(Math.max(...p));
+  const drawn = [];
+  for (let i = 0; i < fixture.images.length; i++) {
+    const p = await drawDigit(fixture.images[i]);
+    drawn.push({ label: fixture.labels[i], batchnorm: argmax(p.bnEval), plain: argmax(p.plain) });
+  }
+  for (const d of drawn) {
+    assert.equal(d.batchnorm, d.label, `batch norm read a drawn ${d.label} as ${d.batchnorm}`);
+    assert.equal(d.plain, d.label, `plain read a drawn ${d.label} as ${d.plain}`);
+  }
+  assert.equal(await page.getAttribute('#bars-bn', 'data-digit'), String(drawn.at(-1).label));
+  // Train mode on one image: the switch shows the batch-of-one answer and the note.
+  await page.check('#trainmode');
+  assert.ok(await page.isVisible('#pitfall'));
+  await page.uncheck('#trainmode');
+  figures.drawn = drawn.length;
+
+  // ---- Live training: a few hundred batches of both models ----
+  await page.selectOption('#limit', '6400');
+  await page.selectOption('#epochs', '5');
+  await page.click('#train');
+  await page.waitForFunction(() => window.mnistBn.history.batchnorm.length >= 300, null,
+    { timeout: 300_000, polling: 500 });
+  figures.imagesPerSecPerModel = Math.round(await page.evaluate(() => window.mnistBn.imagesPerSec));
+  await page.click('#stop');
+  await page.waitForFunction(() => document.body.dataset.state === 'stopped', null, { timeout: 30_000 });
+  const history = await page.evaluate(() => window.mnistBn.history);
+  const mean = (v, from, to) => v.slice(from, to).reduce((a, b) => a + b, 0) / (to - from);
+  const n = history.batchnorm.length;
+  assert.equal(history.plain.length, n);
+  figures.batches = n;
+  for (const name of ['batchnorm', 'plain']) {
+    figures[`${name}FirstLoss`] = +mean(history[name], 0, 20).toFixed(4);
+    figures[`${name}LastLoss`] = +mean(history[name], n - 50, n).toFixed(4);
+    assert.ok(figures[`${name}LastLoss`] < figures[`${name}FirstLoss`] / 2, `${name} did not learn`);
+  }
+  assert.ok(figures.batchnormLastLoss < figures.plainLastLoss, 'batch norm below plain');
+  // The page's own models now answer.
+  await drawDigit(fixture.images[0]);
+  assert.match(await page.textContent('#source'), /trained on this page/);
+  await page.screenshot({ path: join(outDir, 'page.png'), fullPage: true });
+
+  assert.deepEqual(errors, [], 'no console errors');
+} catch (e) {
+  console.error('errors seen in the page:', errors);
+  throw e;
+} finally {
+  await browser.close();
+}
+writeFileSync(join(outDir, 'figures.json'), JSON.stringify(figures, null, 2) + '\n');
+console.log(JSON.stringify(figures, null, 2));
+console.log(`browser test passed; screenshot: ${join(outDir, 'page.png')}`);
