@@ -122,7 +122,7 @@ function drawChart() {
   const canvas = $('chart');
   const ctx = canvas.getContext('2d');
   const { width, height } = canvas;
-  const pad = { left: 50, right: 10, top: 10, bottom: 30 };
+  const pad = { left: 50, right: 10, top: 24, bottom: 30 };
   const w = width - pad.left - pad.right;
   const h = height - pad.top - pad.bottom;
   const yMax = 2.5;
@@ -139,7 +139,7 @@ function drawChart() {
   }
   ctx.fillText('batches', pad.left + w / 2 - 20, height - 8);
   ctx.fillText(fmt(xMax), pad.left + w - 40, height - 8);
-  ctx.fillText('loss', 10, pad.top + 10);
+  ctx.fillText('loss', 10, 14);
   const x = (i) => pad.left + (i / xMax) * w;
   const y = (v) => pad.top + h - (Math.min(v, yMax) / yMax) * h;
   const line = (values, color, alpha, lineWidth, smooth) => {
