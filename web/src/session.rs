@@ -153,9 +153,8 @@ impl Session {
             config.validate(norm, data.len())?;
         }
         let learner = Learner::new(config.clone(), &self.device);
-        self.models = [0, 1].map(|i| {
-            learner.training_model(seeded_model(&lesson_config(i), seed, &self.device))
-        });
+        self.models = [0, 1]
+            .map(|i| learner.training_model(seeded_model(&lesson_config(i), seed, &self.device)));
         self.trained = true;
         let batches_per_epoch = data.len().div_ceil(config.batch_size);
         self.run = Some(Run {
@@ -256,7 +255,7 @@ impl Session {
             .iter()
             .position(|&n| n == name)
             .ok_or_else(|| WebError::Invalid(format!("no model named {name:?}")))?;
-        if pixels.is_empty() || pixels.len() % IMAGE_PIXELS != 0 {
+        if pixels.is_empty() || !pixels.len().is_multiple_of(IMAGE_PIXELS) {
             return Err(WebError::Invalid(format!(
                 "{} bytes are not whole images of {IMAGE_PIXELS} pixels",
                 pixels.len()

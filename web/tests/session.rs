@@ -19,7 +19,10 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn read(path: &str) -> Vec<u8> {
@@ -77,9 +80,12 @@ fn the_page_trains_with_the_learners_step_from_the_runs_initial_weights() {
         let learner = Learner::new(TrainingConfig::new().with_seed(7), &device);
         let mut expected = Vec::new();
         learner
-            .fit_steps(seeded_model(&config, 7, &device), &data, 20, |_, _, loss| {
-                expected.push(loss)
-            })
+            .fit_steps(
+                seeded_model(&config, 7, &device),
+                &data,
+                20,
+                |_, _, loss| expected.push(loss),
+            )
             .unwrap();
         let got: Vec<f64> = losses.iter().map(|pair| pair[i]).collect();
         assert_eq!(got, expected, "{name}");
@@ -93,8 +99,20 @@ fn the_page_trains_with_the_learners_step_from_the_runs_initial_weights() {
 fn training_needs_data_and_a_batch_norm_friendly_subset() {
     let _turn = turn();
     let mut session = shipped();
-    assert!(session.start(1, 640, 0).unwrap_err().to_string().contains("no training data"));
-    assert!(session.train(1).unwrap_err().to_string().contains("no training run"));
+    assert!(
+        session
+            .start(1, 640, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("no training data")
+    );
+    assert!(
+        session
+            .train(1)
+            .unwrap_err()
+            .to_string()
+            .contains("no training run")
+    );
     with_training_data(&mut session);
     // 641 images leave a last batch of one, which batch norm cannot train on.
     let msg = session.start(1, 641, 0).unwrap_err().to_string();
@@ -179,8 +197,15 @@ fn the_native_logits_fixture_matches_this_build() {
         };
         let (a, b) = (flat(&stored[name]), flat(&fixture[name]));
         assert_eq!(a.len(), 80);
-        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
-        assert!(worst <= 1e-5, "{name}: {worst} (MNIST_BN_BLESS=1 rewrites the fixture)");
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst <= 1e-5,
+            "{name}: {worst} (MNIST_BN_BLESS=1 rewrites the fixture)"
+        );
     }
     assert!(session.logits("resnet", test.pixels()).is_err());
     assert!(session.logits("plain", &[0; 100]).is_err());

@@ -68,7 +68,13 @@ fn workspace_root() -> PathBuf {
 fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|dir| if dir.is_relative() { root.join(dir) } else { dir })
+        .map(|dir| {
+            if dir.is_relative() {
+                root.join(dir)
+            } else {
+                dir
+            }
+        })
         .unwrap_or_else(|| root.join("target"))
 }
 
@@ -93,14 +99,13 @@ fn locked_wasm_bindgen(root: &Path) -> Result<String> {
     let text = fs::read_to_string(&lock).with_context(|| format!("reading {}", lock.display()))?;
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
-        if line == "name = \"wasm-bindgen\"" {
-            if let Some(version) = lines
+        if line == "name = \"wasm-bindgen\""
+            && let Some(version) = lines
                 .next()
                 .and_then(|l| l.strip_prefix("version = \""))
                 .and_then(|l| l.strip_suffix('"'))
-            {
-                return Ok(version.to_string());
-            }
+        {
+            return Ok(version.to_string());
         }
     }
     bail!("{}: no wasm-bindgen package", lock.display())
@@ -123,7 +128,9 @@ fn wasm_bindgen_cli(root: &Path) -> Result<PathBuf> {
             .output()
             .ok()
             .filter(|o| o.status.success())
-            .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == format!("wasm-bindgen {version}"))
+            .is_some_and(|o| {
+                String::from_utf8_lossy(&o.stdout).trim() == format!("wasm-bindgen {version}")
+            })
     };
     if let Some(found) = candidates.iter().find(|c| matches(c)) {
         return Ok(found.clone());
@@ -140,7 +147,9 @@ fn wasm_bindgen_cli(root: &Path) -> Result<PathBuf> {
     // With its own lockfile first; a registry mirror may lack a version that lockfile names
     // (seen here: webpki-roots 1.0.11), and then cargo resolves the newest compatible ones.
     if install(true).is_err() {
-        eprintln!("installing wasm-bindgen-cli {version} with its locked dependencies failed; resolving them anew");
+        eprintln!(
+            "installing wasm-bindgen-cli {version} with its locked dependencies failed; resolving them anew"
+        );
         install(false)?;
     }
     candidates
@@ -174,8 +183,14 @@ fn build_web(root: &Path, target: &Path, out: &Path) -> Result<()> {
     for (from, to) in [
         ("pretrained/batchnorm.bpk", "pretrained/batchnorm.bpk"),
         ("pretrained/plain.bpk", "pretrained/plain.bpk"),
-        ("data/mnist/train-images.idx3-ubyte.gz", "data/train-images-idx3-ubyte.gz"),
-        ("data/mnist/train-labels.idx1-ubyte.gz", "data/train-labels-idx1-ubyte.gz"),
+        (
+            "data/mnist/train-images.idx3-ubyte.gz",
+            "data/train-images-idx3-ubyte.gz",
+        ),
+        (
+            "data/mnist/train-labels.idx1-ubyte.gz",
+            "data/train-labels-idx1-ubyte.gz",
+        ),
     ] {
         copy(&root.join(from), &staging.join(to))?;
     }
@@ -196,7 +211,8 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    fs::copy(from, to)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
     Ok(())
 }
 
@@ -224,11 +240,11 @@ fn serve(dir: &Path, port: u16) -> Result<()> {
     }
     let server = tiny_http::Server::http(SocketAddr::from(([127, 0, 0, 1], port)))
         .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    let address = server
-        .server_addr()
-        .to_ip()
-        .context("not an IP address")?;
-    println!("serving {} on http://{address}/ (Ctrl-C to stop)", dir.display());
+    let address = server.server_addr().to_ip().context("not an IP address")?;
+    println!(
+        "serving {} on http://{address}/ (Ctrl-C to stop)",
+        dir.display()
+    );
     for request in server.incoming_requests() {
         let response = respond(dir, &request);
         if let Err(e) = request.respond(response) {
@@ -240,7 +256,8 @@ fn serve(dir: &Path, port: u16) -> Result<()> {
 
 fn respond(dir: &Path, request: &tiny_http::Request) -> tiny_http::ResponseBox {
     use tiny_http::{Header, Method, Response};
-    let text = |status: u16, body: &str| Response::from_string(body).with_status_code(status).boxed();
+    let text =
+        |status: u16, body: &str| Response::from_string(body).with_status_code(status).boxed();
     if !matches!(request.method(), Method::Get | Method::Head) {
         return text(405, "only GET and HEAD");
     }
@@ -262,7 +279,11 @@ fn respond(dir: &Path, request: &tiny_http::Request) -> tiny_http::ResponseBox {
 fn file_for(dir: &Path, url: &str) -> Option<PathBuf> {
     let path = url.split(['?', '#']).next().unwrap_or("");
     let relative = path.trim_start_matches('/');
-    let relative = if relative.is_empty() { "index.html" } else { relative };
+    let relative = if relative.is_empty() {
+        "index.html"
+    } else {
+        relative
+    };
     let relative = Path::new(relative);
     if !relative
         .components()
@@ -298,7 +319,10 @@ mod tests {
         fs::create_dir_all(dir.join("pkg")).unwrap();
         fs::write(dir.join("pkg/a.wasm"), "w").unwrap();
         assert_eq!(file_for(&dir, "/"), Some(dir.join("index.html")));
-        assert_eq!(file_for(&dir, "/pkg/a.wasm?v=1"), Some(dir.join("pkg/a.wasm")));
+        assert_eq!(
+            file_for(&dir, "/pkg/a.wasm?v=1"),
+            Some(dir.join("pkg/a.wasm"))
+        );
         assert_eq!(file_for(&dir, "/../Cargo.toml"), None);
         assert_eq!(file_for(&dir, "/pkg/../../x"), None);
         assert_eq!(file_for(&dir, "/pkg"), None, "a directory is not served");
