@@ -15,6 +15,8 @@ if ! command -v chromium >/dev/null; then
     apt-get install -y -qq chromium >/dev/null
 fi
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
+# rust-toolchain.toml lists the target; an older rustup may not add it by itself.
+if command -v rustup >/dev/null; then rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true; fi
 
 cargo run --release -p xtask -- web --build-only
 log="$(mktemp)"
