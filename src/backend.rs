@@ -1,12 +1,12 @@
 //! Picking the backend and device.
 //!
-//! The backends compiled in are the cargo features `flex`, `ndarray` and `wgpu`. Without
-//! `--backend`, the one the user enabled explicitly wins over the default: `wgpu`, then
-//! `ndarray`, then `flex` (the default feature). `--backend` (or `MNIST_BN_BACKEND`) picks
+//! The backends compiled in are the cargo features `flex`, `ndarray`, `wgpu` and `cuda`.
+//! Without `--backend`, the one the user enabled explicitly wins over the default: `cuda`, then
+//! `wgpu`, then `ndarray`, then `flex` (the default feature). `--backend` (or `MNIST_BN_BACKEND`) picks
 //! another compiled-in one, e.g. the CPU in a build that also has the GPU.
 
 use anyhow::{Result, bail};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use clap::ValueEnum;
 
 /// A backend the app can run on.
@@ -18,6 +18,15 @@ pub enum BackendKind {
     Ndarray,
     /// The GPU through wgpu: Vulkan, Metal or DX12 (cargo feature `wgpu`).
     Wgpu,
+    /// An NVIDIA GPU through Burn's CUDA backend (cargo feature `cuda`).
+    Cuda,
+}
+
+impl BackendKind {
+    /// Whether it computes on a GPU (one model at a time; nothing to share between threads).
+    pub fn is_gpu(self) -> bool {
+        matches!(self, BackendKind::Wgpu | BackendKind::Cuda)
+    }
 }
 
 /// The device the app computes on, and a human-readable description of it.
@@ -33,6 +42,9 @@ pub struct Backend {
 /// The compiled-in backends, highest priority first.
 pub fn compiled() -> Vec<BackendKind> {
     let mut kinds = Vec::new();
+    if cfg!(feature = "cuda") {
+        kinds.push(BackendKind::Cuda);
+    }
     if cfg!(feature = "wgpu") {
         kinds.push(BackendKind::Wgpu);
     }
@@ -46,7 +58,8 @@ pub fn compiled() -> Vec<BackendKind> {
 }
 
 /// Selects `requested`, or the compiled-in backend of the highest priority; `device` picks the
-/// wgpu adapter (`default`, `discrete[:N]`, `integrated[:N]`, `virtual[:N]`, `cpu`).
+/// wgpu adapter (`default`, `discrete[:N]`, `integrated[:N]`, `virtual[:N]`, `cpu`) or the
+/// CUDA device (`default` or its index).
 pub fn select(requested: Option<BackendKind>, device: Option<&str>) -> Result<Backend> {
     let compiled = compiled();
     let kind = match requested {
@@ -57,17 +70,38 @@ pub fn select(requested: Option<BackendKind>, device: Option<&str>) -> Result<Ba
         ),
         None => match compiled.first() {
             Some(&kind) => kind,
-            None => bail!("no backend compiled in: enable a feature (flex, ndarray or wgpu)"),
+            None => bail!("no backend compiled in: enable a feature (flex, ndarray, wgpu or cuda)"),
         },
     };
-    if device.is_some() && kind != BackendKind::Wgpu {
-        bail!("--device picks a wgpu adapter; the {kind:?} backend runs on the CPU");
+    if device.is_some() && !kind.is_gpu() {
+        bail!("--device picks a GPU; the {kind:?} backend runs on the CPU");
     }
     match kind {
         BackendKind::Flex => flex(),
         BackendKind::Ndarray => ndarray(),
         BackendKind::Wgpu => wgpu(device.unwrap_or("default")),
+        BackendKind::Cuda => cuda(device.unwrap_or("default")),
     }
+}
+
+/// Computes `1 + 2` on `device`: Burn panics on a device it cannot open (or a GPU library it
+/// cannot load), and this turns the panic into its message, printing nothing.
+pub(crate) fn probe(device: &Device) -> Result<f32, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(|| {
+        Tensor::<1>::from_floats([1.0, 2.0], device)
+            .sum()
+            .into_scalar::<f32>()
+    });
+    std::panic::set_hook(hook);
+    result.map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "no message".into())
+    })
 }
 
 /// Where fresh models draw their initial weights, whatever they train on: the CPU backend of
@@ -126,5 +160,15 @@ fn wgpu(device: &str) -> Result<Backend> {
 
 #[cfg(not(feature = "wgpu"))]
 fn wgpu(_device: &str) -> Result<Backend> {
+    unreachable!("only compiled-in backends are selected")
+}
+
+#[cfg(feature = "cuda")]
+fn cuda(device: &str) -> Result<Backend> {
+    crate::cuda::select(device)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(_device: &str) -> Result<Backend> {
     unreachable!("only compiled-in backends are selected")
 }

@@ -33,8 +33,9 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
         let name = kind.name();
         let spec = ModelSpec::parse(name).expect("every kind has a spec");
         let training = TrainingConfig::new().with_epochs(args.epochs as usize);
-        let learner =
-            Learner::new(training, &backend.device).with_progress(ProgressMode::Quiet, name);
+        let learner = Learner::new(training, &backend.device)
+            .with_progress(ProgressMode::Quiet, name)
+            .with_loss_reads_every(crate::commands::loss_reads_every(&backend, None));
         // Drawn where `run` draws them, so that every backend starts from the same weights.
         let init = crate::backend::init_device().unwrap_or_else(|| backend.device.clone());
         init.seed(0);

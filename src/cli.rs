@@ -27,11 +27,12 @@ pub struct Cli {
 /// Which backend and device to compute on.
 #[derive(Debug, Args)]
 pub struct BackendArgs {
-    /// Backend, among those compiled in (default: wgpu if compiled in, else ndarray if compiled
-    /// in, else flex).
+    /// Backend, among those compiled in (default: cuda if compiled in, else wgpu, else ndarray,
+    /// else flex).
     #[arg(long, global = true, value_enum, env = "MNIST_BN_BACKEND")]
     pub backend: Option<BackendKind>,
-    /// wgpu adapter: default, discrete[:N], integrated[:N], virtual[:N] or cpu.
+    /// GPU: for wgpu, default, discrete[:N], integrated[:N], virtual[:N] or cpu; for cuda,
+    /// default or the device index.
     #[arg(long, global = true, value_name = "ADAPTER", env = "MNIST_BN_DEVICE")]
     pub device: Option<String>,
 }
@@ -330,6 +331,11 @@ pub struct CommonArgs {
     /// [default: the number of CPU threads on a CPU backend, 1 on the GPU]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub side_by_side: Option<u32>,
+    /// Read the batch losses from the device every N batches instead of after each one (a
+    /// read waits for the device; on a GPU, fewer reads let it run ahead). The numbers are the
+    /// same. [default: 1 on a CPU backend, GPU_LOSS_READS on a GPU]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub loss_reads_every: Option<u32>,
 }
 
 /// Where the data comes from and how much of the test set is used.

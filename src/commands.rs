@@ -16,11 +16,23 @@ use mnist_bn_train::{
     import_pytorch, load_checkpoint, run_experiment, run_lab, write_atomic, write_checkpoint_dir,
 };
 
-use crate::backend::{self, Backend, BackendKind};
+use crate::backend::{self, Backend};
 use crate::cli::{
     BnInit, Cli, Command, CommonArgs, EvalArgs, EvalMode, ExportArgs, ImportArgs, IoArgs, LabArgs,
     LabExperiment, ModelKind, PredictArgs,
 };
+
+/// How many batches a GPU trains between loss reads by default (see `--loss-reads-every`).
+const GPU_LOSS_READS: usize = 16;
+
+/// Batches between loss reads: the flag, else 1 on a CPU and [`GPU_LOSS_READS`] on a GPU.
+pub fn loss_reads_every(backend: &Backend, flag: Option<u32>) -> usize {
+    match flag {
+        Some(n) => n as usize,
+        None if backend.kind.is_gpu() => GPU_LOSS_READS,
+        None => 1,
+    }
+}
 
 /// Exit code of a run whose training diverged.
 const EXIT_DIVERGED: u8 = 3;
@@ -81,9 +93,10 @@ fn lab(backend: Backend, args: &LabArgs) -> Result<ExitCode> {
             ProgressMode::Auto
         },
         backend: backend.name.clone(),
-        threads: match backend.kind {
-            BackendKind::Wgpu => 1,
-            _ => rayon::current_num_threads(),
+        threads: if backend.kind.is_gpu() {
+            1
+        } else {
+            rayon::current_num_threads()
         },
         init_device: backend::init_device(),
     };
@@ -123,11 +136,12 @@ fn run(
         backend: backend.name.clone(),
         side_by_side: match args.side_by_side {
             Some(n) => n as usize,
-            None if backend.kind == BackendKind::Wgpu => 1,
+            None if backend.kind.is_gpu() => 1,
             // One model uses a second core poorly at batch 64; two models use both.
             None => rayon::current_num_threads(),
         },
         init_device: backend::init_device(),
+        loss_reads_every: loss_reads_every(&backend, args.loss_reads_every),
     };
     let interrupt = interrupt_flag()?;
     let report = run_experiment(

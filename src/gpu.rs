@@ -1,7 +1,7 @@
 //! The wgpu backend: choosing the adapter, and saying plainly when there is none.
 
 use anyhow::{Result, bail};
-use burn::tensor::{Device, DeviceKind, Tensor};
+use burn::tensor::{Device, DeviceKind};
 
 use crate::backend::{Backend, BackendKind};
 
@@ -21,30 +21,14 @@ pub fn select(selector: &str) -> Result<Backend> {
         );
     }
     let device = Device::wgpu(kind.clone());
-    // Burn panics on a device it cannot open; turn that into an error that says what to do.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let probe = std::panic::catch_unwind(|| {
-        Tensor::<1>::from_floats([1.0, 2.0], &device)
-            .sum()
-            .into_scalar::<f32>()
-    });
-    std::panic::set_hook(hook);
-    match probe {
+    match crate::backend::probe(&device) {
         Ok(3.0) => {}
         Ok(sum) => bail!("the wgpu device {kind:?} computes wrongly (1 + 2 = {sum})"),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            bail!(
-                "cannot open the wgpu device {kind:?} ({message}); adapters found: {}. Pick \
-                 another with --device, or run on the CPU with --backend flex",
-                names(&adapters)
-            );
-        }
+        Err(message) => bail!(
+            "cannot open the wgpu device {kind:?} ({message}); adapters found: {}. Pick \
+             another with --device, or run on the CPU with --backend flex",
+            names(&adapters)
+        ),
     }
     Ok(Backend {
         device,

@@ -4,6 +4,8 @@ mod backend;
 mod bench;
 mod cli;
 mod commands;
+#[cfg(feature = "cuda")]
+mod cuda;
 #[cfg(feature = "wgpu")]
 mod gpu;
 mod pretrained;

@@ -247,6 +247,68 @@ fn divergence_in_epoch_2_stops_there_and_keeps_epoch_1s_finite_weights() {
 }
 
 #[test]
+fn losses_read_in_groups_give_the_same_run_and_name_the_same_diverging_batch() {
+    // Ten batches per epoch; groups of 4 leave a group of 2 at each epoch's end.
+    let tmp = tempfile::tempdir().unwrap();
+    let train = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        let mut args = vec![
+            "train",
+            "--model",
+            "batchnorm",
+            "--train-limit",
+            "640",
+            "--test-limit",
+            "100",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+        ];
+        args.push(path_str(&out));
+        args.extend_from_slice(extra);
+        let run = mnist_bn(&args);
+        (run, out)
+    };
+    let (every, out_every) = train("every", &["--loss-reads-every", "1"]);
+    let (grouped, out_grouped) = train("grouped", &["--loss-reads-every", "4"]);
+    every.assert_ok();
+    grouped.assert_ok();
+    assert_eq!(printed_epochs(&grouped.stdout), [1, 2]);
+    let epoch_lines = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with("Epoch: "))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(epoch_lines(&every.stdout), epoch_lines(&grouped.stdout));
+    let (a, b) = (
+        read_json(&out_every.join("report.json")),
+        read_json(&out_grouped.join("report.json")),
+    );
+    assert_eq!(losses(&a, 0), losses(&b, 0));
+    assert_eq!(a["models"][0]["tests"], b["models"][0]["tests"]);
+
+    // lr 1e20: batch 1's step leaves weights near 1e19 and batch 2's loss is NaN, in the
+    // middle of the first group of 4; the stop still names batch 2.
+    for reads in ["1", "4"] {
+        let (run, out) = train(
+            &format!("diverge{reads}"),
+            &["--lr", "1e20", "--loss-reads-every", reads],
+        );
+        assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr
+                .contains("diverged at epoch 1, batch 2 (loss NaN)"),
+            "reads every {reads}: {}",
+            run.stderr
+        );
+        let report = read_json(&out.join("report.json"));
+        assert_eq!(report["models"][0]["stop"]["batch"], 2);
+    }
+}
+
+#[test]
 fn weights_that_overflow_on_an_epochs_last_step_are_not_checkpointed() {
     // lr 1e39 (infinite in f32) on one batch per epoch: the loss of the first step is finite,
     // but the step leaves infinite weights; epoch 1 must not become the "last good" checkpoint.

@@ -98,6 +98,9 @@ pub struct ExperimentOptions {
     /// initial weights for the same seed on each of them (each device has its own generator),
     /// so that a GPU run compares with a CPU run epoch by epoch.
     pub init_device: Option<Device>,
+    /// Read the batch losses to the host every this many batches (see
+    /// [`Learner::with_loss_reads_every`]): 1 on a CPU, more on a GPU.
+    pub loss_reads_every: usize,
 }
 
 /// Trains and tests `models` on `device` and writes everything into `options.out`.
@@ -301,6 +304,7 @@ fn train_and_test(
 fn learner(spec: &ModelSpec, options: &ExperimentOptions, device: &Device) -> Learner {
     Learner::new(options.training.clone(), device)
         .with_progress(options.progress, spec.name.clone())
+        .with_loss_reads_every(options.loss_reads_every)
 }
 
 /// A model ready to train: its learner, weights, optimizer and the epochs already done.

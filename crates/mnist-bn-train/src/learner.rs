@@ -133,6 +133,7 @@ pub struct Learner {
     progress: ProgressMode,
     label: String,
     console: Console,
+    loss_reads: usize,
 }
 
 impl Learner {
@@ -144,7 +145,19 @@ impl Learner {
             progress: ProgressMode::Auto,
             label: String::from("train"),
             console: Console::default(),
+            loss_reads: 1,
         }
+    }
+
+    /// Reads the batch losses to the host every `batches` batches instead of after each one
+    /// (`fit` only; 1, the default, reads each loss before its backward pass). Each read waits
+    /// for the device to finish everything queued; on a GPU, reading in groups lets it run
+    /// ahead of the host. The numbers are the same either way; what changes on divergence is
+    /// that the steps after the first non-finite loss of a group are taken before it is seen
+    /// (the stop still names its exact batch, and the model of a diverged run is not kept).
+    pub fn with_loss_reads_every(mut self, batches: usize) -> Self {
+        self.loss_reads = batches.max(1);
+        self
     }
 
     /// Sets how progress within an epoch is shown, and the label before it.
@@ -235,28 +248,44 @@ impl Learner {
             );
             let (mut loss_sum, mut count, mut images) = (0.0f64, 0usize, 0usize);
             let mut last_loss = f64::NAN;
-            for batch in batches {
+            // Losses on the device not yet read, with their batch sizes.
+            let mut pending: Vec<(Tensor<1>, usize)> = Vec::with_capacity(self.loss_reads);
+            let mut batches = batches.peekable();
+            while let Some(batch) = batches.next() {
                 if interrupt.load(Ordering::Relaxed) {
                     progress.finish();
                     return Ok((model, Stop::Interrupted { epoch }));
                 }
                 let n = batch.targets.dims()[0];
-                let value;
-                (model, value) = self.step(model, optim, &loss_fn, batch);
-                count += 1;
-                if !value.is_finite() {
-                    progress.finish();
-                    let stop = Stop::Diverged {
-                        epoch,
-                        batch: count,
-                        loss: value,
-                    };
-                    return Ok((model, stop));
+                let values = if self.loss_reads == 1 {
+                    let value;
+                    (model, value) = self.step(model, optim, &loss_fn, batch);
+                    vec![(value, n)]
+                } else {
+                    let loss;
+                    (model, loss) = self.step_unread(model, optim, &loss_fn, batch);
+                    pending.push((loss, n));
+                    if pending.len() < self.loss_reads && batches.peek().is_some() {
+                        continue;
+                    }
+                    read_losses(std::mem::take(&mut pending))
+                };
+                for (value, n) in values {
+                    count += 1;
+                    if !value.is_finite() {
+                        progress.finish();
+                        let stop = Stop::Diverged {
+                            epoch,
+                            batch: count,
+                            loss: value,
+                        };
+                        return Ok((model, stop));
+                    }
+                    loss_sum += value;
+                    last_loss = value;
+                    images += n;
+                    progress.update(count, images, value);
                 }
-                loss_sum += value;
-                last_loss = value;
-                images += n;
-                progress.update(count, images, value);
             }
             progress.finish();
             // The last step of an epoch can overflow the weights although every loss was finite;
@@ -318,6 +347,21 @@ impl Learner {
         (optim.step(self.config.lr, model, grads), value)
     }
 
+    /// [`Learner::step`] without reading the loss: the step is taken whatever the loss, which
+    /// stays on the device (`[1]`).
+    fn step_unread(
+        &self,
+        model: Net,
+        optim: &mut ModuleOptimizer,
+        loss_fn: &CrossEntropyLoss,
+        batch: MnistBatch,
+    ) -> (Net, Tensor<1>) {
+        let logits = model.forward(batch.images);
+        let loss = loss_fn.forward(logits, batch.targets);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        (optim.step(self.config.lr, model, grads), loss.detach())
+    }
+
     /// Trains `model` for `steps` SGD steps with a fresh optimizer, passing over the training
     /// data in the configured order and batch size as often as it takes (the `epochs` setting
     /// is not used), without printing. After every step it calls `after_step(step, &model,
@@ -360,6 +404,14 @@ impl Learner {
             epoch += 1;
         }
     }
+}
+
+/// Reads losses left on the device in one transfer, in order, with their batch sizes.
+fn read_losses(pending: Vec<(Tensor<1>, usize)>) -> Vec<(f64, usize)> {
+    let (losses, sizes): (Vec<_>, Vec<_>) = pending.into_iter().unzip();
+    let data = Tensor::cat(losses, 0).into_data().convert::<f32>();
+    let values = data.as_slice::<f32>().expect("converted to f32");
+    values.iter().map(|&v| f64::from(v)).zip(sizes).collect()
 }
 
 /// Whether every parameter and running statistic of the model is finite (one reduction per

@@ -19,6 +19,7 @@
 //!     backend: "flex".into(),
 //!     side_by_side: 2,
 //!     init_device: None,
+//!     loss_reads_every: 1,
 //! };
 //! let report = run_experiment(&ModelSpec::lesson(), &train, &test, &options, &Device::flex(), &AtomicBool::new(false))?;
 //! println!("{}", report.markdown(None));
