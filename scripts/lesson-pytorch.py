@@ -5,7 +5,8 @@ model in eval mode. It reuses the functions of the reference (`seed_pytorch.py`)
 the reference's, without its fixtures, golden steps and DataLoader timing. For
 `scripts/compare-whole-run.sh`, which times it beside `mnist-bn run`.
 
-Usage: lesson-pytorch.py REFERENCE_DIR DATA_DIR THREADS [EPOCHS=10]
+Usage: lesson-pytorch.py REFERENCE_DIR DATA_DIR THREADS [EPOCHS=10] [DEVICE=cpu]
+(DEVICE: a torch device such as cuda; the data and both models are moved there first.)
 """
 import sys
 import time
@@ -17,10 +18,12 @@ import seed_pytorch as ref  # noqa: E402
 
 data_dir, threads = sys.argv[2], int(sys.argv[3])
 epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 10
+device = torch.device(sys.argv[5] if len(sys.argv) > 5 else "cpu")
 torch.set_num_threads(threads)
-x_train, y_train, x_test, y_test = ref.load_mnist(data_dir)
+x_train, y_train, x_test, y_test = (t.to(device) for t in ref.load_mnist(data_dir))
 torch.manual_seed(0)
-bn, plain = ref.NeuralNet(use_batch_norm=True), ref.NeuralNet(use_batch_norm=False)
+bn = ref.NeuralNet(use_batch_norm=True).to(device)
+plain = ref.NeuralNet(use_batch_norm=False).to(device)
 ref.train(bn, "batch-norm", x_train, y_train, epochs, 64)
 ref.train(plain, "no-norm", x_train, y_train, epochs, 64)
 ref.test(bn, True, x_test, y_test, 64, "BN, train mode")

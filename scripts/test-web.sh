@@ -14,6 +14,13 @@ if ! command -v chromium >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq chromium >/dev/null
 fi
+# playwright-core needs Node.js 20 or later (this project's machines have it; Debian 12's own
+# nodejs package is 18).
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 20 ]; then
+    echo "the browser test needs Node.js 20 or later (found: $(node --version 2>/dev/null || echo none))" >&2
+    exit 1
+fi
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
 # rust-toolchain.toml lists the target; an older rustup may not add it by itself.
 if command -v rustup >/dev/null; then rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true; fi

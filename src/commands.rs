@@ -446,6 +446,7 @@ fn predict(backend: Backend, args: &PredictArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let checkpoint = load_checkpoint(path, &backend.device)?;
+    println!("checkpoint: {}", checkpoint.path.display());
     let probabilities = mnist_bn_train::predict(&checkpoint.model, &images, &backend.device);
     print_predictions(&args.images, probabilities);
     Ok(ExitCode::SUCCESS)

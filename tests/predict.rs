@@ -197,12 +197,28 @@ fn a_run_directory_with_several_models_is_refused_with_their_names() {
         path_str(&files[0]),
     ])
     .assert_error("is a run directory with several models (batchnorm, plain); name one, e.g. ");
-    let model = out.join("batchnorm");
+    // A model that has no complete epoch yet (trained second, or stopped in epoch 1) still
+    // counts: the run directory does not quietly mean the other one.
+    std::fs::remove_dir_all(out.join("plain/checkpoints/epoch-001")).unwrap();
     mnist_bn(&[
+        "predict",
+        "--checkpoint",
+        path_str(&out),
+        path_str(&files[0]),
+    ])
+    .assert_error("is a run directory with several models (batchnorm, plain)");
+    let model = out.join("batchnorm");
+    let run = mnist_bn(&[
         "predict",
         "--checkpoint",
         path_str(&model),
         path_str(&files[0]),
-    ])
-    .assert_ok();
+    ]);
+    run.assert_ok();
+    // It says which checkpoint answered.
+    let expected = format!(
+        "checkpoint: {}",
+        model.join("checkpoints/epoch-001").display()
+    );
+    assert!(run.stdout.contains(&expected), "{}", run.stdout);
 }

@@ -17,9 +17,11 @@ pub struct Session(session::Session);
 
 #[wasm_bindgen]
 impl Session {
-    /// Loads the shipped weights (the bytes of `batchnorm.bpk` and `plain.bpk`).
+    /// Loads the shipped weights (the bytes of `batchnorm.bpk` and `plain.bpk`). A panic, should
+    /// one happen, is written to the console before WebAssembly stops.
     #[wasm_bindgen(constructor)]
     pub fn new(batchnorm: Vec<u8>, plain: Vec<u8>) -> Result<Session, JsError> {
+        console_error_panic_hook::set_once();
         session::Session::new(batchnorm, plain)
             .map(Session)
             .map_err(js)

@@ -4,6 +4,7 @@
 //! hands it to JavaScript.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::ModuleOptimizer;
@@ -66,7 +67,7 @@ struct Run {
     learner: Learner,
     loss_fn: CrossEntropyLoss,
     optims: [ModuleOptimizer; 2],
-    data: Mnist,
+    data: Arc<Mnist>,
     order: Vec<usize>,
     batches_per_epoch: usize,
     batches_total: usize,
@@ -81,7 +82,7 @@ pub struct Session {
     device: Device,
     models: [Net; 2],
     trained: bool,
-    train_data: Option<Mnist>,
+    train_data: Option<Arc<Mnist>>,
     run: Option<Run>,
 }
 
@@ -131,7 +132,7 @@ impl Session {
         }
         let data = Mnist::from_raw(images.pixels, labels);
         let len = data.len();
-        self.train_data = Some(data);
+        self.train_data = Some(Arc::new(data));
         Ok(len)
     }
 
@@ -142,27 +143,28 @@ impl Session {
         let Some(data) = &self.train_data else {
             return Err(WebError::Invalid("no training data yet".into()));
         };
-        let data = if limit == 0 {
-            data.clone()
+        // The first `limit` images, by index: the data set is not copied.
+        let len = if limit == 0 {
+            data.len()
         } else {
-            data.clone().truncate(limit)
+            limit.min(data.len())
         };
         let config = TrainingConfig::new().with_epochs(epochs).with_seed(seed);
         for i in 0..MODEL_NAMES.len() {
             let norm = if i == 0 { Norm::Batch } else { Norm::None };
-            config.validate(norm, data.len())?;
+            config.validate(norm, len)?;
         }
         let learner = Learner::new(config.clone(), &self.device);
         self.models = [0, 1]
             .map(|i| learner.training_model(seeded_model(&lesson_config(i), seed, &self.device)));
         self.trained = true;
-        let batches_per_epoch = data.len().div_ceil(config.batch_size);
+        let batches_per_epoch = len.div_ceil(config.batch_size);
         self.run = Some(Run {
             loss_fn: CrossEntropyLoss::new(None, learner.device()),
             optims: [learner.optimizer(), learner.optimizer()],
             learner,
-            order: (0..data.len()).collect(),
-            data,
+            order: (0..len).collect(),
+            data: data.clone(),
             batches_per_epoch,
             batches_total: batches_per_epoch * epochs,
             done: 0,

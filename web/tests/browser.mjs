@@ -99,7 +99,7 @@ try {
 
   // ---- Live training: a few hundred batches of both models ----
   await page.selectOption('#limit', '6400');
-  await page.selectOption('#epochs', '5');
+  await page.selectOption('#epochs', '10'); // 1,000 batches: still running at 300
   await page.click('#train');
   await page.waitForFunction(() => window.mnistBn.history.batchnorm.length >= 300, null,
     { timeout: 300_000, polling: 500 });

@@ -8,6 +8,7 @@ let total = 0;
 let requestId = 0;
 const pending = new Map();
 let lastPrediction = null;
+let modelsReady = false;
 
 // For tests and the curious: the loss history, the last prediction, eval-mode logits.
 window.mnistBn = {
@@ -29,6 +30,21 @@ function ask(msg) {
   });
 }
 
+const showError = (e) => {
+  setState('error', `Error: ${e.message || e}`);
+  console.error(e.message || e);
+};
+
+// The worker itself failed (its script or the WebAssembly did not load): nothing will answer.
+worker.onerror = (e) => {
+  e.preventDefault();
+  showError(new Error(`the page's worker failed: ${e.message || 'it did not load'}`));
+  for (const { reject } of pending.values()) reject(new Error('the worker failed'));
+  pending.clear();
+  $('train').disabled = true;
+  $('stop').disabled = true;
+};
+
 function setState(state, text) {
   document.body.dataset.state = state;
   if (text !== undefined) $('status').textContent = text;
@@ -48,9 +64,12 @@ worker.onmessage = ({ data: msg }) => {
     case 'ready':
       window.mnistBn.timings.modelsReadyMs = performance.now();
       setState('ready', 'Ready: draw a digit, or press Train (the training images are loading).');
+      modelsReady = true;
       $('train').disabled = false;
       // A first prediction at once, so that drawing answers without a cold start.
-      predict().then(() => { window.mnistBn.timings.firstPredictionMs = performance.now(); });
+      predict()
+        .then(() => { window.mnistBn.timings.firstPredictionMs = performance.now(); })
+        .catch(showError);
       break;
     case 'data':
       if (document.body.dataset.state === 'ready') {
@@ -81,16 +100,15 @@ worker.onmessage = ({ data: msg }) => {
       $('stop').disabled = true;
       setState(msg.type, `${msg.type === 'done' ? 'Done' : 'Stopped'} after ${fmt(history.batchnorm.length)} batches `
         + `(${fmt(window.mnistBn.imagesPerSec || 0)} images/s per model). The drawing pad now asks the models trained here.`);
-      predict();
+      predict().catch(showError);
       break;
     case 'prediction':
       lastPrediction = msg;
       showPrediction();
       break;
     case 'error':
-      setState('error', `Error: ${msg.message}`);
-      console.error(msg.message);
-      $('train').disabled = false;
+      showError(new Error(msg.message));
+      $('train').disabled = !modelsReady;
       $('stop').disabled = true;
       break;
     default:
@@ -193,7 +211,7 @@ pad.addEventListener('pointermove', (e) => {
 const endStroke = () => {
   if (!drawing) return;
   drawing = false;
-  predict();
+  predict().catch(showError);
 };
 pad.addEventListener('pointerup', endStroke);
 pad.addEventListener('pointercancel', endStroke);
@@ -207,7 +225,7 @@ function stroke(a, b) {
   padCtx.lineTo(b[0], b[1]);
   padCtx.stroke();
 }
-$('clear').onclick = () => { clearPad(); predict(); };
+$('clear').onclick = () => { clearPad(); predict().catch(showError); };
 $('trainmode').onchange = () => showPrediction();
 
 // The pad's grey levels (black ink on white), converted in the worker like `mnist-bn predict`

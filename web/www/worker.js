@@ -5,7 +5,7 @@ import init, { Session } from './pkg/mnist_bn_web.js';
 let session = null;
 let dataReady = null;
 let running = false;
-let generation = 0; // a new run ends the slices of the one before
+let generation = 0; // a new run, or Stop, ends the slices of the run before
 
 const fetchBytes = async (url) => {
   const response = await fetch(url);
@@ -34,11 +34,12 @@ async function start() {
 }
 
 async function train({ epochs, limit, seed }) {
-  await dataReady;
-  const total = session.start(epochs, limit, BigInt(seed));
-  postMessage({ type: 'started', total });
   const mine = ++generation;
   running = true;
+  await dataReady;
+  if (mine !== generation) return; // stopped, or another run asked for, while the data loaded
+  const total = session.start(epochs, limit, BigInt(seed));
+  postMessage({ type: 'started', total });
   while (running && mine === generation) {
     const t0 = performance.now();
     const slice = [];
@@ -58,16 +59,19 @@ async function train({ epochs, limit, seed }) {
   }
 }
 
+const ready = start();
+
 onmessage = async ({ data: msg }) => {
   try {
+    if (msg.type !== 'stop') await ready;
     switch (msg.type) {
       case 'train':
-        running = false;
         await train(msg);
         break;
       case 'stop':
         if (running) {
           running = false;
+          generation++;
           postMessage({ type: 'stopped' });
         }
         break;
@@ -92,9 +96,13 @@ onmessage = async ({ data: msg }) => {
         throw new Error(`unknown message ${msg.type}`);
     }
   } catch (e) {
-    running = false;
+    // A failed prediction leaves a run going; a failed run ends.
+    if (msg.type === 'train') {
+      running = false;
+      generation++;
+    }
     postMessage({ type: 'error', id: msg.id, message: e && e.message ? e.message : String(e) });
   }
 };
 
-start().catch((e) => postMessage({ type: 'error', message: String(e && e.message ? e.message : e) }));
+ready.catch((e) => postMessage({ type: 'error', message: String(e && e.message ? e.message : e) }));

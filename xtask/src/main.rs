@@ -159,6 +159,17 @@ fn wasm_bindgen_cli(root: &Path) -> Result<PathBuf> {
 }
 
 fn build_web(root: &Path, target: &Path, out: &Path) -> Result<()> {
+    // Assemble beside the output and swap it in, so a failed build leaves the old page whole.
+    let name = out
+        .file_name()
+        .with_context(|| format!("--out {}: name a directory for the page", out.display()))?;
+    let staging = out.with_file_name(format!(".{}.staging", name.to_string_lossy()));
+    if out.exists() && !is_built_page(out) && fs::read_dir(out)?.next().is_some() {
+        bail!(
+            "{} exists and does not hold a page built by xtask: choose another --out",
+            out.display()
+        );
+    }
     let bindgen = wasm_bindgen_cli(root)?;
     run(cargo().current_dir(root).args([
         "build",
@@ -169,8 +180,6 @@ fn build_web(root: &Path, target: &Path, out: &Path) -> Result<()> {
         "mnist-bn-web",
     ]))?;
     let wasm = target.join("wasm32-unknown-unknown/release/mnist_bn_web.wasm");
-    // Assemble beside the output and swap it in, so a failed build leaves the old page whole.
-    let staging = out.with_extension("staging");
     if staging.exists() {
         fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     }
@@ -205,6 +214,11 @@ fn build_web(root: &Path, target: &Path, out: &Path) -> Result<()> {
         size as f64 / 1e6
     );
     Ok(())
+}
+
+/// Whether `dir` holds a page this task built (and may therefore be replaced).
+fn is_built_page(dir: &Path) -> bool {
+    dir.join("index.html").is_file() && dir.join("pkg/mnist_bn_web_bg.wasm").is_file()
 }
 
 fn copy(from: &Path, to: &Path) -> Result<()> {
@@ -328,6 +342,29 @@ mod tests {
         assert_eq!(file_for(&dir, "/pkg"), None, "a directory is not served");
         assert_eq!(file_for(&dir, "/missing.js"), None);
         assert_eq!(mime(Path::new("a.wasm")), "application/wasm");
+    }
+
+    #[test]
+    fn only_an_earlier_page_or_an_empty_directory_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = workspace_root();
+        let target = tmp.path().join("target");
+        // A directory with other files is refused before anything is built or removed.
+        let mine = tmp.path().join("mine");
+        fs::create_dir_all(&mine).unwrap();
+        fs::write(mine.join("notes.txt"), "keep me").unwrap();
+        let msg = build_web(&root, &target, &mine).unwrap_err().to_string();
+        assert!(msg.contains("does not hold a page built by xtask"), "{msg}");
+        assert!(mine.join("notes.txt").is_file());
+        let msg = build_web(&root, &target, Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("name a directory"), "{msg}");
+        let page = tmp.path().join("page");
+        fs::create_dir_all(page.join("pkg")).unwrap();
+        fs::write(page.join("index.html"), "").unwrap();
+        fs::write(page.join("pkg/mnist_bn_web_bg.wasm"), "").unwrap();
+        assert!(is_built_page(&page));
     }
 
     #[test]

@@ -208,25 +208,34 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, TrainError> {
     if let Some(found) = newest_in_model_dir(path) {
         return Ok(found);
     }
-    let mut models: Vec<(String, PathBuf)> = fs::read_dir(path)
+    // A run directory: its model directories, with the newest checkpoint of each (a model
+    // that has not finished an epoch yet has none, but still makes the choice ambiguous).
+    let mut models: Vec<(String, Option<PathBuf>)> = fs::read_dir(path)
         .map(|entries| {
             entries
                 .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let found = newest_in_model_dir(&e.path())?;
-                    Some((e.file_name().to_string_lossy().into_owned(), found))
+                .filter(|e| {
+                    e.path().join("model.json").is_file() || checkpoints_dir(&e.path()).is_dir()
+                })
+                .map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (name, newest_in_model_dir(&e.path()))
                 })
                 .collect()
         })
         .unwrap_or_default();
     models.sort();
-    match models.len() {
-        0 => Err(TrainError::checkpoint(
+    match models.as_slice() {
+        [(_, Some(found))] => Ok(found.clone()),
+        [(name, None)] => Err(TrainError::checkpoint(
+            path.join(name),
+            "holds no complete checkpoint yet",
+        )),
+        [] => Err(TrainError::checkpoint(
             path,
             "holds no checkpoint (expected model.json, checkpoints/epoch-NNN directories, or a \
              run directory's model directories)",
         )),
-        1 => Ok(models.remove(0).1),
         _ => {
             let names: Vec<&str> = models.iter().map(|(name, _)| name.as_str()).collect();
             Err(TrainError::checkpoint(

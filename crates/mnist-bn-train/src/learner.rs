@@ -249,7 +249,8 @@ impl Learner {
             let (mut loss_sum, mut count, mut images) = (0.0f64, 0usize, 0usize);
             let mut last_loss = f64::NAN;
             // Losses on the device not yet read, with their batch sizes.
-            let mut pending: Vec<(Tensor<1>, usize)> = Vec::with_capacity(self.loss_reads);
+            let mut pending: Vec<(Tensor<1>, usize)> =
+                Vec::with_capacity(self.loss_reads.min(batches.num_batches()));
             let mut batches = batches.peekable();
             while let Some(batch) = batches.next() {
                 if interrupt.load(Ordering::Relaxed) {
