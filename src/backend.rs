@@ -37,6 +37,8 @@ pub struct Backend {
     pub name: String,
     /// Which backend it is.
     pub kind: BackendKind,
+    /// A GPU backend on a software device that shares the CPU with the app (lavapipe).
+    pub software: bool,
 }
 
 /// The compiled-in backends, highest priority first.
@@ -130,6 +132,7 @@ fn flex() -> Result<Backend> {
         device: Device::flex(),
         name: "flex (CPU, pure Rust)".into(),
         kind: BackendKind::Flex,
+        software: false,
     })
 }
 
@@ -145,6 +148,7 @@ fn ndarray() -> Result<Backend> {
         device: Device::ndarray(),
         name: "ndarray (CPU)".into(),
         kind: BackendKind::Ndarray,
+        software: false,
     })
 }
 

@@ -333,7 +333,7 @@ pub struct CommonArgs {
     pub side_by_side: Option<u32>,
     /// Read the batch losses from the device every N batches instead of after each one (a
     /// read waits for the device; on a GPU, fewer reads let it run ahead). The numbers are the
-    /// same. [default: 1 on a CPU backend, 16 on a GPU]
+    /// same. [default: 16 on a hardware GPU, 1 on a CPU or a software GPU such as lavapipe]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub loss_reads_every: Option<u32>,
 }

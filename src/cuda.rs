@@ -29,6 +29,7 @@ pub fn select(selector: &str) -> Result<Backend> {
         device,
         name: format!("cuda (NVIDIA GPU {index})"),
         kind: BackendKind::Cuda,
+        software: false,
     })
 }
 

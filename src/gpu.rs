@@ -30,10 +30,17 @@ pub fn select(selector: &str) -> Result<Backend> {
             names(&adapters)
         ),
     }
+    // A CPU-type adapter (lavapipe) runs on the cores the app runs on.
+    let software = match kind {
+        DeviceKind::Cpu => true,
+        DeviceKind::DefaultDevice => adapters.iter().filter(|a| a.usable).all(|a| a.cpu),
+        _ => false,
+    };
     Ok(Backend {
         device,
         name: format!("wgpu, device {kind:?} (adapters: {})", names(&adapters)),
         kind: BackendKind::Wgpu,
+        software,
     })
 }
 
@@ -63,6 +70,8 @@ struct Adapter {
     description: String,
     /// Whether Burn can run on it (Vulkan, Metal or DX12).
     usable: bool,
+    /// Whether it is a software device on the CPU (lavapipe, SwiftShader).
+    cpu: bool,
 }
 
 fn names(adapters: &[Adapter]) -> String {
@@ -83,6 +92,7 @@ fn adapters() -> Vec<Adapter> {
                     info.backend,
                     wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12
                 ),
+                cpu: info.device_type == wgpu::DeviceType::Cpu,
             }
         })
         .collect()
