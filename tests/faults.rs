@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use safetensors::SafeTensors;
 
-use crate::util::{exported_weights, losses, mnist_bn, path_str, printed_epochs, read_json, root};
+use crate::util::{
+    exported_weights, losses, mnist_bn, mnist_bn_with, path_str, printed_epochs, read_json, root,
+    train_args,
+};
 
 /// A plain-model run of 3 epochs of 20,000 images (about a second each here) with progress
 /// lines (three per epoch, as on any non-terminal stdout).
@@ -32,6 +35,13 @@ fn args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
         "--out",
         path_str(out),
     ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// A quiet batch-norm run of 2 epochs of 640 images (10 batches each).
+fn short_args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = train_args("batchnorm", "2", "640", "100", path_str(out));
     args.extend_from_slice(extra);
     args
 }
@@ -252,23 +262,7 @@ fn losses_read_in_groups_give_the_same_run_and_name_the_same_diverging_batch() {
     let tmp = tempfile::tempdir().unwrap();
     let train = |name: &str, extra: &[&str]| {
         let out = tmp.path().join(name);
-        let mut args = vec![
-            "train",
-            "--model",
-            "batchnorm",
-            "--train-limit",
-            "640",
-            "--test-limit",
-            "100",
-            "--epochs",
-            "2",
-            "--quiet",
-            "--out",
-        ];
-        args.push(path_str(&out));
-        args.extend_from_slice(extra);
-        let run = mnist_bn(&args);
-        (run, out)
+        (mnist_bn(&short_args(&out, extra)), out)
     };
     let (every, out_every) = train("every", &["--loss-reads-every", "1"]);
     let (grouped, out_grouped) = train("grouped", &["--loss-reads-every", "4"]);
@@ -306,6 +300,22 @@ fn losses_read_in_groups_give_the_same_run_and_name_the_same_diverging_batch() {
         let report = read_json(&out.join("report.json"));
         assert_eq!(report["models"][0]["stop"]["batch"], 2);
     }
+}
+
+#[test]
+fn batches_gathered_on_the_device_train_the_same_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |on_device: &str| {
+        let out = tmp.path().join(format!("on-device-{on_device}"));
+        let args = short_args(&out, &["--shuffle", "--seed", "3"]);
+        mnist_bn_with("flex", &[("MNIST_BN_DATA_ON_DEVICE", on_device)], &args).assert_ok();
+        read_json(&out.join("report.json"))
+    };
+    let (host, device) = (run("0"), run("1"));
+    assert_eq!(losses(&host, 0), losses(&device, 0));
+    assert_eq!(host["models"][0]["tests"], device["models"][0]["tests"]);
+    mnist_bn_with("flex", &[("MNIST_BN_DATA_ON_DEVICE", "yes")], &["bench"])
+        .assert_error("MNIST_BN_DATA_ON_DEVICE=yes: expected 1 or 0");
 }
 
 #[test]

@@ -83,23 +83,35 @@ impl From<Output> for Run {
     }
 }
 
-/// The arguments of the quickest `train`: `model` for one epoch on 64 training and 64 test
-/// images, without progress lines, into `out`.
-pub fn quick_train_args<'a>(model: &'a str, out: &'a str) -> Vec<&'a str> {
+/// The arguments of a quiet `train` of `model` for `epochs` epochs on the first `train_limit`
+/// training and `test_limit` test images, into `out`.
+pub fn train_args<'a>(
+    model: &'a str,
+    epochs: &'a str,
+    train_limit: &'a str,
+    test_limit: &'a str,
+    out: &'a str,
+) -> Vec<&'a str> {
     vec![
         "train",
         "--model",
         model,
         "--epochs",
-        "1",
+        epochs,
         "--train-limit",
-        "64",
+        train_limit,
         "--test-limit",
-        "64",
+        test_limit,
         "--quiet",
         "--out",
         out,
     ]
+}
+
+/// The arguments of the quickest `train`: `model` for one epoch on 64 training and 64 test
+/// images, without progress lines, into `out`.
+pub fn quick_train_args<'a>(model: &'a str, out: &'a str) -> Vec<&'a str> {
+    train_args(model, "1", "64", "64", out)
 }
 
 pub fn path_str(p: &Path) -> &str {

@@ -75,17 +75,74 @@ pub fn epoch_order(len: usize, shuffle_seed: Option<u64>, epoch: usize) -> Vec<u
     order
 }
 
-/// The batches of one pass over `data`, built on the host and moved to `device` one by one.
+/// A split uploaded to a device once: every image already scaled to f32 (`[n, 784]`, the same
+/// values as [`pixel_to_f32`] gives on the host) and the labels (`[n]`). Batches are then
+/// gathered on the device by index ([`Batches::on_device`]), so that a GPU gets a few hundred
+/// bytes of indices per batch instead of 200 KB of pixels. It takes 4 bytes per pixel
+/// (188 MB for the 60,000 training images).
+#[derive(Debug, Clone)]
+pub struct DeviceMnist {
+    images: Tensor<2>,
+    labels: Tensor<1, Int>,
+    len: usize,
+}
+
+impl DeviceMnist {
+    /// Uploads `data` to `device`.
+    pub fn upload(data: &Mnist, device: &Device) -> Self {
+        let all: Vec<usize> = (0..data.len()).collect();
+        let MnistBatch { images, targets } = MnistBatch::from_indices(data, &all, device);
+        Self {
+            images,
+            labels: targets,
+            len: data.len(),
+        }
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The images at `indices`, gathered on the device.
+    fn batch(&self, indices: &[usize]) -> MnistBatch {
+        let device = self.images.device();
+        let indices: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+        let n = indices.len();
+        let indices = Tensor::<1, Int>::from_data(TensorData::new(indices, [n]), &device);
+        MnistBatch {
+            images: self.images.clone().select(0, indices.clone()),
+            targets: self.labels.clone().select(0, indices),
+        }
+    }
+}
+
+/// Where a pass's batches come from.
+#[derive(Debug)]
+enum Source<'a> {
+    /// Built on the host and moved to the device one by one.
+    Host(&'a Mnist, Device),
+    /// Gathered on the device from an uploaded copy.
+    Device(&'a DeviceMnist),
+}
+
+/// The batches of one pass over the data, in a given order: built on the host and moved to the
+/// device one by one ([`Batches::new`]), or gathered on the device from a copy uploaded once
+/// ([`Batches::on_device`]); the values are the same.
 ///
 /// Batches hold `batch_size` images; the last one holds the rest (60,000 images make 937 full
 /// batches and one of 32, as PyTorch's `DataLoader(drop_last=False)`).
 #[derive(Debug)]
 pub struct Batches<'a> {
-    data: &'a Mnist,
+    source: Source<'a>,
     order: Vec<usize>,
     batch_size: usize,
     next: usize,
-    device: Device,
 }
 
 impl<'a> Batches<'a> {
@@ -95,14 +152,31 @@ impl<'a> Batches<'a> {
     ///
     /// Panics if `batch_size` is zero or `order` names an image `data` does not have.
     pub fn new(data: &'a Mnist, order: Vec<usize>, batch_size: usize, device: &Device) -> Self {
+        Self::from_source(
+            Source::Host(data, device.clone()),
+            data.len(),
+            order,
+            batch_size,
+        )
+    }
+
+    /// Batches of an uploaded split in `order`, gathered on its device.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `batch_size` is zero or `order` names an image `data` does not have.
+    pub fn on_device(data: &'a DeviceMnist, order: Vec<usize>, batch_size: usize) -> Self {
+        Self::from_source(Source::Device(data), data.len(), order, batch_size)
+    }
+
+    fn from_source(source: Source<'a>, len: usize, order: Vec<usize>, batch_size: usize) -> Self {
         assert!(batch_size > 0, "batch size must be positive");
-        assert!(order.iter().all(|&i| i < data.len()), "order out of range");
+        assert!(order.iter().all(|&i| i < len), "order out of range");
         Self {
-            data,
+            source,
             order,
             batch_size,
             next: 0,
-            device: device.clone(),
         }
     }
 
@@ -122,7 +196,10 @@ impl Iterator for Batches<'_> {
         let end = (self.next + self.batch_size).min(self.order.len());
         let indices = &self.order[self.next..end];
         self.next = end;
-        Some(MnistBatch::from_indices(self.data, indices, &self.device))
+        Some(match &self.source {
+            Source::Host(data, device) => MnistBatch::from_indices(data, indices, device),
+            Source::Device(data) => data.batch(indices),
+        })
     }
 }
 
@@ -135,6 +212,25 @@ mod tests {
         let pixels = (0..n * IMAGE_PIXELS).map(|i| (i % 256) as u8).collect();
         let labels = (0..n).map(|i| (i % 10) as u8).collect();
         Mnist::from_raw(pixels, labels)
+    }
+
+    #[test]
+    fn batches_gathered_on_the_device_equal_those_built_on_the_host() {
+        let device = Device::flex();
+        let data = data(10);
+        let uploaded = DeviceMnist::upload(&data, &device);
+        assert_eq!(uploaded.len(), 10);
+        let order = epoch_order(10, Some(3), 1);
+        let host: Vec<_> = Batches::new(&data, order.clone(), 4, &device).collect();
+        let gathered: Vec<_> = Batches::on_device(&uploaded, order, 4).collect();
+        assert_eq!(host.len(), gathered.len());
+        for (h, g) in host.iter().zip(&gathered) {
+            assert_eq!(h.images.clone().into_data(), g.images.clone().into_data());
+            assert_eq!(
+                h.targets.clone().into_data().convert::<i64>(),
+                g.targets.clone().into_data().convert::<i64>()
+            );
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod idx;
 mod mnist;
 
 #[cfg(feature = "burn")]
-pub use batch::{Batches, MnistBatch, MnistBatcher, epoch_order, pixel_to_f32};
+pub use batch::{Batches, DeviceMnist, MnistBatch, MnistBatcher, epoch_order, pixel_to_f32};
 #[cfg(feature = "image")]
 pub use digit::{digit_from_grey, read_digit};
 pub use error::DataError;

@@ -101,6 +101,9 @@ pub struct ExperimentOptions {
     /// Read the batch losses to the host every this many batches (see
     /// [`Learner::with_loss_reads_every`]): 1 on a CPU, more on a GPU.
     pub loss_reads_every: usize,
+    /// Upload the training set to the device once and gather batches there (see
+    /// [`Learner::with_data_on_device`]).
+    pub data_on_device: bool,
 }
 
 /// Trains and tests `models` on `device` and writes everything into `options.out`.
@@ -305,6 +308,7 @@ fn learner(spec: &ModelSpec, options: &ExperimentOptions, device: &Device) -> Le
     Learner::new(options.training.clone(), device)
         .with_progress(options.progress, spec.name.clone())
         .with_loss_reads_every(options.loss_reads_every)
+        .with_data_on_device(options.data_on_device)
 }
 
 /// A model ready to train: its learner, weights, optimizer and the epochs already done.

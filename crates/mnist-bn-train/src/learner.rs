@@ -10,7 +10,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::Device;
 use burn::tensor::Tensor;
-use mnist_bn_data::{Batches, Mnist, MnistBatch, epoch_order};
+use mnist_bn_data::{Batches, DeviceMnist, Mnist, MnistBatch, epoch_order};
 use mnist_bn_model::{Net, Norm};
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +134,7 @@ pub struct Learner {
     label: String,
     console: Console,
     loss_reads: usize,
+    data_on_device: bool,
 }
 
 impl Learner {
@@ -146,7 +147,17 @@ impl Learner {
             label: String::from("train"),
             console: Console::default(),
             loss_reads: 1,
+            data_on_device: false,
         }
+    }
+
+    /// Uploads the training set to the device once per `fit` and gathers each batch there
+    /// ([`Batches::on_device`]) instead of building it on the host (the default). The values
+    /// are the same; on a GPU it saves an upload of 200 KB per batch, for 4 bytes per pixel of
+    /// device memory (188 MB for MNIST's training set).
+    pub fn with_data_on_device(mut self, on_device: bool) -> Self {
+        self.data_on_device = on_device;
+        self
     }
 
     /// Reads the batch losses to the host every `batches` batches instead of after each one
@@ -236,10 +247,16 @@ impl Learner {
         self.config.validate(model.norm(), data.len())?;
         let loss_fn = CrossEntropyLoss::new(None, &self.device);
         model = self.training_model(model);
+        let uploaded = self
+            .data_on_device
+            .then(|| DeviceMnist::upload(data, &self.device));
         for epoch in history.len() + 1..=self.config.epochs {
             let started = Instant::now();
             let order = epoch_order(data.len(), self.config.shuffle_seed, epoch - 1);
-            let batches = Batches::new(data, order, self.config.batch_size, &self.device);
+            let batches = match &uploaded {
+                Some(uploaded) => Batches::on_device(uploaded, order, self.config.batch_size),
+                None => Batches::new(data, order, self.config.batch_size, &self.device),
+            };
             let progress = EpochProgress::new(
                 self.progress,
                 format!("{} {epoch}", self.label),

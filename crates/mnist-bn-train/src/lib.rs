@@ -20,6 +20,7 @@
 //!     side_by_side: 2,
 //!     init_device: None,
 //!     loss_reads_every: 1,
+//!     data_on_device: false,
 //! };
 //! let report = run_experiment(&ModelSpec::lesson(), &train, &test, &options, &Device::flex(), &AtomicBool::new(false))?;
 //! println!("{}", report.markdown(None));
