@@ -132,6 +132,7 @@ fn run(
 ) -> Result<ExitCode> {
     println!("backend: {}", backend.name);
     let models = model_specs(args, kinds, only.is_some())?;
+    let data_on_device = data_on_device(&backend)?;
     let training = TrainingConfig::new()
         .with_epochs(args.epochs as usize)
         .with_lr(args.lr)
@@ -160,7 +161,7 @@ fn run(
         },
         init_device: backend::init_device(),
         loss_reads_every: loss_reads_every(&backend, args.loss_reads_every),
-        data_on_device: data_on_device(&backend)?,
+        data_on_device,
     };
     let interrupt = interrupt_flag()?;
     let report = run_experiment(

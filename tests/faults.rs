@@ -314,8 +314,13 @@ fn batches_gathered_on_the_device_train_the_same_run() {
     let (host, device) = (run("0"), run("1"));
     assert_eq!(losses(&host, 0), losses(&device, 0));
     assert_eq!(host["models"][0]["tests"], device["models"][0]["tests"]);
-    mnist_bn_with("flex", &[("MNIST_BN_DATA_ON_DEVICE", "yes")], &["bench"])
-        .assert_error("MNIST_BN_DATA_ON_DEVICE=yes: expected 1 or 0");
+    let out = tmp.path().join("on-device-yes");
+    mnist_bn_with(
+        "flex",
+        &[("MNIST_BN_DATA_ON_DEVICE", "yes")],
+        &short_args(&out, &[]),
+    )
+    .assert_error("MNIST_BN_DATA_ON_DEVICE=yes: expected 1 or 0");
 }
 
 #[test]
