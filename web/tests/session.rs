@@ -155,7 +155,9 @@ fn drawn_digits_are_recognized_by_the_shipped_models_and_not_in_train_mode() {
     // Through the pad's conversion (crop, scale, centre of mass) the models keep most of their
     // test accuracy (97.9 % and 94.2 % on the raw images).
     eprintln!("drawn and converted, right of 200: {right:?}");
-    assert!(right[0] >= 190 && right[1] >= 180, "{right:?} of 200");
+    // Measured: 192 and 184 (Intel); the margin allows a near-tie to fall the other way on
+    // another CPU.
+    assert!(right[0] >= 188 && right[1] >= 178, "{right:?} of 200");
     // A batch of one normalizes to zero: the same answer whatever the digit.
     assert!(train_mode_answers.windows(2).all(|w| w[0] == w[1]));
     // The running statistics were left alone: eval mode answers as before.
