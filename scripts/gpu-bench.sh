@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU benchmark, one command for a machine with a GPU (about 5-10 minutes with the builds):
-# builds the wgpu binary and, where it builds, the cuda one; prints the CPU, the GPUs and wgpu's
-# adapters; runs `mnist-bn bench` on flex (the CPU), wgpu and cuda; runs the PyTorch reference's
+# builds the wgpu binary and, where it builds, the cuda one; prints the CPU, the GPUs and the
+# device each backend ran on (for wgpu, every adapter it sees); runs `mnist-bn bench` on flex (the CPU), wgpu and cuda; runs the PyTorch reference's
 # training on CUDA when a Python with torch and CUDA is there; prints one table of seconds per
 # training epoch (the last of EPOCHS) and the ratio to the CPU.
 #
@@ -36,12 +36,11 @@ fi
 
 for entry in "${bins[@]}"; do
     backend="${entry%%=*}" bin="${entry#*=}"
-    if [ "$backend" = wgpu ]; then
-        # The adapters wgpu sees (the app prints them when it selects one).
-        "$bin" --backend wgpu bench --epochs 1 --models plain 2>&1 | sed -n 's/^backend: /wgpu adapters: /p' | head -1
-    fi
     for b in $([ "$backend" = wgpu ] && echo "flex wgpu" || echo cuda); do
-        if ! "$bin" --backend "$b" bench --epochs "$epochs" --json "$out/$b.json" >"$out/$b.log" 2>&1; then
+        if "$bin" --backend "$b" bench --epochs "$epochs" --json "$out/$b.json" >"$out/$b.log" 2>&1; then
+            # The device it ran on (for wgpu, with every adapter wgpu sees).
+            sed -n "s/^backend: /$b: /p" "$out/$b.log"
+        else
             echo "$b: bench failed:"; tail -3 "$out/$b.log"
         fi
     done
