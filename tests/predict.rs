@@ -6,40 +6,17 @@ use mnist_bn_data::{IMAGE_PIXELS, Mnist, Split};
 use mnist_bn_model::NetConfig;
 use mnist_bn_train::{ModelSpec, load_checkpoint, model_from_bytes, predict};
 
-use crate::util::{mnist_bn, path_str, root};
+use crate::util::{mnist_bn, path_str, root, train_args};
 
 #[test]
 fn predict_reads_pngs_like_the_test_set() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let args = [
-        "train",
-        "--model",
-        "plain",
-        "--train-limit",
-        "6400",
-        "--test-limit",
-        "64",
-        "--epochs",
-        "1",
-        "--quiet",
-        "--out",
-        path_str(&out),
-    ];
-    mnist_bn(&args).assert_ok();
+    mnist_bn(&train_args("plain", "1", "6400", "64", path_str(&out))).assert_ok();
 
     // The first eight test digits as 28×28 PNGs, and the first one again as a big, dark-on-light
     // RGB picture.
-    let test = Mnist::load(Split::Test, Some(&root().join("data/mnist")))
-        .unwrap()
-        .truncate(8);
-    let mut files = Vec::new();
-    for i in 0..test.len() {
-        let img = GrayImage::from_raw(28, 28, test.image(i).to_vec()).unwrap();
-        let path = tmp.path().join(format!("digit{i}.png"));
-        img.save(&path).unwrap();
-        files.push(path);
-    }
+    let (files, test) = test_digit_files(tmp.path(), 8);
     let mut big = GrayImage::new(112, 140);
     for (x, y, Luma([v])) in GrayImage::from_raw(28, 28, test.image(0).to_vec())
         .unwrap()

@@ -10,7 +10,7 @@ use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use mnist_bn_data::{IMAGE_PIXELS, Mnist, MnistBatch, NUM_CLASSES, decode_images, decode_labels};
-use mnist_bn_model::{Net, NetConfig, Norm};
+use mnist_bn_model::{Net, NetConfig};
 use mnist_bn_train::{
     Learner, ModelSpec, TestMode, TrainError, TrainingConfig, logits_in, model_from_bytes,
     predict_in, seeded_model,
@@ -151,8 +151,7 @@ impl Session {
         };
         let config = TrainingConfig::new().with_epochs(epochs).with_seed(seed);
         for i in 0..MODEL_NAMES.len() {
-            let norm = if i == 0 { Norm::Batch } else { Norm::None };
-            config.validate(norm, len)?;
+            config.validate(lesson_config(i).norm(), len)?;
         }
         let learner = Learner::new(config.clone(), &self.device);
         self.models = [0, 1]

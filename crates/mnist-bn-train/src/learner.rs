@@ -355,14 +355,18 @@ impl Learner {
         loss_fn: &CrossEntropyLoss,
         batch: MnistBatch,
     ) -> (Net, f64) {
-        let logits = model.forward(batch.images);
-        let loss = loss_fn.forward(logits, batch.targets);
+        let loss = loss_fn.forward(model.forward(batch.images), batch.targets);
         let value = f64::from(loss.clone().into_scalar::<f32>());
         if !value.is_finite() {
             return (model, value);
         }
+        (self.descend(model, optim, loss), value)
+    }
+
+    /// The SGD step down `loss`'s gradient.
+    fn descend(&self, model: Net, optim: &mut ModuleOptimizer, loss: Tensor<1>) -> Net {
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        (optim.step(self.config.lr, model, grads), value)
+        optim.step(self.config.lr, model, grads)
     }
 
     /// [`Learner::step`] without reading the loss: the step is taken whatever the loss, which
@@ -374,10 +378,9 @@ impl Learner {
         loss_fn: &CrossEntropyLoss,
         batch: MnistBatch,
     ) -> (Net, Tensor<1>) {
-        let logits = model.forward(batch.images);
-        let loss = loss_fn.forward(logits, batch.targets);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        (optim.step(self.config.lr, model, grads), loss.detach())
+        let loss = loss_fn.forward(model.forward(batch.images), batch.targets);
+        let value = loss.clone().detach();
+        (self.descend(model, optim, loss), value)
     }
 
     /// Trains `model` for `steps` SGD steps with a fresh optimizer, passing over the training
