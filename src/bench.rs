@@ -29,6 +29,7 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
     println!("load+decode 70,000 images: {load_seconds:.3} s");
 
     let on_device = crate::commands::data_on_device(&backend)?;
+    let parallel_step = crate::commands::parallel_step(&backend)?;
     let mut models = Vec::new();
     for kind in &args.models {
         let name = kind.name();
@@ -37,7 +38,8 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
         let learner = Learner::new(training, &backend.device)
             .with_progress(ProgressMode::Quiet, name)
             .with_loss_reads_every(crate::commands::loss_reads_every(&backend, None))
-            .with_data_on_device(on_device);
+            .with_data_on_device(on_device)
+            .with_parallel_step(parallel_step);
         // Drawn where `run` draws them, so that every backend starts from the same weights.
         let init = crate::backend::init_device().unwrap_or_else(|| backend.device.clone());
         init.seed(0);

@@ -52,6 +52,19 @@ pub fn data_on_device(backend: &Backend) -> Result<bool> {
     }
 }
 
+/// Whether one model's training step is spread over every thread of its pool (split products,
+/// other threads kept spinning: `Learner::with_parallel_step`): `MNIST_BN_PARALLEL_STEP=1|0`,
+/// else on flex only (the split relies on flex running a batch of matrices in parallel; the
+/// other backends would only pay for the pieces).
+pub fn parallel_step(backend: &Backend) -> Result<bool> {
+    match std::env::var("MNIST_BN_PARALLEL_STEP").ok().as_deref() {
+        Some("1") => Ok(true),
+        Some("0") => Ok(false),
+        Some(other) => bail!("MNIST_BN_PARALLEL_STEP={other}: expected 1 or 0"),
+        None => Ok(backend.kind == backend::BackendKind::Flex),
+    }
+}
+
 /// Exit code of a run whose training diverged.
 const EXIT_DIVERGED: u8 = 3;
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT).
@@ -162,6 +175,7 @@ fn run(
         init_device: backend::init_device(),
         loss_reads_every: loss_reads_every(&backend, args.loss_reads_every),
         data_on_device,
+        parallel_step: parallel_step(&backend)?,
     };
     let interrupt = interrupt_flag()?;
     let report = run_experiment(

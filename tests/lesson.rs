@@ -217,12 +217,17 @@ const LESSON_ORDER: [&str; 9] = [
 #[test]
 fn side_by_side_prints_and_computes_what_one_after_another_does() {
     let tmp = tempfile::tempdir().unwrap();
+    // Side by side, each model has one of two threads; one after another, each has the one
+    // thread (with two, a lone model would spread its step over both: `parallel_step`).
     let run = |side_by_side: &str| {
         let out = tmp.path().join(side_by_side);
         let run = mnist_bn_with(
             "flex",
             // Two threads even on a one-core machine, so that two models train at once.
-            &[("RAYON_NUM_THREADS", "2")],
+            &[(
+                "RAYON_NUM_THREADS",
+                if side_by_side == "2" { "2" } else { "1" },
+            )],
             &[
                 "--train-limit",
                 "1000",

@@ -24,6 +24,7 @@ mod conv;
 mod mlp;
 mod net;
 mod rnn;
+pub mod split;
 
 pub use batch_norm::{BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig};
 pub use conv::{ConvNet, ConvNetConfig};

@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor};
 use crate::batch_norm::{
     BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig, normalize,
 };
+use crate::split;
 
 /// Which normalization follows each hidden linear layer.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -115,6 +116,10 @@ pub struct Mlp {
     /// The activation after each hidden layer.
     #[module(skip)]
     pub activation: Activation,
+    /// The threads the hidden layers' products are split for ([`Mlp::with_product_threads`]);
+    /// 1, the default, computes each as one product.
+    #[module(skip)]
+    pub product_threads: usize,
 }
 
 impl MlpConfig {
@@ -146,6 +151,7 @@ impl MlpConfig {
             hidden,
             output: self.linear(fan_in, self.output_size, true, device),
             activation: self.activation,
+            product_threads: 1,
         }
     }
 
@@ -218,13 +224,26 @@ impl Mlp {
         let mut x: Tensor<2> = images.reshape([dims[0], input_size]); // [batch, 784]
         let mut pre_activations = Vec::new();
         for block in &self.hidden {
-            let z = normalize(&block.norm, block.linear.forward(x)); // [batch, width]
+            let y = split::linear(&block.linear, x, self.product_threads); // [batch, width]
+            let z = normalize(&block.norm, y);
             if keep {
                 pre_activations.push(z.clone());
             }
             x = self.activation.forward(z);
         }
-        (self.output.forward(x), pre_activations) // [batch, output_size]
+        let logits = split::linear(&self.output, x, self.product_threads);
+        (logits, pre_activations) // [batch, output_size]
+    }
+
+    /// Returns the model with its linear layers' products split into independent pieces for
+    /// `threads` threads (1: whole products, the default), so that Burn's CPU backend (flex)
+    /// can spread one model's step over several threads of its rayon pool; see
+    /// [`crate::split`] for how and for what changes (float rounding only). Only worth it on
+    /// flex with that many threads available: on one thread, or on a backend that does not
+    /// run a batch of matrices in parallel, the pieces cost time. Not part of the record.
+    pub fn with_product_threads(mut self, threads: usize) -> Self {
+        self.product_threads = threads.max(1);
+        self
     }
 
     /// The normalization this model was built with.

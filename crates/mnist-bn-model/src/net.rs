@@ -187,6 +187,15 @@ impl Net {
         }
     }
 
+    /// Returns the model with its products split for `threads` threads
+    /// ([`Mlp::with_product_threads`]); the ConvNet and the RNN are returned as they are.
+    pub fn with_product_threads(self, threads: usize) -> Self {
+        match self {
+            Net::Mlp(m) => Net::Mlp(m.with_product_threads(threads)),
+            other => other,
+        }
+    }
+
     /// The MLP, if this is one.
     pub fn as_mlp(&self) -> Option<&Mlp> {
         match self {

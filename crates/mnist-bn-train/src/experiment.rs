@@ -104,6 +104,10 @@ pub struct ExperimentOptions {
     /// Upload the training set to the device once and gather batches there (see
     /// [`Learner::with_data_on_device`]).
     pub data_on_device: bool,
+    /// Spread a model's step over every thread of its pool (see
+    /// [`Learner::with_parallel_step`]): for the CPU backend flex; it matters only where a
+    /// model trains with more than one thread (`side_by_side` below the thread count).
+    pub parallel_step: bool,
 }
 
 /// Trains and tests `models` on `device` and writes everything into `options.out`.
@@ -309,6 +313,7 @@ fn learner(spec: &ModelSpec, options: &ExperimentOptions, device: &Device) -> Le
         .with_progress(options.progress, spec.name.clone())
         .with_loss_reads_every(options.loss_reads_every)
         .with_data_on_device(options.data_on_device)
+        .with_parallel_step(options.parallel_step)
 }
 
 /// A model ready to train: its learner, weights, optimizer and the epochs already done.

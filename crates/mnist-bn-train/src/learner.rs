@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::console::Console;
+use crate::hot_pool::HotPool;
 use crate::progress::{EpochProgress, ProgressMode};
 
 /// How a model is trained: the lesson's recipe by default.
@@ -135,6 +136,7 @@ pub struct Learner {
     console: Console,
     loss_reads: usize,
     data_on_device: bool,
+    parallel_step: bool,
 }
 
 impl Learner {
@@ -148,6 +150,29 @@ impl Learner {
             console: Console::default(),
             loss_reads: 1,
             data_on_device: false,
+            parallel_step: false,
+        }
+    }
+
+    /// Spreads each step of one model over every thread of the rayon pool `fit` runs on
+    /// (default: off): the MLP's products are split into independent pieces
+    /// ([`Net::with_product_threads`]) and the pool's other threads are kept spinning while the
+    /// model trains, so that each piece starts at once (see `hot_pool.rs`). For Burn's CPU
+    /// backend (flex) with more than one thread per model; it changes nothing on a pool of one
+    /// thread, and the model `fit` returns computes its products whole again. The losses
+    /// differ from one thread's by float rounding only (the forward products add their
+    /// pieces' sums).
+    pub fn with_parallel_step(mut self, enabled: bool) -> Self {
+        self.parallel_step = enabled;
+        self
+    }
+
+    /// The threads the model's step is spread over: the pool's, when that is on.
+    fn step_threads(&self) -> usize {
+        if self.parallel_step {
+            rayon::current_num_threads()
+        } else {
+            1
         }
     }
 
@@ -236,6 +261,23 @@ impl Learner {
     /// set (checked between batches). The model returned then is mid-epoch: the last complete
     /// epoch is the one `after_epoch` last saw.
     pub fn fit(
+        &self,
+        model: Net,
+        optim: &mut ModuleOptimizer,
+        data: &Mnist,
+        history: &mut Vec<EpochStats>,
+        interrupt: &AtomicBool,
+        after_epoch: impl FnMut(&Net, &ModuleOptimizer, &[EpochStats]) -> Result<(), TrainError>,
+    ) -> Result<(Net, Stop), TrainError> {
+        let threads = self.step_threads();
+        let model = model.with_product_threads(threads);
+        let hot = (threads > 1).then(HotPool::start).flatten();
+        let result = self.fit_epochs_from(model, optim, data, history, interrupt, after_epoch);
+        drop(hot);
+        result.map(|(model, stop)| (model.with_product_threads(1), stop))
+    }
+
+    fn fit_epochs_from(
         &self,
         mut model: Net,
         optim: &mut ModuleOptimizer,

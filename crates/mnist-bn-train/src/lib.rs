@@ -21,6 +21,7 @@
 //!     init_device: None,
 //!     loss_reads_every: 1,
 //!     data_on_device: false,
+//!     parallel_step: true,
 //! };
 //! let report = run_experiment(&ModelSpec::lesson(), &train, &test, &options, &Device::flex(), &AtomicBool::new(false))?;
 //! println!("{}", report.markdown(None));
@@ -35,6 +36,7 @@ mod evaluate;
 mod experiment;
 mod figure;
 mod fsutil;
+mod hot_pool;
 pub mod lab;
 mod learner;
 mod plot;

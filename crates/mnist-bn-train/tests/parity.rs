@@ -369,30 +369,60 @@ fn pytorch_trained_weights_test_exactly_like_pytorch() {
     check_test(&eval, &results["nonorm_eval_mode"], "plain eval mode");
 }
 
+/// A whole epoch from PyTorch's initial weights, on one thread and with the step spread over
+/// two (`Learner::with_parallel_step`: split products, which change the float rounding only).
 #[test]
 fn a_whole_epoch_from_pytorchs_init_gives_pytorchs_loss() {
     use mnist_bn_train::{Learner, ProgressMode, TrainingConfig};
+    use std::sync::atomic::AtomicBool;
     let device = Device::flex();
     let train = mnist(mnist_bn_data::Split::Train);
     let results = reference();
-    for (norm, init, key) in [
-        (Norm::Batch, "init_bn.safetensors", "bn"),
-        (Norm::None, "init_nonorm.safetensors", "nonorm"),
-    ] {
-        let learner = Learner::new(TrainingConfig::new().with_epochs(1), &device)
-            .with_progress(ProgressMode::Quiet, key);
-        let model: mnist_bn_model::Net =
-            import_pytorch(&fixture(init), &MlpConfig::new(norm), learner.device())
-                .unwrap()
-                .into();
-        let (_, history, _) = learner.fit_epochs(model, &train).unwrap();
-        let theirs = results["train"][key]["epoch_losses"][0].as_f64().unwrap();
-        let ours = history[0].train_loss;
-        println!(
-            "{key}: epoch 1 loss ours {ours:.7}, PyTorch {theirs:.7} (diff {:.1e})",
-            (ours - theirs).abs()
-        );
-        // 938 SGD steps in f32 on both sides: rounding differences grow a little with every step.
-        assert!((ours - theirs).abs() < 1e-4, "{key}: {ours} vs {theirs}");
+    for (threads, parallel) in [(1, false), (2, true)] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for (norm, init, key) in [
+            (Norm::Batch, "init_bn.safetensors", "bn"),
+            (Norm::None, "init_nonorm.safetensors", "nonorm"),
+        ] {
+            let learner = Learner::new(TrainingConfig::new().with_epochs(1), &device)
+                .with_progress(ProgressMode::Quiet, key)
+                .with_parallel_step(parallel);
+            let model: mnist_bn_model::Net =
+                import_pytorch(&fixture(init), &MlpConfig::new(norm), learner.device())
+                    .unwrap()
+                    .into();
+            let mut history = Vec::new();
+            let mut split_for = 0;
+            let (model, _) = pool
+                .install(|| {
+                    learner.fit(
+                        model,
+                        &mut learner.optimizer(),
+                        &train,
+                        &mut history,
+                        &AtomicBool::new(false),
+                        |model, _, _| {
+                            split_for = model.as_mlp().unwrap().product_threads;
+                            Ok(())
+                        },
+                    )
+                })
+                .unwrap();
+            // Split while training on the pool's threads, whole again once trained.
+            assert_eq!(split_for, threads, "{key}, {threads} threads");
+            assert_eq!(model.as_mlp().unwrap().product_threads, 1);
+            let theirs = results["train"][key]["epoch_losses"][0].as_f64().unwrap();
+            let ours = history[0].train_loss;
+            println!(
+                "{key}, {threads} threads: epoch 1 loss ours {ours:.7}, PyTorch {theirs:.7} (diff {:.1e})",
+                (ours - theirs).abs()
+            );
+            // 938 SGD steps in f32 on both sides: rounding differences grow a little with every
+            // step.
+            assert!((ours - theirs).abs() < 1e-4, "{key}: {ours} vs {theirs}");
+        }
     }
 }
