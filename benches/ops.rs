@@ -5,7 +5,9 @@
 //! ndarray). Not a test: it prints, for each matrix product of a step at batch 64 (forward,
 //! weight gradient, input gradient, with the transposes autodiff uses), the median time per
 //! call, GFLOP/s and seconds per epoch (938 calls), at one thread and at two (each on a rayon
-//! pool of that size); then the batch norms' forward + backward and the largest SGD update.
+//! pool of that size); then each hidden linear layer's forward + backward, whole and split as a
+//! model spreads its step over the pool (`Learner::with_parallel_step`); then the batch norms'
+//! forward + backward and the largest SGD update.
 //! The app's threading policy (`src/threads.rs`) is applied first, so every setting it makes
 //! shows here; `MNIST_BN_GEMM_THRESHOLD=N` overrides gemm's threading threshold to try others.
 //! `RAYON_NUM_THREADS=N` times N threads only.
@@ -164,8 +166,41 @@ fn run(counts: &[usize], pools: &[rayon::ThreadPool]) {
     }
     row("all products of a step", &total, None);
 
-    // Batch norm over [64, C] in training mode, forward and backward on an autodiff device.
+    // Each hidden linear layer as the model runs it: forward and backward (the weight gradient,
+    // and the input gradient for fc2) on an autodiff device, whole, then split for the pool's
+    // threads with its other threads kept spinning (`Learner::with_parallel_step`, the app's
+    // default on flex). On one thread both rows are the whole layer.
     let ad = device.clone().autodiff();
+    for (name, d_in, d_out, input_grad) in [("fc1", 784, 512, false), ("fc2", 512, 256, true)] {
+        let layer = burn::nn::LinearConfig::new(d_in, d_out)
+            .with_bias(false)
+            .init(&ad);
+        let x = random([64, d_in], &ad);
+        let x = if input_grad { x.require_grad() } else { x };
+        let dy = random([64, d_out], &ad);
+        for split in [false, true] {
+            let secs: Vec<f64> = pools
+                .iter()
+                .map(|pool| {
+                    pool.install(|| {
+                        let threads = if split { rayon::current_num_threads() } else { 1 };
+                        let _hot = (threads > 1).then(mnist_bn_train::HotPool::start).flatten();
+                        let step = || {
+                            let y = mnist_bn_model::split::linear(&layer, x.clone(), threads);
+                            std::hint::black_box((y * dy.clone()).sum().backward());
+                        };
+                        time(&step, 20, 300)
+                    })
+                })
+                .collect();
+            let how = if split { "split, hot pool" } else { "whole" };
+            let products = if input_grad { 3.0 } else { 2.0 };
+            let flops = products * 2.0 * (64 * d_in * d_out) as f64;
+            row(&format!("{name} layer fwd+bwd, {how}"), &secs, Some(flops));
+        }
+    }
+
+    // Batch norm over [64, C] in training mode, forward and backward on an autodiff device.
     for channels in [512, 256] {
         let x = random([64, channels], &ad).require_grad();
         let gamma = Tensor::<1>::ones([channels], &ad).require_grad();

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch's side of `cargo bench --bench ops`: the matrix products of one batch-64 step of the
 lesson's MLP, in PyTorch's own layouts (weights [out, in], as nn.Linear and autograd use them),
-then batch norm forward + backward and the SGD update of the largest weight, timed one by one at
+then each hidden linear layer forward + backward, batch norm forward + backward and the SGD update of the largest weight, timed one by one at
 one thread and at two: median µs per call, GFLOP/s and seconds per epoch (938 calls).
 
 Usage: python scripts/ops-pytorch.py [THREADS...]   (default: 1 2; a Python with torch, e.g.
@@ -73,6 +73,17 @@ for name, f, mnk in products:
     total = [t + s for t, s in zip(total, secs)]
     row(name, secs, mnk)
 row("all products of a step", total)
+
+# Each hidden linear layer forward + backward, as autograd runs it (the input gradient for fc2).
+for name, d_in, d_out, input_grad in (("fc1", 784, 512, False), ("fc2", 512, 256, True)):
+    layer = torch.nn.Linear(d_in, d_out, bias=False)
+    xl = r(64, d_in).requires_grad_(input_grad)
+    dl = r(64, d_out)
+
+    def layer_step():
+        layer(xl).backward(dl)
+
+    row(f"{name} layer fwd+bwd", on_each(layer_step), (3 if input_grad else 2) * 64 * d_in * d_out)
 
 for c in (512, 256):
     xb = r(64, c).requires_grad_()

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// While alive, the other workers of the rayon pool it was started on spin, running any job
 /// the pool has. Dropping it releases them (and waits until they have).
 #[derive(Debug)]
-pub(crate) struct HotPool {
+pub struct HotPool {
     stop: Arc<AtomicBool>,
     spinning: Arc<AtomicUsize>,
 }
@@ -26,7 +26,7 @@ impl HotPool {
     /// Starts a spinner on each other worker of the current pool. `None` when the calling
     /// thread is not a rayon worker (the spinners could not be told apart from the caller's own
     /// work) or the pool has one thread.
-    pub(crate) fn start() -> Option<Self> {
+    pub fn start() -> Option<Self> {
         let me = rayon::current_thread_index()?;
         let others = rayon::current_num_threads().saturating_sub(1);
         if others == 0 {

@@ -57,6 +57,7 @@ pub use experiment::{
     ExperimentOptions, ModelSpec, initial_weights, run_experiment, seeded_model, write_outputs,
 };
 pub use fsutil::write_atomic;
+pub use hot_pool::HotPool;
 pub use lab::{Experiment, LabOptions, LabReport, run_lab};
 pub use learner::{EpochStats, Learner, Stop, TrainingConfig};
 pub use plot::{Curve, confusion_chart, loss_chart};
