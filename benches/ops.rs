@@ -183,7 +183,11 @@ fn run(counts: &[usize], pools: &[rayon::ThreadPool]) {
                 .iter()
                 .map(|pool| {
                     pool.install(|| {
-                        let threads = if split { rayon::current_num_threads() } else { 1 };
+                        let threads = if split {
+                            rayon::current_num_threads()
+                        } else {
+                            1
+                        };
                         let _hot = (threads > 1).then(mnist_bn_train::HotPool::start).flatten();
                         let step = || {
                             let y = mnist_bn_model::split::linear(&layer, x.clone(), threads);

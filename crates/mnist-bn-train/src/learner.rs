@@ -155,25 +155,16 @@ impl Learner {
     }
 
     /// Spreads each step of one model over every thread of the rayon pool `fit` runs on
-    /// (default: off): the MLP's products are split into independent pieces
-    /// ([`Net::with_product_threads`]) and the pool's other threads are kept spinning while the
-    /// model trains, so that each piece starts at once (see `hot_pool.rs`). For Burn's CPU
-    /// backend (flex) with more than one thread per model; it changes nothing on a pool of one
-    /// thread, and the model `fit` returns computes its products whole again. The losses
-    /// differ from one thread's by float rounding only (the forward products add their
+    /// (default: off), when `fit` runs on a worker of a pool of more than one thread: the MLP's
+    /// products are split into independent pieces ([`Net::with_product_threads`]) and the
+    /// pool's other threads are kept spinning while the model trains, so that each piece starts
+    /// at once (see `hot_pool.rs`). Made for Burn's CPU backend (flex); anywhere else `fit`
+    /// trains as without it. The model `fit` returns computes its products whole again. The
+    /// losses differ from one thread's by float rounding only (the forward products add their
     /// pieces' sums).
     pub fn with_parallel_step(mut self, enabled: bool) -> Self {
         self.parallel_step = enabled;
         self
-    }
-
-    /// The threads the model's step is spread over: the pool's, when that is on.
-    fn step_threads(&self) -> usize {
-        if self.parallel_step {
-            rayon::current_num_threads()
-        } else {
-            1
-        }
     }
 
     /// Uploads the training set to the device once per `fit` and gathers each batch there
@@ -269,9 +260,15 @@ impl Learner {
         interrupt: &AtomicBool,
         after_epoch: impl FnMut(&Net, &ModuleOptimizer, &[EpochStats]) -> Result<(), TrainError>,
     ) -> Result<(Net, Stop), TrainError> {
-        let threads = self.step_threads();
+        // Split only with the other workers spinning: split products that wake sleeping
+        // workers cost more than they save.
+        let hot = self.parallel_step.then(HotPool::start).flatten();
+        let threads = if hot.is_some() {
+            rayon::current_num_threads()
+        } else {
+            1
+        };
         let model = model.with_product_threads(threads);
-        let hot = (threads > 1).then(HotPool::start).flatten();
         let result = self.fit_epochs_from(model, optim, data, history, interrupt, after_epoch);
         drop(hot);
         result.map(|(model, stop)| (model.with_product_threads(1), stop))
