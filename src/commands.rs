@@ -44,12 +44,10 @@ pub fn loss_reads_every(backend: &Backend, flag: Option<u32>) -> usize {
 /// lent); on lavapipe it was slower for the BN model (epoch of 6,400 images 4.49 s against
 /// 3.96 s built on the host) and about even for the plain one (2.79 s against 2.92 s).
 pub fn data_on_device(backend: &Backend) -> Result<bool> {
-    match std::env::var("MNIST_BN_DATA_ON_DEVICE").ok().as_deref() {
-        Some("1") => Ok(true),
-        Some("0") => Ok(false),
-        Some(other) => bail!("MNIST_BN_DATA_ON_DEVICE={other}: expected 1 or 0"),
-        None => Ok(backend.kind.is_gpu() && !backend.software),
-    }
+    env_switch(
+        "MNIST_BN_DATA_ON_DEVICE",
+        backend.kind.is_gpu() && !backend.software,
+    )
 }
 
 /// Whether one model's training step is spread over every thread of its pool (split products,
@@ -57,11 +55,19 @@ pub fn data_on_device(backend: &Backend) -> Result<bool> {
 /// else on flex only (the split relies on flex running a batch of matrices in parallel; the
 /// other backends would only pay for the pieces).
 pub fn parallel_step(backend: &Backend) -> Result<bool> {
-    match std::env::var("MNIST_BN_PARALLEL_STEP").ok().as_deref() {
+    env_switch(
+        "MNIST_BN_PARALLEL_STEP",
+        backend.kind == backend::BackendKind::Flex,
+    )
+}
+
+/// The environment variable `name` as a switch (`1` on, `0` off), else `default`.
+fn env_switch(name: &str, default: bool) -> Result<bool> {
+    match std::env::var(name).ok().as_deref() {
         Some("1") => Ok(true),
         Some("0") => Ok(false),
-        Some(other) => bail!("MNIST_BN_PARALLEL_STEP={other}: expected 1 or 0"),
-        None => Ok(backend.kind == backend::BackendKind::Flex),
+        Some(other) => bail!("{name}={other}: expected 1 or 0"),
+        None => Ok(default),
     }
 }
 

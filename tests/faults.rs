@@ -324,6 +324,36 @@ fn batches_gathered_on_the_device_train_the_same_run() {
 }
 
 #[test]
+fn a_lone_model_on_two_threads_trains_the_same_run_up_to_rounding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |parallel: &str| {
+        let out = tmp.path().join(format!("parallel-{parallel}"));
+        let args = short_args(&out, &["--seed", "3"]);
+        let env = [
+            ("RAYON_NUM_THREADS", "2"),
+            ("MNIST_BN_PARALLEL_STEP", parallel),
+        ];
+        mnist_bn_with("flex", &env, &args).assert_ok();
+        losses(&read_json(&out.join("report.json")), 0)
+    };
+    let (whole, split) = (run("0"), run("1"));
+    assert_eq!(whole.len(), split.len());
+    for (w, s) in whole.iter().zip(&split) {
+        assert!(
+            (w - s).abs() < 1e-4,
+            "whole products {whole:?}, split {split:?}"
+        );
+    }
+    let out = tmp.path().join("parallel-yes");
+    mnist_bn_with(
+        "flex",
+        &[("MNIST_BN_PARALLEL_STEP", "yes")],
+        &short_args(&out, &[]),
+    )
+    .assert_error("MNIST_BN_PARALLEL_STEP=yes: expected 1 or 0");
+}
+
+#[test]
 fn weights_that_overflow_on_an_epochs_last_step_are_not_checkpointed() {
     // lr 1e39 (infinite in f32) on one batch per epoch: the loss of the first step is finite,
     // but the step leaves infinite weights; epoch 1 must not become the "last good" checkpoint.
