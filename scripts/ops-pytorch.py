@@ -81,6 +81,9 @@ for name, d_in, d_out, input_grad in (("fc1", 784, 512, False), ("fc2", 512, 256
     dl = r(64, d_out)
 
     def layer_step():
+        # Fresh gradients every step, as `zero_grad` leaves them in training.
+        layer.weight.grad = None
+        xl.grad = None
         layer(xl).backward(dl)
 
     row(f"{name} layer fwd+bwd", on_each(layer_step), (3 if input_grad else 2) * 64 * d_in * d_out)

@@ -21,6 +21,16 @@ use crate::cli::BenchArgs;
 pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCode> {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
     println!("backend: {} (rayon threads: {threads})", backend.name);
+    let on_device = crate::commands::data_on_device(&backend)?;
+    let parallel_step = crate::commands::parallel_step(&backend)?;
+    println!(
+        "parallel step: {}",
+        if parallel_step {
+            "on (a model's products split over the pool's threads, the others spinning)"
+        } else {
+            "off"
+        }
+    );
     let started = Instant::now();
     let dirs = search_dirs(args.data_dir.as_deref());
     let train = Mnist::load_from(Split::Train, &dirs).context("loading the training set")?;
@@ -28,8 +38,6 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
     let load_seconds = started.elapsed().as_secs_f64();
     println!("load+decode 70,000 images: {load_seconds:.3} s");
 
-    let on_device = crate::commands::data_on_device(&backend)?;
-    let parallel_step = crate::commands::parallel_step(&backend)?;
     let mut models = Vec::new();
     for kind in &args.models {
         let name = kind.name();
@@ -80,6 +88,7 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
         let report = json!({
             "backend": backend.name,
             "rayon_threads": threads,
+            "parallel_step": parallel_step,
             "load_seconds": load_seconds,
             "peak_rss_mb": peak,
             "models": models,

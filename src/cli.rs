@@ -327,7 +327,8 @@ pub struct CommonArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Train up to N models at the same time, each on its share of the CPU threads; 1 trains
-    /// them one after another. The printout and the numbers are the same either way.
+    /// them one after another. The printout is the same either way, and so are the numbers
+    /// (a model alone on several threads differs by float rounding: split products).
     /// [default: the number of CPU threads on a CPU backend, 1 on the GPU]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub side_by_side: Option<u32>,

@@ -152,6 +152,7 @@ fn run(
     println!("backend: {}", backend.name);
     let models = model_specs(args, kinds, only.is_some())?;
     let data_on_device = data_on_device(&backend)?;
+    let parallel_step = parallel_step(&backend)?;
     let training = TrainingConfig::new()
         .with_epochs(args.epochs as usize)
         .with_lr(args.lr)
@@ -181,7 +182,7 @@ fn run(
         init_device: backend::init_device(),
         loss_reads_every: loss_reads_every(&backend, args.loss_reads_every),
         data_on_device,
-        parallel_step: parallel_step(&backend)?,
+        parallel_step,
     };
     let interrupt = interrupt_flag()?;
     let report = run_experiment(

@@ -344,6 +344,8 @@ fn a_lone_model_on_two_threads_trains_the_same_run_up_to_rounding() {
             "whole products {whole:?}, split {split:?}"
         );
     }
+    // The switch took effect: the split forward sums round differently.
+    assert_ne!(whole, split);
     let out = tmp.path().join("parallel-yes");
     mnist_bn_with(
         "flex",

@@ -246,6 +246,19 @@ impl Mlp {
         self
     }
 
+    /// Whether [`Mlp::with_product_threads`]`(threads)` would split any of its products at
+    /// batch size `batch` (see [`split::pieces`]).
+    pub fn splits_products(&self, batch: usize, threads: usize) -> bool {
+        self.hidden
+            .iter()
+            .map(|block| &block.linear)
+            .chain([&self.output])
+            .any(|linear| {
+                let [d_in, d_out] = linear.weight.dims();
+                split::pieces(batch, d_in, d_out, threads) > 1
+            })
+    }
+
     /// The normalization this model was built with.
     pub fn norm(&self) -> Norm {
         match self.hidden.first().and_then(|block| block.norm.as_ref()) {

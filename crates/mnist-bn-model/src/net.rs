@@ -196,6 +196,13 @@ impl Net {
         }
     }
 
+    /// Whether [`Net::with_product_threads`]`(threads)` would split any product at batch size
+    /// `batch` (never for the ConvNet and the RNN).
+    pub fn splits_products(&self, batch: usize, threads: usize) -> bool {
+        self.as_mlp()
+            .is_some_and(|m| m.splits_products(batch, threads))
+    }
+
     /// The MLP, if this is one.
     pub fn as_mlp(&self) -> Option<&Mlp> {
         match self {

@@ -3,10 +3,10 @@
 //!
 //! burn-flex runs a plain matrix product on one thread at these sizes (gemm's own splitting
 //! costs more than it saves at batch 64; see the app's thread policy), but it runs the matrices
-//! of a *batched* product on separate rayon threads, one call to gemm each, when there are at
-//! least four of them and the whole product holds at least 128³ multiply-adds (burn-flex
-//! 0.22.1, `ops/matmul.rs`). [`linear`] therefore computes `x·W` as a batch of products over
-//! slices of the input features:
+//! of a *batched* product on separate rayon threads, one call to gemm each, when the whole
+//! product holds at least 128³ multiply-adds and either each matrix holds under 192³ or there
+//! are at least four of them (burn-flex 0.22.1, `ops/matmul.rs`). [`linear`] therefore computes
+//! `x·W` as a batch of at least four products over slices of the input features:
 //!
 //! ```text
 //! x [b, in] → [p, b, in/p]    W [in, out] → [p, in/p, out]    y = Σ_p x_p·W_p  [b, out]
@@ -30,18 +30,23 @@ pub const MIN_SPLIT_WORK: usize = 128 * 128 * 128;
 const MIN_PIECES: usize = 4;
 
 /// Into how many pieces [`linear`] splits a `[batch, d_in] · [d_in, d_out]` product for
-/// `threads` threads: 1 (no split) for one thread or a small product, else at least
-/// [`MIN_PIECES`] and at least `threads`, lowered to a divisor of `d_in`.
+/// `threads` threads: 1 (no split) for one thread or a small product; else `threads`, or
+/// [`MIN_PIECES`] if that is more, lowered to a divisor of `d_in`; 1 again if no divisor of at
+/// least [`MIN_PIECES`] is found (fewer, larger pieces may run one after another).
 pub fn pieces(batch: usize, d_in: usize, d_out: usize, threads: usize) -> usize {
     let work = batch.saturating_mul(d_in).saturating_mul(d_out);
     if threads < 2 || work < MIN_SPLIT_WORK {
         return 1;
     }
     let mut pieces = threads.max(MIN_PIECES).min(d_in);
-    while pieces > 1 && !d_in.is_multiple_of(pieces) {
+    while pieces > MIN_PIECES && !d_in.is_multiple_of(pieces) {
         pieces -= 1;
     }
-    pieces
+    if d_in.is_multiple_of(pieces) {
+        pieces
+    } else {
+        1
+    }
 }
 
 /// `layer.forward(x)` for `x: [batch, d_in]`, computed in [`pieces`] pieces for `threads`
@@ -76,36 +81,45 @@ mod tests {
         assert_eq!(pieces(64, 784, 512, 8), 8);
         // The output layer is too small to gain anything.
         assert_eq!(pieces(64, 256, 10, 2), 1);
-        // 7 threads, 784 = 2^4 · 7^2 inputs: 7 pieces.
+        // 7 threads, 784 = 2^4 · 7^2 inputs: 7 pieces; 5 threads: lowered to 4.
         assert_eq!(pieces(64, 784, 512, 7), 7);
-        // A prime width cannot be split evenly.
+        assert_eq!(pieces(64, 784, 512, 5), 4);
+        // A large batch splits the output layer too.
+        assert_eq!(pieces(1000, 256, 10, 2), 4);
+        // No divisor of at least 4: whole (a prime width, or 1022 = 2 · 7 · 73).
         assert_eq!(pieces(1024, 1021, 512, 2), 1);
+        assert_eq!(pieces(1024, 1022, 512, 2), 1);
     }
 
     #[test]
     fn split_forward_and_gradients_match_the_plain_layer() {
         let device = Device::flex().autodiff();
-        for bias in [false, true] {
-            let layer = LinearConfig::new(784, 512).with_bias(bias).init(&device);
-            let x = Tensor::<2>::random([64, 784], Distribution::Normal(0.0, 1.0), &device)
-                .require_grad();
-            let target = Tensor::<2>::random([64, 512], Distribution::Normal(0.0, 1.0), &device);
-            let run = |threads| {
-                let y = linear(&layer, x.clone(), threads);
-                let loss = (y.clone() * target.clone()).sum();
-                let grads = loss.backward();
-                (
-                    y.inner(),
-                    layer.weight.grad(&grads).unwrap(),
-                    x.grad(&grads).unwrap(),
-                )
-            };
-            let (y1, w1, x1) = run(1);
-            let (y2, w2, x2) = run(2);
-            let tolerance = Tolerance::<f32>::absolute(1e-4);
-            y2.into_data().assert_approx_eq(&y1.into_data(), tolerance);
-            w2.into_data().assert_approx_eq(&w1.into_data(), tolerance);
-            x2.into_data().assert_approx_eq(&x1.into_data(), tolerance);
+        // (batch, inputs, threads): 4 pieces; 7 pieces of a batch that is not 64.
+        for (batch, d_in, threads) in [(64, 784, 2), (100, 784, 7)] {
+            assert!(pieces(batch, d_in, 512, threads) > 1);
+            for bias in [false, true] {
+                let layer = LinearConfig::new(d_in, 512).with_bias(bias).init(&device);
+                let x = Tensor::<2>::random([batch, d_in], Distribution::Normal(0.0, 1.0), &device)
+                    .require_grad();
+                let target =
+                    Tensor::<2>::random([batch, 512], Distribution::Normal(0.0, 1.0), &device);
+                let run = |threads| {
+                    let y = linear(&layer, x.clone(), threads);
+                    let loss = (y.clone() * target.clone()).sum();
+                    let grads = loss.backward();
+                    (
+                        y.inner(),
+                        layer.weight.grad(&grads).unwrap(),
+                        x.grad(&grads).unwrap(),
+                    )
+                };
+                let (y1, w1, x1) = run(1);
+                let (y2, w2, x2) = run(threads);
+                let tolerance = Tolerance::<f32>::absolute(1e-4);
+                y2.into_data().assert_approx_eq(&y1.into_data(), tolerance);
+                w2.into_data().assert_approx_eq(&w1.into_data(), tolerance);
+                x2.into_data().assert_approx_eq(&x1.into_data(), tolerance);
+            }
         }
     }
 }

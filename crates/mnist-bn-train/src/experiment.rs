@@ -91,7 +91,8 @@ pub struct ExperimentOptions {
     pub backend: String,
     /// How many models train at the same time, each on its share of the rayon threads (on a
     /// CPU backend, where one model uses a second core poorly at batch 64). 1 trains them one
-    /// after another, each with every thread. The printout is the same either way.
+    /// after another, each with every thread. The printout is the same either way, and so are
+    /// the numbers unless `parallel_step` splits a lone model's products (float rounding).
     pub side_by_side: usize,
     /// Where fresh models draw their initial weights before moving to the training device;
     /// `None` draws on the training device. One CPU device for every backend gives the same
@@ -104,9 +105,9 @@ pub struct ExperimentOptions {
     /// Upload the training set to the device once and gather batches there (see
     /// [`Learner::with_data_on_device`]).
     pub data_on_device: bool,
-    /// Spread a model's step over every thread of its pool (see
-    /// [`Learner::with_parallel_step`]): for the CPU backend flex; it matters only where a
-    /// model trains with more than one thread (`side_by_side` below the thread count).
+    /// Spread the step of a model that trains alone (a group of one, see `side_by_side`) over
+    /// every thread of the pool (see [`Learner::with_parallel_step`]); for the CPU backend
+    /// flex. Models trained side by side never are.
     pub parallel_step: bool,
 }
 
@@ -185,7 +186,11 @@ fn side_by_side(
     let consoles = Console::ordered(group.len());
     let mut starts = Vec::with_capacity(group.len());
     for (spec, console) in group.iter().zip(&consoles) {
-        let learner = learner(spec, options, device).with_console(console.clone());
+        // One thread each is what the models get here; with more (8 cores, two models), a
+        // split step would make their numbers depend on the core count.
+        let learner = learner(spec, options, device)
+            .with_console(console.clone())
+            .with_parallel_step(false);
         starts.push(start(spec, options, learner)?);
     }
     let per_model = (threads / group.len()).max(1);

@@ -155,13 +155,15 @@ impl Learner {
     }
 
     /// Spreads each step of one model over every thread of the rayon pool `fit` runs on
-    /// (default: off), when `fit` runs on a worker of a pool of more than one thread: the MLP's
-    /// products are split into independent pieces ([`Net::with_product_threads`]) and the
-    /// pool's other threads are kept spinning while the model trains, so that each piece starts
-    /// at once (see `hot_pool.rs`). Made for Burn's CPU backend (flex); anywhere else `fit`
-    /// trains as without it. The model `fit` returns computes its products whole again. The
-    /// losses differ from one thread's by float rounding only (the forward products add their
-    /// pieces' sums).
+    /// (default: off), when `fit` runs on a worker of a pool of more than one thread and the
+    /// model is an MLP whose products split at the configured batch size
+    /// ([`Net::splits_products`]): its products are split into independent pieces
+    /// ([`Net::with_product_threads`]) and the pool's other threads are kept spinning while it
+    /// trains, so that each piece starts at once (see `hot_pool.rs`; one model at a time per
+    /// process, a second `fit` meanwhile trains as without it). Made for Burn's CPU backend
+    /// (flex), which runs the pieces on separate threads; other backends would only pay for
+    /// them. The model `fit` returns computes its products whole again. The losses differ from
+    /// one thread's by float rounding only (the forward products add their pieces' sums).
     pub fn with_parallel_step(mut self, enabled: bool) -> Self {
         self.parallel_step = enabled;
         self
@@ -260,14 +262,13 @@ impl Learner {
         interrupt: &AtomicBool,
         after_epoch: impl FnMut(&Net, &ModuleOptimizer, &[EpochStats]) -> Result<(), TrainError>,
     ) -> Result<(Net, Stop), TrainError> {
-        // Split only with the other workers spinning: split products that wake sleeping
-        // workers cost more than they save.
-        let hot = self.parallel_step.then(HotPool::start).flatten();
-        let threads = if hot.is_some() {
-            rayon::current_num_threads()
-        } else {
-            1
-        };
+        // Split only with the other workers spinning (split products that wake sleeping
+        // workers cost more than they save), and spin only for a model that splits.
+        let threads = rayon::current_num_threads();
+        let hot = (self.parallel_step && model.splits_products(self.config.batch_size, threads))
+            .then(HotPool::start)
+            .flatten();
+        let threads = if hot.is_some() { threads } else { 1 };
         let model = model.with_product_threads(threads);
         let result = self.fit_epochs_from(model, optim, data, history, interrupt, after_epoch);
         drop(hot);
