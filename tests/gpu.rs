@@ -10,7 +10,7 @@ use mnist_bn_train::{
     EpochStats, Learner, ProgressMode, TrainingConfig, model_bytes, model_from_bytes,
 };
 
-use crate::util::{losses, mnist_bn_on, path_str, read_json, root};
+use crate::util::{Run, losses, mnist_bn_on, path_str, read_json, root};
 
 /// Whether wgpu finds an adapter. Without one the GPU tests say so and pass, unless
 /// `MNIST_BN_REQUIRE_GPU` is set (CI sets it, with lavapipe installed), where they fail.
@@ -235,8 +235,9 @@ fn a_build_with_wgpu_trains_on_it_unless_told_otherwise() {
         .env_remove("MNIST_DIR")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
+    let run = Run::from(output).past_driver_exit_crash();
+    let stdout = &run.stdout;
+    assert_eq!(run.code, Some(0), "{stdout}");
     assert!(stdout.starts_with("backend: wgpu"), "{stdout}");
     assert!(
         read_json(&out.join("report.json"))["backend"]

