@@ -314,13 +314,14 @@ fn batches_gathered_on_the_device_train_the_same_run() {
     let (host, device) = (run("0"), run("1"));
     assert_eq!(losses(&host, 0), losses(&device, 0));
     assert_eq!(host["models"][0]["tests"], device["models"][0]["tests"]);
-    let out = tmp.path().join("on-device-yes");
-    mnist_bn_with(
-        "flex",
-        &[("MNIST_BN_DATA_ON_DEVICE", "yes")],
-        &short_args(&out, &[]),
-    )
-    .assert_error("MNIST_BN_DATA_ON_DEVICE=yes: expected 1 or 0");
+    refuses_a_bad_switch(tmp.path(), "MNIST_BN_DATA_ON_DEVICE");
+}
+
+/// A switch set to neither 1 nor 0 is refused by name.
+fn refuses_a_bad_switch(tmp: &Path, name: &str) {
+    let out = tmp.join(format!("{name}-yes"));
+    mnist_bn_with("flex", &[(name, "yes")], &short_args(&out, &[]))
+        .assert_error(&format!("{name}=yes: expected 1 or 0"));
 }
 
 #[test]
@@ -346,13 +347,7 @@ fn a_lone_model_on_two_threads_trains_the_same_run_up_to_rounding() {
     }
     // The switch took effect: the split forward sums round differently.
     assert_ne!(whole, split);
-    let out = tmp.path().join("parallel-yes");
-    mnist_bn_with(
-        "flex",
-        &[("MNIST_BN_PARALLEL_STEP", "yes")],
-        &short_args(&out, &[]),
-    )
-    .assert_error("MNIST_BN_PARALLEL_STEP=yes: expected 1 or 0");
+    refuses_a_bad_switch(tmp.path(), "MNIST_BN_PARALLEL_STEP");
 }
 
 #[test]

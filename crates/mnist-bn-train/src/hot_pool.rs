@@ -102,13 +102,17 @@ mod tests {
     /// `HotPool` is one per process: the tests that start one take turns.
     static TURN: Mutex<()> = Mutex::new(());
 
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn every_other_worker_spins_and_takes_the_pools_jobs() {
         let _turn = TURN.lock().unwrap();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(4)
-            .build()
-            .unwrap();
+        let pool = pool(4);
         pool.install(|| {
             let me = rayon::current_thread_index().unwrap();
             let hot = HotPool::start().expect("a pool of four");
@@ -136,10 +140,7 @@ mod tests {
     #[test]
     fn nothing_to_keep_awake_on_one_thread_or_off_the_pool() {
         let _turn = TURN.lock().unwrap();
-        let single = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
+        let single = pool(1);
         assert!(single.install(HotPool::start).is_none());
         assert!(std::thread::spawn(HotPool::start).join().unwrap().is_none());
     }
@@ -147,10 +148,7 @@ mod tests {
     #[test]
     fn busy_workers_make_start_give_up_and_leave_nothing_running() {
         let _turn = TURN.lock().unwrap();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let pool = pool(2);
         let release = Arc::new(AtomicBool::new(false));
         let busy = release.clone();
         // The other worker is held by a long job.
