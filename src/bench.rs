@@ -23,12 +23,21 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
     println!("backend: {} (rayon threads: {threads})", backend.name);
     let on_device = crate::commands::data_on_device(&backend)?;
     let parallel_step = crate::commands::parallel_step(&backend)?;
+    let host_sgd = crate::commands::host_sgd(&backend)?;
     println!(
         "parallel step: {}",
         if parallel_step {
             "on (a model's products split over the pool's threads, the others spinning)"
         } else {
             "off"
+        }
+    );
+    println!(
+        "SGD update: {}",
+        if host_sgd {
+            "on the host, one pass per parameter over the pool's threads"
+        } else {
+            "Burn's tensor operations"
         }
     );
     let started = Instant::now();
@@ -47,7 +56,8 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
             .with_progress(ProgressMode::Quiet, name)
             .with_loss_reads_every(crate::commands::loss_reads_every(&backend, None))
             .with_data_on_device(on_device)
-            .with_parallel_step(parallel_step);
+            .with_parallel_step(parallel_step)
+            .with_host_sgd(host_sgd);
         // Drawn where `run` draws them, so that every backend starts from the same weights.
         let init = crate::backend::init_device().unwrap_or_else(|| backend.device.clone());
         init.seed(0);
@@ -89,6 +99,7 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
             "backend": backend.name,
             "rayon_threads": threads,
             "parallel_step": parallel_step,
+            "host_sgd": host_sgd,
             "load_seconds": load_seconds,
             "peak_rss_mb": peak,
             "models": models,

@@ -61,6 +61,16 @@ pub fn parallel_step(backend: &Backend) -> Result<bool> {
     )
 }
 
+/// Whether plain SGD's update is taken on the host, over the model's pool
+/// (`Learner::with_host_sgd`): `MNIST_BN_HOST_SGD=1|0`, else on flex only (whose tensors it
+/// takes and gives back without a copy; on a GPU it would move every parameter each step).
+pub fn host_sgd(backend: &Backend) -> Result<bool> {
+    env_switch(
+        "MNIST_BN_HOST_SGD",
+        backend.kind == backend::BackendKind::Flex,
+    )
+}
+
 /// The environment variable `name` as a switch (`1` on, `0` off), else `default`.
 fn env_switch(name: &str, default: bool) -> Result<bool> {
     match std::env::var(name).ok().as_deref() {
@@ -136,6 +146,7 @@ fn lab(backend: Backend, args: &LabArgs) -> Result<ExitCode> {
             rayon::current_num_threads()
         },
         init_device: backend::init_device(),
+        host_sgd: host_sgd(&backend)?,
     };
     let report = run_lab(&experiments, train, test, &options, &backend.device)?;
     println!("{}", report.summary());
@@ -153,6 +164,7 @@ fn run(
     let models = model_specs(args, kinds, only.is_some())?;
     let data_on_device = data_on_device(&backend)?;
     let parallel_step = parallel_step(&backend)?;
+    let host_sgd = host_sgd(&backend)?;
     let training = TrainingConfig::new()
         .with_epochs(args.epochs as usize)
         .with_lr(args.lr)
@@ -183,6 +195,7 @@ fn run(
         loss_reads_every: loss_reads_every(&backend, args.loss_reads_every),
         data_on_device,
         parallel_step,
+        host_sgd,
     };
     let interrupt = interrupt_flag()?;
     let report = run_experiment(

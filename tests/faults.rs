@@ -317,6 +317,23 @@ fn batches_gathered_on_the_device_train_the_same_run() {
     refuses_a_bad_switch(tmp.path(), "MNIST_BN_DATA_ON_DEVICE");
 }
 
+#[test]
+fn sgd_on_the_host_trains_the_same_run_to_the_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |host: &str| {
+        let out = tmp.path().join(format!("host-sgd-{host}"));
+        let args = short_args(&out, &["--seed", "3"]);
+        // Two threads, so that a lone model's update is shared between them.
+        let env = [("RAYON_NUM_THREADS", "2"), ("MNIST_BN_HOST_SGD", host)];
+        mnist_bn_with("flex", &env, &args).assert_ok();
+        read_json(&out.join("report.json"))
+    };
+    let (burns, host) = (run("0"), run("1"));
+    assert_eq!(losses(&burns, 0), losses(&host, 0));
+    assert_eq!(burns["models"][0]["tests"], host["models"][0]["tests"]);
+    refuses_a_bad_switch(tmp.path(), "MNIST_BN_HOST_SGD");
+}
+
 /// A switch set to neither 1 nor 0 is refused by name.
 fn refuses_a_bad_switch(tmp: &Path, name: &str) {
     let out = tmp.join(format!("{name}-yes"));

@@ -109,6 +109,9 @@ pub struct ExperimentOptions {
     /// every thread of the pool (see [`Learner::with_parallel_step`]); for the CPU backend
     /// flex. Models trained side by side never are.
     pub parallel_step: bool,
+    /// Take plain SGD's update on the host, over every thread of the model's pool (see
+    /// [`Learner::with_host_sgd`]); for CPU backends. The same numbers either way.
+    pub host_sgd: bool,
 }
 
 /// Trains and tests `models` on `device` and writes everything into `options.out`.
@@ -319,6 +322,7 @@ fn learner(spec: &ModelSpec, options: &ExperimentOptions, device: &Device) -> Le
         .with_loss_reads_every(options.loss_reads_every)
         .with_data_on_device(options.data_on_device)
         .with_parallel_step(options.parallel_step)
+        .with_host_sgd(options.host_sgd)
 }
 
 /// A model ready to train: its learner, weights, optimizer and the epochs already done.

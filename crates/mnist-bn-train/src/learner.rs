@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::console::Console;
+use crate::host_sgd::HostSgd;
 use crate::hot_pool::HotPool;
 use crate::progress::{EpochProgress, ProgressMode};
 
@@ -137,6 +138,7 @@ pub struct Learner {
     loss_reads: usize,
     data_on_device: bool,
     parallel_step: bool,
+    host_sgd: bool,
 }
 
 impl Learner {
@@ -151,6 +153,7 @@ impl Learner {
             loss_reads: 1,
             data_on_device: false,
             parallel_step: false,
+            host_sgd: false,
         }
     }
 
@@ -166,6 +169,17 @@ impl Learner {
     /// one thread's by float rounding only (the forward products add their pieces' sums).
     pub fn with_parallel_step(mut self, enabled: bool) -> Self {
         self.parallel_step = enabled;
+        self
+    }
+
+    /// Takes plain SGD's update on the host, one pass over each parameter's values shared by
+    /// the threads of the rayon pool the step runs on ([`HostSgd`]), instead of with Burn's
+    /// tensor operations (default: off). The weights are the same to the bit. For CPU
+    /// backends, whose tensors live in host memory (flex hands them over without a copy); on a
+    /// GPU it would move every parameter to the host and back each step. With a momentum the
+    /// learner keeps Burn's SGD either way.
+    pub fn with_host_sgd(mut self, enabled: bool) -> Self {
+        self.host_sgd = enabled;
         self
     }
 
@@ -218,8 +232,12 @@ impl Learner {
     }
 
     /// A fresh optimizer: SGD without weight decay, plain (as in the lesson) unless the config
-    /// sets a momentum.
+    /// sets a momentum; plain SGD on the host with [`Learner::with_host_sgd`]. Both write
+    /// Burn's SGD records, so a checkpoint resumes with either.
     pub fn optimizer(&self) -> ModuleOptimizer {
+        if self.host_sgd && self.config.momentum == 0.0 {
+            return ModuleOptimizer::from(HostSgd);
+        }
         let momentum = (self.config.momentum > 0.0).then(|| {
             MomentumConfig::new()
                 .with_momentum(self.config.momentum)

@@ -22,6 +22,7 @@
 //!     loss_reads_every: 1,
 //!     data_on_device: false,
 //!     parallel_step: true,
+//!     host_sgd: true,
 //! };
 //! let report = run_experiment(&ModelSpec::lesson(), &train, &test, &options, &Device::flex(), &AtomicBool::new(false))?;
 //! println!("{}", report.markdown(None));
@@ -36,6 +37,7 @@ mod evaluate;
 mod experiment;
 mod figure;
 mod fsutil;
+mod host_sgd;
 mod hot_pool;
 pub mod lab;
 mod learner;
@@ -57,6 +59,7 @@ pub use experiment::{
     ExperimentOptions, ModelSpec, initial_weights, run_experiment, seeded_model, write_outputs,
 };
 pub use fsutil::write_atomic;
+pub use host_sgd::HostSgd;
 pub use hot_pool::HotPool;
 pub use lab::{Experiment, LabOptions, LabReport, run_lab};
 pub use learner::{EpochStats, Learner, Stop, TrainingConfig};

@@ -12,6 +12,7 @@ use mnist_bn_data::{IMAGE_PIXELS, Mnist, pixel_to_f32};
 use mnist_bn_model::{Mlp, MlpConfig, Net, NetConfig, draw_parameters};
 use serde::Serialize;
 
+use super::LabOptions;
 use super::progress::LabProgress;
 use crate::TrainError;
 use crate::learner::{Learner, TrainingConfig};
@@ -163,14 +164,15 @@ pub struct Outcome {
 /// so that results do not depend on the threads' timing; the measurement images are converted
 /// once, for every run. Returns the outcomes in the order of `runs`, which should have passed
 /// [`validate`] (the learner refuses them otherwise, but only once their turn comes).
+/// `options` gives the threads, where the weights are drawn and how SGD updates them.
 pub(crate) fn run_all(
     runs: &[Run],
     data: &LabData,
     device: &Device,
-    init_device: &Device,
-    threads: usize,
+    options: &LabOptions,
     progress: &LabProgress,
 ) -> Result<Vec<Outcome>, TrainError> {
+    let init_device = options.init_device.as_ref().unwrap_or(device);
     let models: Vec<Mutex<Option<Net>>> = runs
         .iter()
         .map(|run| {
@@ -195,13 +197,15 @@ pub(crate) fn run_all(
     let results: Vec<Mutex<Option<Result<Outcome, TrainError>>>> =
         runs.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, runs.len().max(1)) {
+        for _ in 0..options.threads.clamp(1, runs.len().max(1)) {
             scope.spawn(|| {
                 let work = || {
                     while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let model = lock(&models[index]).take().expect("each run is taken once");
+                        let learner = Learner::new(runs[index].training.clone(), device)
+                            .with_host_sgd(options.host_sgd);
                         let outcome =
-                            train_one(&runs[index], model, data, &images, device, progress);
+                            train_one(&runs[index], &learner, model, data, &images, progress);
                         *lock(&results[index]) = Some(outcome);
                     }
                 };
@@ -270,14 +274,13 @@ struct Images<'a> {
 
 fn train_one(
     run: &Run,
+    learner: &Learner,
     model: Net,
     data: &LabData,
     images: &Images<'_>,
-    device: &Device,
     progress: &LabProgress,
 ) -> Result<Outcome, TrainError> {
     let started = Instant::now();
-    let learner = Learner::new(run.training.clone(), device);
     let test = images.test;
     let measured = match run.measure_on {
         MeasureOn::Test => images.test,

@@ -72,8 +72,7 @@ pub(super) fn run(
         experiment.name(),
         runs.iter().map(|r| r.steps).sum(),
     );
-    let init_device = options.init_device.as_ref().unwrap_or(device);
-    let outcomes = run_all(runs, data, device, init_device, options.threads, &progress)?;
+    let outcomes = run_all(runs, data, device, options, &progress)?;
     progress.finish();
     let (mut section, figure) = match experiment {
         Experiment::Grid => grid_section(outcomes, data),

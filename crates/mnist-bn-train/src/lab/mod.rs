@@ -102,6 +102,9 @@ pub struct LabOptions {
     /// Where the networks draw their initial weights before moving to the training device
     /// (`None`: on it), as [`ExperimentOptions::init_device`](crate::ExperimentOptions).
     pub init_device: Option<Device>,
+    /// Take plain SGD's update on the host (see
+    /// [`Learner::with_host_sgd`](crate::Learner::with_host_sgd)); for CPU backends.
+    pub host_sgd: bool,
 }
 
 /// One experiment's results: what `lab.md` shows of it, and every number in `lab.json`.
