@@ -7,7 +7,7 @@
 //! call, GFLOP/s and seconds per epoch (938 calls), at one thread and at two (each on a rayon
 //! pool of that size); then each hidden linear layer's forward + backward, whole and split as a
 //! model spreads its step over the pool (`Learner::with_parallel_step`); then the batch norms'
-//! forward + backward and the largest SGD update.
+//! forward + backward and the largest SGD update, with Burn's operations and on the host.
 //! The app's threading policy (`src/threads.rs`) is applied first, so every setting it makes
 //! shows here; `MNIST_BN_GEMM_THRESHOLD=N` overrides gemm's threading threshold to try others.
 //! `RAYON_NUM_THREADS=N` times N threads only.
@@ -231,4 +231,13 @@ fn run(counts: &[usize], pools: &[rayon::ThreadPool]) {
         std::hint::black_box(out);
     });
     row("SGD update w − lr·g [784, 512]", &secs, None);
+    // The same update as the app takes it on flex (`Learner::with_host_sgd`): one pass over the
+    // values, shared by the pool's threads.
+    let host = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().expect("f32 values");
+    let (w, g) = (std::sync::Mutex::new(host(w)), host(g));
+    let secs = on_each(pools, &|| {
+        let mut w = w.lock().expect("not poisoned");
+        mnist_bn_train::HostSgd::descend(&mut w, &g, 0.01);
+    });
+    row("  the same on the host (HostSgd)", &secs, None);
 }

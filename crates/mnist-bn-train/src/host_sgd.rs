@@ -45,7 +45,7 @@ impl Optimizer for HostSgd {
         let device = tensor.device();
         let mut weights = tensor.into_data();
         let grad = grad.into_data();
-        descend(
+        Self::descend(
             weights.as_mut_slice::<f32>().expect("an f32 tensor's data"),
             grad.as_slice::<f32>().expect("an f32 tensor's data"),
             lr as f32,
@@ -58,26 +58,28 @@ impl Optimizer for HostSgd {
     }
 }
 
-/// `weights[i] -= grad[i] · lr` on the current rayon pool, [`CHUNK`] values per task; the same
-/// two roundings as Burn's `mul_scalar` then `sub` (Rust does not contract them into a fused
-/// multiply-add).
-///
-/// # Panics
-/// If the two slices differ in length.
-pub fn descend(weights: &mut [f32], grad: &[f32], lr: f32) {
-    assert_eq!(
-        weights.len(),
-        grad.len(),
-        "weights and gradient differ in size"
-    );
-    weights
-        .par_chunks_mut(CHUNK)
-        .zip(grad.par_chunks(CHUNK))
-        .for_each(|(weights, grad)| {
-            for (w, &g) in weights.iter_mut().zip(grad) {
-                *w -= g * lr;
-            }
-        });
+impl HostSgd {
+    /// `weights[i] -= grad[i] · lr` on the current rayon pool, [`CHUNK`] values per task; the
+    /// same two roundings as Burn's `mul_scalar` then `sub` (Rust does not contract them into
+    /// a fused multiply-add).
+    ///
+    /// # Panics
+    /// If the two slices differ in length.
+    pub fn descend(weights: &mut [f32], grad: &[f32], lr: f32) {
+        assert_eq!(
+            weights.len(),
+            grad.len(),
+            "weights and gradient differ in size"
+        );
+        weights
+            .par_chunks_mut(CHUNK)
+            .zip(grad.par_chunks(CHUNK))
+            .for_each(|(weights, grad)| {
+                for (w, &g) in weights.iter_mut().zip(grad) {
+                    *w -= g * lr;
+                }
+            });
+    }
 }
 
 #[cfg(test)]
@@ -114,7 +116,7 @@ mod tests {
         let burns = values(w.clone() - g.clone().mul_scalar(lr));
         for threads in [1, 2] {
             let mut ours = values(w.clone());
-            pool(threads).install(|| descend(&mut ours, &values(g.clone()), lr as f32));
+            pool(threads).install(|| HostSgd::descend(&mut ours, &values(g.clone()), lr as f32));
             assert!(
                 ours.iter()
                     .zip(&burns)
