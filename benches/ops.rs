@@ -17,6 +17,7 @@ use std::time::Instant;
 #[path = "../src/threads.rs"]
 mod threads;
 
+use burn::optim::Optimizer;
 use burn::tensor::{Device, Distribution, Tensor};
 
 // The app's allocator, so that the products allocate as they do in training.
@@ -223,21 +224,59 @@ fn run(counts: &[usize], pools: &[rayon::ThreadPool]) {
         row(&format!("batch norm [64, {channels}] fwd+bwd"), &secs, None);
     }
 
-    // The SGD update of the largest weight, w - lr·g over 784 × 512.
-    let w = random([784, 512], &device);
-    let g = random([784, 512], &device);
-    let secs = on_each(pools, &|| {
-        let out = w.clone().sub(g.clone().mul_scalar(0.01));
-        std::hint::black_box(out);
-    });
+    // The SGD update of the largest weight, w - lr·g over 784 × 512, as an optimizer takes it in
+    // a step: on a weight and a gradient nothing else holds. Burn's `Sgd`, then `HostSgd` (the
+    // app's on flex: `Learner::with_host_sgd`).
+    let sgd = burn::optim::SgdConfig::new().build();
+    let secs = time_update(pools, &device, &|w, g| sgd.step(0.01, w, g, None).0);
     row("SGD update w − lr·g [784, 512]", &secs, None);
-    // The same update as the app takes it on flex (`Learner::with_host_sgd`): one pass over the
-    // values, shared by the pool's threads.
-    let host = |t: Tensor<2>| t.into_data().try_into_vec::<f32>().expect("f32 values");
-    let (w, g) = (std::sync::Mutex::new(host(w)), host(g));
-    let secs = on_each(pools, &|| {
-        let mut w = w.lock().expect("not poisoned");
-        mnist_bn_train::HostSgd::descend(&mut w, &g, 0.01);
-    });
-    row("  the same on the host (HostSgd)", &secs, None);
+    let host = mnist_bn_train::HostSgd;
+    let secs = time_update(pools, &device, &|w, g| host.step(0.01, w, g, None).0);
+    row("  on the host (HostSgd)", &secs, None);
+    // As it runs in the app's default step on flex, where the pool's other workers spin while
+    // one model trains (`HotPool`), so its chunks are taken at once.
+    let secs = time_update_with(pools, &device, true, &|w, g| host.step(0.01, w, g, None).0);
+    row("  on the host, other workers spinning", &secs, None);
+}
+
+/// Median time of `update(w, g)` over 300 calls after 20, on each pool, with a weight and a
+/// gradient that nothing else holds (flex then works in place, as in a training step); each
+/// call's gradient is a fresh copy made before its timer starts.
+fn time_update(
+    pools: &[rayon::ThreadPool],
+    device: &Device,
+    update: &(dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2> + Sync),
+) -> Vec<f64> {
+    time_update_with(pools, device, false, update)
+}
+
+/// [`time_update`], with the pool's other workers kept spinning while it runs if `spin`.
+fn time_update_with(
+    pools: &[rayon::ThreadPool],
+    device: &Device,
+    spin: bool,
+    update: &(dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2> + Sync),
+) -> Vec<f64> {
+    pools
+        .iter()
+        .map(|pool| {
+            pool.install(|| {
+                let _hot = spin.then(mnist_bn_train::HotPool::start).flatten();
+                let mut w = Some(random([784, 512], device));
+                let g = random([784, 512], device).into_data();
+                let mut secs: Vec<f64> = (0..320)
+                    .map(|_| {
+                        let g = Tensor::from_data(g.clone(), device);
+                        let weight = w.take().expect("put back after each call");
+                        let t = Instant::now();
+                        w = Some(update(weight, g));
+                        t.elapsed().as_secs_f64()
+                    })
+                    .skip(20)
+                    .collect();
+                secs.sort_by(f64::total_cmp);
+                secs[secs.len() / 2]
+            })
+        })
+        .collect()
 }

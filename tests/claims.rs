@@ -26,8 +26,14 @@ fn bench_prints_and_writes_its_figures() {
         run.stdout
     );
     assert!(run.stdout.contains("plain: epochs ["), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("SGD update: on the host"),
+        "{}",
+        run.stdout
+    );
     let report = read_json(&json);
     assert_eq!(report["backend"], "flex (CPU, pure Rust)");
+    assert_eq!(report["host_sgd"], true);
     assert!(report["load_seconds"].as_f64().unwrap() > 0.0);
     assert!(report["peak_rss_mb"].as_f64().unwrap() > 10.0);
     let model = &report["models"][0];

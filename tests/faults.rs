@@ -331,6 +331,24 @@ fn sgd_on_the_host_trains_the_same_run_to_the_bit() {
     let (burns, host) = (run("0"), run("1"));
     assert_eq!(losses(&burns, 0), losses(&host, 0));
     assert_eq!(burns["models"][0]["tests"], host["models"][0]["tests"]);
+    // The switch is read: `bench` says which update it took (on by default on flex, checked in
+    // `claims.rs`).
+    let json = tmp.path().join("bench.json");
+    let args = ["bench", "--models", "plain", "--epochs", "1"];
+    let bench = mnist_bn_with(
+        "flex",
+        &[("MNIST_BN_HOST_SGD", "0")],
+        &[&args[..], &["--json", path_str(&json)]].concat(),
+    );
+    bench.assert_ok();
+    assert!(
+        bench
+            .stdout
+            .contains("SGD update: Burn's tensor operations"),
+        "{}",
+        bench.stdout
+    );
+    assert_eq!(read_json(&json)["host_sgd"], false);
     refuses_a_bad_switch(tmp.path(), "MNIST_BN_HOST_SGD");
 }
 

@@ -110,7 +110,7 @@ pub struct ExperimentOptions {
     /// flex. Models trained side by side never are.
     pub parallel_step: bool,
     /// Take plain SGD's update on the host, over every thread of the model's pool (see
-    /// [`Learner::with_host_sgd`]); for CPU backends. The same numbers either way.
+    /// [`Learner::with_host_sgd`]); for CPU backends. On flex the same numbers either way.
     pub host_sgd: bool,
 }
 

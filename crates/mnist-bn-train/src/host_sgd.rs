@@ -3,25 +3,27 @@
 //!
 //! Burn's [`Sgd`](burn::optim::Sgd) updates a parameter with two tensor operations,
 //! `grad · lr` and then `weight − that`; on the CPU backend (flex) each is a pass over the
-//! values on one thread. For the lesson's MLP that is 14 % of a two-thread epoch (W1 alone is
-//! 401,408 values: ~250 µs a step, where PyTorch's fused update on two threads takes ~50 µs).
-//! [`HostSgd`] takes the same two operations in one pass, with the same float operations in the
-//! same order (so the weights are the same to the bit), on chunks of [`CHUNK`] values that the
-//! pool's threads share. On flex, [`Tensor::into_data`] and [`Tensor::from_data`] hand over the
-//! buffer of a tensor nothing else holds without copying it; on a GPU they would download and
-//! upload every parameter every step, so the learner uses it only where it is told to
-//! ([`Learner::with_host_sgd`](crate::Learner::with_host_sgd)).
+//! values on one thread. [`HostSgd`] takes the same two operations in one pass, with the same
+//! float operations in the same order (so on flex the weights are the same to the bit), on
+//! chunks of values that the pool's threads share. On flex, [`Tensor::into_data`] and
+//! [`Tensor::from_data`] hand over the buffer of a tensor nothing else holds without copying it
+//! (and copy one that is shared, so no other owner sees the write); on a GPU they would
+//! download and upload every parameter every step, so the learner uses it only where it is told
+//! to ([`Learner::with_host_sgd`](crate::Learner::with_host_sgd)). What it gains is measured in
+//! ARCHITECTURE.md ("Threads on the CPU backend").
 
 use burn::optim::{LearningRate, Optimizer, SgdState};
 use burn::tensor::{DType, Device, Tensor};
 use rayon::prelude::*;
 
+use crate::HotPool;
+
 /// Values updated by one rayon task: 128 KB of weights, so that W1 (401,408 values) makes 13
 /// tasks the pool's threads share, and the batch norms' vectors (256–512 values) one.
-pub const CHUNK: usize = 32 * 1024;
+const CHUNK: usize = 32 * 1024;
 
-/// Plain SGD (`w ← w − lr·g`: no momentum, no weight decay), the same numbers as Burn's
-/// [`Sgd`](burn::optim::Sgd) without momentum, computed on the host in one pass over each
+/// Plain SGD (`w ← w − lr·g`: no momentum, no weight decay), on flex the same numbers to the
+/// bit as Burn's [`Sgd`](burn::optim::Sgd) without momentum, computed on the host in one pass over each
 /// parameter's values by the threads of the current rayon pool. Its state is Burn's
 /// [`SgdState`] (always without momentum), so its optimizer records are Burn's SGD records.
 /// Tensors that are not `f32` take Burn's tensor operations instead.
@@ -38,6 +40,7 @@ impl Optimizer for HostSgd {
         grad: Tensor<D>,
         _state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
+        debug_assert_eq!(tensor.shape(), grad.shape(), "a gradient of another shape");
         let state = Some(SgdState { momentum: None });
         if tensor.dtype() != DType::F32 || grad.dtype() != DType::F32 {
             return (tensor - grad.mul_scalar(lr), state);
@@ -45,10 +48,11 @@ impl Optimizer for HostSgd {
         let device = tensor.device();
         let mut weights = tensor.into_data();
         let grad = grad.into_data();
-        Self::descend(
+        Self::update_in_place(
             weights.as_mut_slice::<f32>().expect("an f32 tensor's data"),
             grad.as_slice::<f32>().expect("an f32 tensor's data"),
             lr as f32,
+            HotPool::held_here(),
         );
         (Tensor::from_data(weights, (&device, DType::F32)), state)
     }
@@ -59,26 +63,33 @@ impl Optimizer for HostSgd {
 }
 
 impl HostSgd {
-    /// `weights[i] -= grad[i] · lr` on the current rayon pool, [`CHUNK`] values per task; the
-    /// same two roundings as Burn's `mul_scalar` then `sub` (Rust does not contract them into
-    /// a fused multiply-add).
+    /// `weights[i] -= grad[i] · lr`, with the same two roundings as flex's `mul_scalar` then
+    /// `sub` (Rust does not contract them into a fused multiply-add). With `spread`, in chunks
+    /// of 32 K values that the current rayon pool's threads share; `step` spreads only while
+    /// its thread holds a [`HotPool`] (the parallel step), since waking a sleeping worker for
+    /// each parameter cost more than it saved (a two-thread BN epoch 2.41 → 2.57 s).
     ///
     /// # Panics
     /// If the two slices differ in length.
-    pub fn descend(weights: &mut [f32], grad: &[f32], lr: f32) {
+    pub fn update_in_place(weights: &mut [f32], grad: &[f32], lr: f32, spread: bool) {
         assert_eq!(
             weights.len(),
             grad.len(),
             "weights and gradient differ in size"
         );
-        weights
-            .par_chunks_mut(CHUNK)
-            .zip(grad.par_chunks(CHUNK))
-            .for_each(|(weights, grad)| {
-                for (w, &g) in weights.iter_mut().zip(grad) {
-                    *w -= g * lr;
-                }
-            });
+        let update = |(weights, grad): (&mut [f32], &[f32])| {
+            for (w, &g) in weights.iter_mut().zip(grad) {
+                *w -= g * lr;
+            }
+        };
+        if spread {
+            weights
+                .par_chunks_mut(CHUNK)
+                .zip(grad.par_chunks(CHUNK))
+                .for_each(update);
+        } else {
+            update((weights, grad));
+        }
     }
 }
 
@@ -106,7 +117,7 @@ mod tests {
     }
 
     #[test]
-    fn descend_is_burns_mul_then_sub_to_the_bit_on_one_thread_and_two() {
+    fn the_update_is_burns_mul_then_sub_to_the_bit_on_one_thread_and_two() {
         let device = Device::flex();
         // Not a multiple of CHUNK, so the last task is a short one.
         let shape = [CHUNK / 100 + 3, 301];
@@ -114,27 +125,28 @@ mod tests {
         let g = Tensor::<2>::random(shape, Distribution::Normal(0.0, 3.0), &device);
         let lr = 0.01;
         let burns = values(w.clone() - g.clone().mul_scalar(lr));
-        for threads in [1, 2] {
+        for (threads, spread) in [(1, false), (2, false), (1, true), (2, true)] {
             let mut ours = values(w.clone());
-            pool(threads).install(|| HostSgd::descend(&mut ours, &values(g.clone()), lr as f32));
+            let g = values(g.clone());
+            pool(threads).install(|| HostSgd::update_in_place(&mut ours, &g, lr as f32, spread));
             assert!(
                 ours.iter()
                     .zip(&burns)
                     .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{threads} thread(s)"
+                "{threads} thread(s), spread: {spread}"
             );
         }
     }
 
-    fn layer(device: &Device) -> Linear {
-        device.seed(3);
-        LinearConfig::new(300, 200).init(device)
-    }
-
-    /// Five steps of `optim` on a linear layer with a squared loss; the weights after them.
-    fn train(mut optim: ModuleOptimizer, device: &Device) -> (Vec<f32>, ModuleOptimizer) {
+    /// Five steps of `optim` on `model`, a linear layer, with a squared loss; the weights after
+    /// them and the optimizer.
+    fn train(
+        model: &Linear,
+        mut optim: ModuleOptimizer,
+        device: &Device,
+    ) -> (Vec<f32>, ModuleOptimizer) {
         let device = device.clone().autodiff();
-        let mut model = layer(&device);
+        let mut model = Module::train(model.clone());
         device.seed(4);
         let x = Tensor::<2>::random([64, 300], Distribution::Default, &device);
         for _ in 0..5 {
@@ -146,20 +158,39 @@ mod tests {
     }
 
     #[test]
-    fn trains_the_same_weights_as_burns_sgd_and_writes_records_it_reads() {
+    fn trains_the_same_weights_as_burns_sgd_and_writes_the_same_records() {
         let device = Device::flex();
-        let (burns, _) = train(SgdConfig::new().init(), &device);
-        let (ours, optim) = pool(2).install(|| train(ModuleOptimizer::from(HostSgd), &device));
-        let before = values(layer(&device).weight.val());
-        assert_ne!(burns, before, "the steps moved the weights");
+        device.seed(3);
+        let model = LinearConfig::new(300, 200).init(&device);
+        let (burns, burn_optim) = train(&model, SgdConfig::new().init(), &device);
+        // On two threads, the other one spinning: the update spread over both, as in the app.
+        let (ours, host_optim) = {
+            let _turn = crate::hot_pool::TEST_TURN.lock().unwrap();
+            pool(2).install(|| {
+                let _hot = HotPool::start().expect("a pool of two");
+                assert!(HotPool::held_here());
+                train(&model, ModuleOptimizer::from(HostSgd), &device)
+            })
+        };
+        assert_ne!(
+            burns,
+            values(model.weight.val()),
+            "the steps moved the weights"
+        );
         assert!(
             ours.iter()
                 .zip(&burns)
                 .all(|(a, b)| a.to_bits() == b.to_bits())
         );
-        // A checkpoint's optimizer written by one loads into the other.
-        let bytes = optim.into_bytes().expect("a record");
-        let loaded = SgdConfig::new().init().from_bytes(bytes);
+        // The same parameters (the model was cloned), the same record: a checkpoint's optimizer
+        // written by either loads into the other.
+        let bytes = |optim: &ModuleOptimizer| optim.into_bytes().expect("a record").to_vec();
+        assert_eq!(bytes(&host_optim), bytes(&burn_optim));
+        let loaded = SgdConfig::new()
+            .init()
+            .from_bytes(host_optim.into_bytes().unwrap());
+        assert!(loaded.is_ok(), "{:?}", loaded.err());
+        let loaded = ModuleOptimizer::from(HostSgd).from_bytes(burn_optim.into_bytes().unwrap());
         assert!(loaded.is_ok(), "{:?}", loaded.err());
     }
 

@@ -12,6 +12,8 @@
 //! parallel regions. It costs those cores while it lives, so the learner holds one only
 //! while a model that trains alone splits its products (never for models side by side).
 
+use std::cell::Cell;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -21,6 +23,16 @@ use web_time::Instant;
 /// Whether a [`HotPool`] is alive in this process: at most one is, so that spinners never run
 /// nested inside one another (through `yield_now`) and two callers never wait on each other.
 static ALIVE: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Whether this thread started the [`HotPool`] that is alive (so work it spreads over its
+    /// pool is taken at once rather than by waking a sleeping worker).
+    static HELD_HERE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `HotPool` is one per process: the crate's tests that start one take turns with this.
+#[cfg(test)]
+pub(crate) static TEST_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// How long [`HotPool::start`] waits for the other workers to pick up their spinners (they are
 /// idle in the app's uses, and start within microseconds) before giving up.
@@ -32,6 +44,9 @@ const START_TIMEOUT: Duration = Duration::from_millis(200);
 pub struct HotPool {
     stop: Arc<AtomicBool>,
     spinning: Arc<AtomicUsize>,
+    /// Not `Send`: it is dropped on the thread that started it, which [`HotPool::held_here`]
+    /// relies on.
+    _here: PhantomData<*const ()>,
 }
 
 impl HotPool {
@@ -69,7 +84,11 @@ impl HotPool {
             }
             job_spinning.fetch_sub(1, Ordering::SeqCst);
         });
-        let pool = Self { stop, spinning };
+        let pool = Self {
+            stop,
+            spinning,
+            _here: PhantomData,
+        };
         // Wait outside rayon (running no job here) until every other worker spins.
         let started = Instant::now();
         while pool.spinning.load(Ordering::SeqCst) < others {
@@ -78,7 +97,14 @@ impl HotPool {
             }
             std::thread::yield_now();
         }
+        HELD_HERE.set(true);
         Some(pool)
+    }
+
+    /// Whether the calling thread holds a live `HotPool`: then the other workers of its pool
+    /// are spinning, and work spread over the pool starts on them at once.
+    pub fn held_here() -> bool {
+        HELD_HERE.get()
     }
 }
 
@@ -89,6 +115,7 @@ impl Drop for HotPool {
         while self.spinning.load(Ordering::SeqCst) > 0 {
             std::thread::yield_now();
         }
+        HELD_HERE.set(false);
         ALIVE.store(false, Ordering::SeqCst);
     }
 }
@@ -97,10 +124,6 @@ impl Drop for HotPool {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
-    use std::sync::Mutex;
-
-    /// `HotPool` is one per process: the tests that start one take turns.
-    static TURN: Mutex<()> = Mutex::new(());
 
     fn pool(threads: usize) -> rayon::ThreadPool {
         rayon::ThreadPoolBuilder::new()
@@ -111,12 +134,13 @@ mod tests {
 
     #[test]
     fn every_other_worker_spins_and_takes_the_pools_jobs() {
-        let _turn = TURN.lock().unwrap();
+        let _turn = TEST_TURN.lock().unwrap();
         let pool = pool(4);
         pool.install(|| {
             let me = rayon::current_thread_index().unwrap();
             let hot = HotPool::start().expect("a pool of four");
             assert_eq!(hot.spinning.load(Ordering::SeqCst), 3);
+            assert!(HotPool::held_here());
             // While the caller is busy with the first half, a spinner takes the second.
             let mut helpers = BTreeSet::new();
             for _ in 0..20 {
@@ -132,6 +156,7 @@ mod tests {
             let spinning = hot.spinning.clone();
             drop(hot);
             assert_eq!(spinning.load(Ordering::SeqCst), 0);
+            assert!(!HotPool::held_here());
             // Released: a new one starts.
             assert!(HotPool::start().is_some());
         });
@@ -139,15 +164,20 @@ mod tests {
 
     #[test]
     fn nothing_to_keep_awake_on_one_thread_or_off_the_pool() {
-        let _turn = TURN.lock().unwrap();
+        let _turn = TEST_TURN.lock().unwrap();
         let single = pool(1);
-        assert!(single.install(HotPool::start).is_none());
-        assert!(std::thread::spawn(HotPool::start).join().unwrap().is_none());
+        assert!(single.install(|| HotPool::start().is_none()));
+        assert!(
+            std::thread::spawn(|| HotPool::start().is_none())
+                .join()
+                .unwrap()
+        );
+        assert!(!HotPool::held_here());
     }
 
     #[test]
     fn busy_workers_make_start_give_up_and_leave_nothing_running() {
-        let _turn = TURN.lock().unwrap();
+        let _turn = TEST_TURN.lock().unwrap();
         let pool = pool(2);
         let release = Arc::new(AtomicBool::new(false));
         let busy = release.clone();
@@ -159,11 +189,10 @@ mod tests {
         });
         std::thread::sleep(Duration::from_millis(20));
         let started = Instant::now();
-        let hot = pool.install(HotPool::start);
-        assert!(hot.is_none());
+        assert!(pool.install(|| HotPool::start().is_none() && !HotPool::held_here()));
         assert!(started.elapsed() >= START_TIMEOUT);
         release.store(true, Ordering::SeqCst);
         // The late spinner saw `stop` and left: a new pool starts.
-        assert!(pool.install(HotPool::start).is_some());
+        assert!(pool.install(|| HotPool::start().is_some()));
     }
 }

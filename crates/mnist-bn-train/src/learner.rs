@@ -172,9 +172,10 @@ impl Learner {
         self
     }
 
-    /// Takes plain SGD's update on the host, one pass over each parameter's values shared by
-    /// the threads of the rayon pool the step runs on ([`HostSgd`]), instead of with Burn's
-    /// tensor operations (default: off). The weights are the same to the bit. For CPU
+    /// Takes plain SGD's update on the host, one pass over each parameter's values ([`HostSgd`]:
+    /// shared by the pool's threads while [`Learner::with_parallel_step`] keeps them spinning,
+    /// else on the step's thread), instead of with Burn's tensor operations (default: off).
+    /// On flex the weights are the same to the bit. For CPU
     /// backends, whose tensors live in host memory (flex hands them over without a copy); on a
     /// GPU it would move every parameter to the host and back each step. With a momentum the
     /// learner keeps Burn's SGD either way.
@@ -235,15 +236,15 @@ impl Learner {
     /// sets a momentum; plain SGD on the host with [`Learner::with_host_sgd`]. Both write
     /// Burn's SGD records, so a checkpoint resumes with either.
     pub fn optimizer(&self) -> ModuleOptimizer {
-        if self.host_sgd && self.config.momentum == 0.0 {
-            return ModuleOptimizer::from(HostSgd);
-        }
         let momentum = (self.config.momentum > 0.0).then(|| {
             MomentumConfig::new()
                 .with_momentum(self.config.momentum)
                 .with_dampening(0.0)
         });
-        SgdConfig::new().with_momentum(momentum).init()
+        match momentum {
+            None if self.host_sgd => ModuleOptimizer::from(HostSgd),
+            momentum => SgdConfig::new().with_momentum(momentum).init(),
+        }
     }
 
     /// Trains `model` for the configured epochs with a fresh optimizer, no checkpoints and no
