@@ -101,13 +101,7 @@ mod tests {
     use burn::tensor::{Distribution, TensorData};
 
     use super::*;
-
-    fn pool(threads: usize) -> rayon::ThreadPool {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("a rayon pool")
-    }
+    use crate::hot_pool::{TEST_TURN, test_pool as pool};
 
     fn values(tensor: Tensor<2>) -> Vec<f32> {
         tensor
@@ -165,7 +159,7 @@ mod tests {
         let (burns, burn_optim) = train(&model, SgdConfig::new().init(), &device);
         // On two threads, the other one spinning: the update spread over both, as in the app.
         let (ours, host_optim) = {
-            let _turn = crate::hot_pool::TEST_TURN.lock().unwrap();
+            let _turn = TEST_TURN.lock().unwrap();
             pool(2).install(|| {
                 let _hot = HotPool::start().expect("a pool of two");
                 assert!(HotPool::held_here());

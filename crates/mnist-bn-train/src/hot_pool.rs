@@ -34,6 +34,15 @@ thread_local! {
 #[cfg(test)]
 pub(crate) static TEST_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// A rayon pool of `threads` threads, for the crate's tests.
+#[cfg(test)]
+pub(crate) fn test_pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a rayon pool")
+}
+
 /// How long [`HotPool::start`] waits for the other workers to pick up their spinners (they are
 /// idle in the app's uses, and start within microseconds) before giving up.
 const START_TIMEOUT: Duration = Duration::from_millis(200);
@@ -125,12 +134,7 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    fn pool(threads: usize) -> rayon::ThreadPool {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-    }
+    use super::test_pool as pool;
 
     #[test]
     fn every_other_worker_spins_and_takes_the_pools_jobs() {
