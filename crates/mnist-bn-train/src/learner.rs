@@ -175,10 +175,10 @@ impl Learner {
     /// Takes plain SGD's update on the host, one pass over each parameter's values ([`HostSgd`]:
     /// shared by the pool's threads while [`Learner::with_parallel_step`] keeps them spinning,
     /// else on the step's thread), instead of with Burn's tensor operations (default: off).
-    /// On flex the weights are the same to the bit. For CPU
-    /// backends, whose tensors live in host memory (flex hands them over without a copy); on a
-    /// GPU it would move every parameter to the host and back each step. With a momentum the
-    /// learner keeps Burn's SGD either way.
+    /// On flex the weights are the same to the bit. For CPU backends, whose tensors live in
+    /// host memory (flex hands them over without a copy); on a GPU it would move every
+    /// parameter to the host and back each step. With a momentum the learner keeps Burn's SGD
+    /// either way.
     pub fn with_host_sgd(mut self, enabled: bool) -> Self {
         self.host_sgd = enabled;
         self
