@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use mnist_bn_data::{Mnist, Split, search_dirs};
 use mnist_bn_model::draw_parameters;
@@ -64,13 +64,14 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
         let model = spec.config.init(&init);
         draw_parameters(&model);
         let model = model.to_device(learner.device());
-        let (model, history, _) = learner.fit_epochs(model, &train)?;
+        let (model, history, stop) = learner.fit_epochs(model, &train)?;
+        if history.is_empty() {
+            bail!("{name}: training stopped before its first epoch ended ({stop:?})");
+        }
         let eval_started = Instant::now();
         let result = evaluate(&model, &test, 64, TestMode::Eval, &backend.device)?;
         let eval_seconds = eval_started.elapsed().as_secs_f64();
-        let mut secs: Vec<f64> = history.iter().map(|e| e.seconds).collect();
-        secs.sort_by(f64::total_cmp);
-        let median = secs[secs.len() / 2];
+        let median = median(history.iter().map(|e| e.seconds).collect());
         println!(
             "{name}: epochs {:?} s, median {median:.3} s ({:.0} images/s); eval of {} images {eval_seconds:.3} s ({:.2}%)",
             history
@@ -117,4 +118,32 @@ fn peak_rss_mb() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// The median of `values` (the mean of the middle two for an even count: two epochs give their
+/// mean, not the slower one).
+///
+/// # Panics
+/// If `values` is empty.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![3.0]), 3.0);
+        assert_eq!(median(vec![2.5, 2.0]), 2.25);
+        assert_eq!(median(vec![4.0, 1.0, 3.0]), 3.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
 }
