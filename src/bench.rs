@@ -35,7 +35,7 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
     println!(
         "SGD update: {}",
         if host_sgd {
-            "on the host, one pass per parameter over the pool's threads"
+            "on the host, one pass per parameter (spread over the pool while its workers spin)"
         } else {
             "Burn's tensor operations"
         }

@@ -305,11 +305,12 @@ fn losses_read_in_groups_give_the_same_run_and_name_the_same_diverging_batch() {
 #[test]
 fn batches_gathered_on_the_device_train_the_same_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = |on_device: &str| {
-        let out = tmp.path().join(format!("on-device-{on_device}"));
-        let args = short_args(&out, &["--shuffle", "--seed", "3"]);
-        mnist_bn_with("flex", &[("MNIST_BN_DATA_ON_DEVICE", on_device)], &args).assert_ok();
-        read_json(&out.join("report.json"))
+    let run = |on_device| {
+        report_with(
+            tmp.path(),
+            &[("MNIST_BN_DATA_ON_DEVICE", on_device)],
+            &["--shuffle"],
+        )
     };
     let (host, device) = (run("0"), run("1"));
     assert_eq!(losses(&host, 0), losses(&device, 0));
@@ -320,13 +321,10 @@ fn batches_gathered_on_the_device_train_the_same_run() {
 #[test]
 fn sgd_on_the_host_trains_the_same_run_to_the_bit() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = |host: &str| {
-        let out = tmp.path().join(format!("host-sgd-{host}"));
-        let args = short_args(&out, &["--seed", "3"]);
-        // Two threads, so that a lone model's update is shared between them.
+    // Two threads, so that a lone model's update is shared between them.
+    let run = |host| {
         let env = [("RAYON_NUM_THREADS", "2"), ("MNIST_BN_HOST_SGD", host)];
-        mnist_bn_with("flex", &env, &args).assert_ok();
-        read_json(&out.join("report.json"))
+        report_with(tmp.path(), &env, &[])
     };
     let (burns, host) = (run("0"), run("1"));
     assert_eq!(losses(&burns, 0), losses(&host, 0));
@@ -352,6 +350,16 @@ fn sgd_on_the_host_trains_the_same_run_to_the_bit() {
     refuses_a_bad_switch(tmp.path(), "MNIST_BN_HOST_SGD");
 }
 
+/// The report of a short run (seed 3, `extra` flags) with `env` set, in a directory of `tmp`
+/// named after `env`.
+fn report_with(tmp: &Path, env: &[(&str, &str)], extra: &[&str]) -> serde_json::Value {
+    let name: Vec<String> = env.iter().map(|(k, v)| format!("{k}-{v}")).collect();
+    let out = tmp.join(name.join("-"));
+    let args = short_args(&out, &[&["--seed", "3"], extra].concat());
+    mnist_bn_with("flex", env, &args).assert_ok();
+    read_json(&out.join("report.json"))
+}
+
 /// A switch set to neither 1 nor 0 is refused by name.
 fn refuses_a_bad_switch(tmp: &Path, name: &str) {
     let out = tmp.join(format!("{name}-yes"));
@@ -362,15 +370,12 @@ fn refuses_a_bad_switch(tmp: &Path, name: &str) {
 #[test]
 fn a_lone_model_on_two_threads_trains_the_same_run_up_to_rounding() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = |parallel: &str| {
-        let out = tmp.path().join(format!("parallel-{parallel}"));
-        let args = short_args(&out, &["--seed", "3"]);
+    let run = |parallel| {
         let env = [
             ("RAYON_NUM_THREADS", "2"),
             ("MNIST_BN_PARALLEL_STEP", parallel),
         ];
-        mnist_bn_with("flex", &env, &args).assert_ok();
-        losses(&read_json(&out.join("report.json")), 0)
+        losses(&report_with(tmp.path(), &env, &[]), 0)
     };
     let (whole, split) = (run("0"), run("1"));
     assert_eq!(whole.len(), split.len());
