@@ -7,7 +7,8 @@
 //! call, GFLOP/s and seconds per epoch (938 calls), at one thread and at two (each on a rayon
 //! pool of that size); then each hidden linear layer's forward + backward, whole and split as a
 //! model spreads its step over the pool (`Learner::with_parallel_step`); then the batch norms'
-//! forward + backward and the largest SGD update, with Burn's operations and on the host.
+//! forward + backward (Burn's operation and the model's fused kernel) and the largest SGD
+//! update, with Burn's operations and on the host.
 //! The app's threading policy (`src/threads.rs`) is applied first, so every setting it makes
 //! shows here; `MNIST_BN_GEMM_THRESHOLD=N` overrides gemm's threading threshold to try others.
 //! `RAYON_NUM_THREADS=N` times N threads only.
@@ -222,6 +223,21 @@ fn run(counts: &[usize], pools: &[rayon::ThreadPool]) {
             std::hint::black_box(grads);
         });
         row(&format!("batch norm [64, {channels}] fwd+bwd"), &secs, None);
+        // The model's own kernel on flex (what `TorchBatchNorm` runs there).
+        #[cfg(feature = "flex")]
+        if mnist_bn_model::fused_batch_norm::fused_on(&ad) {
+            let secs = on_each(pools, &|| {
+                let r = mnist_bn_model::fused_batch_norm::batch_norm_train(
+                    x.clone(),
+                    gamma.clone(),
+                    beta.clone(),
+                    1e-5,
+                );
+                let grads = (r.output * dy.clone()).sum().backward();
+                std::hint::black_box(grads);
+            });
+            row("  fused (mnist_bn_model::fused_batch_norm)", &secs, None);
+        }
     }
 
     // The SGD update of the largest weight, w - lr·g over 784 × 512, as an optimizer takes it in

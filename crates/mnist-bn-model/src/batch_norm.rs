@@ -178,12 +178,7 @@ impl TorchBatchNorm {
         let result = if D > 2 {
             self.batch_norm_train_staged(input)
         } else {
-            burn::tensor::module::batch_norm_train(
-                input,
-                self.weight.val(),
-                self.bias.val(),
-                self.epsilon,
-            )
+            batch_norm_train(input, self.weight.val(), self.bias.val(), self.epsilon)
         };
         if per_channel == 1 {
             // One value per channel is its own mean, with variance 0: the output is beta,
@@ -259,6 +254,41 @@ impl TorchBatchNorm {
             variance: variance.reshape([channels]),
         }
     }
+}
+
+/// Burn's `batch_norm_train`, or with the `flex` feature on the flex backend, the fused kernel
+/// of [`crate::fused_batch_norm`] (the same formulas, each channel summed in batch order).
+fn batch_norm_train<const D: usize>(
+    input: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> burn::tensor::module::BatchNormTrainOutput<D> {
+    #[cfg(feature = "flex")]
+    if D == 2 && crate::fused_batch_norm::fused_on(&input.device()) {
+        let [batch, channels] = [input.dims()[0], input.dims()[1]];
+        let result = crate::fused_batch_norm::batch_norm_train(
+            input.reshape([batch, channels]),
+            gamma,
+            beta,
+            epsilon,
+        );
+        return burn::tensor::module::BatchNormTrainOutput {
+            output: result.output.reshape(input_dims::<D>(batch, channels)),
+            mean: result.mean,
+            variance: result.variance,
+        };
+    }
+    burn::tensor::module::batch_norm_train(input, gamma, beta, epsilon)
+}
+
+/// `[batch, channels]` as the dims of a rank-`D` tensor (`D` is 2 where this is called).
+#[cfg(feature = "flex")]
+fn input_dims<const D: usize>(batch: usize, channels: usize) -> [usize; D] {
+    let mut dims = [1; D];
+    dims[0] = batch;
+    dims[1] = channels;
+    dims
 }
 
 /// Applies an optional batch norm: the identity without one.

@@ -4,7 +4,8 @@
 //! time step). [`Net`] holds any of them.
 //!
 //! This crate does no file or network I/O and enables no backend: depend on it from any Burn
-//! project and pick the device there.
+//! project and pick the device there. Its `flex` feature adds a batch-norm kernel of its own for
+//! Burn's flex backend ([`fused_batch_norm`]), which [`TorchBatchNorm`] then uses on flex.
 //!
 //! ```
 //! use burn::module::Module;
@@ -21,6 +22,8 @@
 
 mod batch_norm;
 mod conv;
+#[cfg(feature = "flex")]
+pub mod fused_batch_norm;
 mod mlp;
 mod net;
 mod rnn;
