@@ -103,7 +103,8 @@ fn matrix(x: &FlexTensor) -> Option<(&[f32], usize, usize)> {
     }
     let (batch, channels) = (dims[0], dims[1]);
     let values = x.as_slice::<f32>()?;
-    (values.len() == batch * channels).then_some((values, batch, channels))
+    (batch > 0 && channels > 0 && values.len() == batch * channels)
+        .then_some((values, batch, channels))
 }
 
 /// A contiguous f32 `[channels]` tensor's values, or `None`.
@@ -239,15 +240,18 @@ impl FusedBatchNormBackend for Flex {
         epsilon: f64,
         output_grad: FlexTensor,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let shape = x.layout().shape().clone();
-        let fits = matrix(&x).is_some_and(|(_, _, channels)| {
-            [&gamma, &mean, &variance]
-                .iter()
-                .all(|t| vector(t, channels).is_some())
-                && matrix(&output_grad).is_some_and(|(_, _, c)| c == channels)
-                && output_grad.layout().shape() == &shape
+        let same_shape = output_grad.layout().shape() == x.layout().shape();
+        let host = matrix(&x).and_then(|(values, _, channels)| {
+            let grad = output_grad.layout().contiguous_offsets();
+            let stats = (
+                vector(&gamma, channels)?.to_vec(),
+                vector(&mean, channels)?.to_vec(),
+                vector(&variance, channels)?.to_vec(),
+            );
+            (same_shape && output_grad.dtype() == DType::F32)
+                .then_some((values, channels, grad?, stats))
         });
-        if !fits {
+        let Some((values, channels, (start, end), (gamma, mean, variance))) = host else {
             let result = <Flex as ModuleOps<Flex>>::batch_norm_train_backward(
                 x,
                 gamma,
@@ -257,23 +261,17 @@ impl FusedBatchNormBackend for Flex {
                 output_grad,
             );
             return (result.x_grad, result.gamma_grad, result.beta_grad);
-        }
-        let channels = shape[1];
-        // The gradient becomes the input's gradient in place when nothing else holds it.
-        let mut x_grad = if output_grad.is_unique() && output_grad.layout().start_offset() == 0 {
-            output_grad
-        } else {
-            let values = output_grad.as_slice::<f32>().map(<[f32]>::to_vec);
-            flex_tensor(values.unwrap_or_default(), shape.clone())
         };
-        let len = shape.num_elements();
-        let grad = &mut x_grad.storage_mut::<f32>()[..len];
+        // The input's gradient is written over the output's: in place when nothing else holds
+        // that buffer, else in a copy (flex's copy on write).
+        let mut x_grad = output_grad;
+        let grad = &mut x_grad.storage_mut::<f32>()[start..end];
         let (gamma_grad, beta_grad) = backward(
-            x.as_slice::<f32>().unwrap_or_default(),
+            values,
             channels,
-            gamma.as_slice::<f32>().unwrap_or_default(),
-            mean.as_slice::<f32>().unwrap_or_default(),
-            variance.as_slice::<f32>().unwrap_or_default(),
+            &gamma,
+            &mean,
+            &variance,
             epsilon as f32,
             grad,
         );
