@@ -421,7 +421,8 @@ mod tests {
             };
             let ours = run(true);
             let burns = run(false);
-            let tolerance = Tolerance::<f32>::relative(1e-4).set_half_precision_absolute(1e-4);
+            // Relative, with a floor for the input gradient's values near zero (its terms cancel).
+            let tolerance = Tolerance::<f32>::rel_abs(1e-4, 1e-5);
             for (name, (a, b)) in ["output", "mean", "variance", "dx", "dgamma", "dbeta"]
                 .iter()
                 .zip(ours.iter().zip(&burns))
