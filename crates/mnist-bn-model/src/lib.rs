@@ -5,7 +5,8 @@
 //!
 //! This crate does no file or network I/O and enables no backend: depend on it from any Burn
 //! project and pick the device there. Its `flex` feature adds a batch-norm kernel of its own for
-//! Burn's flex backend ([`fused_batch_norm`]), which [`TorchBatchNorm`] then uses on flex.
+//! Burn's flex backend (the module `fused_batch_norm`), which [`TorchBatchNorm`] then uses on
+//! flex.
 //!
 //! ```
 //! use burn::module::Module;
