@@ -19,6 +19,7 @@ use std::time::Instant;
 mod threads;
 
 use burn::optim::Optimizer;
+use burn::tensor::module::BatchNormTrainOutput;
 use burn::tensor::{Device, Distribution, Tensor};
 
 // The app's allocator, so that the products allocate as they do in training.
@@ -212,30 +213,20 @@ fn run(counts: &[usize], pools: &[rayon::ThreadPool]) {
         let gamma = Tensor::<1>::ones([channels], &ad).require_grad();
         let beta = Tensor::<1>::zeros([channels], &ad).require_grad();
         let dy = random([64, channels], &ad);
-        let secs = on_each(pools, &|| {
-            let r = burn::tensor::module::batch_norm_train(
-                x.clone(),
-                gamma.clone(),
-                beta.clone(),
-                1e-5,
-            );
-            let grads = (r.output * dy.clone()).sum().backward();
-            std::hint::black_box(grads);
-        });
+        type BatchNorm = fn(Tensor<2>, Tensor<1>, Tensor<1>, f64) -> BatchNormTrainOutput<2>;
+        let time_batch_norm = |batch_norm: BatchNorm| {
+            on_each(pools, &|| {
+                let r = batch_norm(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+                let grads = (r.output * dy.clone()).sum().backward();
+                std::hint::black_box(grads);
+            })
+        };
+        let secs = time_batch_norm(burn::tensor::module::batch_norm_train);
         row(&format!("batch norm [64, {channels}] fwd+bwd"), &secs, None);
         // The model's own kernel on flex (what `TorchBatchNorm` runs there).
         #[cfg(feature = "flex")]
         if mnist_bn_model::fused_batch_norm::fused_on(&ad) {
-            let secs = on_each(pools, &|| {
-                let r = mnist_bn_model::fused_batch_norm::batch_norm_train(
-                    x.clone(),
-                    gamma.clone(),
-                    beta.clone(),
-                    1e-5,
-                );
-                let grads = (r.output * dy.clone()).sum().backward();
-                std::hint::black_box(grads);
-            });
+            let secs = time_batch_norm(mnist_bn_model::fused_batch_norm::batch_norm_train);
             row("  fused (mnist_bn_model::fused_batch_norm)", &secs, None);
         }
     }

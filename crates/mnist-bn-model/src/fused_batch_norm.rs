@@ -384,6 +384,54 @@ mod tests {
         tensor.as_slice::<f32>().expect("contiguous f32").to_vec()
     }
 
+    /// A `[4, 3]` input on flex, its gamma, the batch statistics its forward computed, and an
+    /// output gradient's values.
+    struct SmallCase {
+        x: FlexTensor,
+        gamma: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        dys: Vec<f32>,
+    }
+
+    impl SmallCase {
+        const SHAPE: [usize; 2] = [4, 3];
+
+        fn new() -> Self {
+            let [batch, channels] = Self::SHAPE;
+            let xs: Vec<f32> = (0..batch * channels).map(|i| (i * i % 7) as f32).collect();
+            let x = flex(&xs, &Self::SHAPE);
+            let gamma = flex(&[1.0, 2.0, 0.5], &[channels]);
+            let beta = flex(&[0.0, 1.0, -1.0], &[channels]);
+            let (_, mean, variance) =
+                Flex::fused_batch_norm_train(x.clone(), gamma.clone(), beta, 1e-5);
+            let dys = (0..batch * channels).map(|i| i as f32 - 5.0).collect();
+            Self {
+                x,
+                gamma,
+                mean,
+                variance,
+                dys,
+            }
+        }
+
+        /// `[dx, dgamma, dbeta]` from the fused backward (`fused`) or Burn's.
+        fn backward(&self, dy: FlexTensor, fused: bool) -> [Vec<f32>; 3] {
+            let (x, gamma) = (self.x.clone(), self.gamma.clone());
+            let (mean, variance) = (self.mean.clone(), self.variance.clone());
+            let grads = if fused {
+                Flex::fused_batch_norm_train_backward(x, gamma, mean, variance, 1e-5, dy)
+            } else {
+                let r = <Flex as ModuleOps<Flex>>::batch_norm_train_backward(
+                    x, gamma, mean, variance, 1e-5, dy,
+                );
+                (r.x_grad, r.gamma_grad, r.beta_grad)
+            };
+            let all = |t: FlexTensor| t.into_data().try_to_vec::<f32>().expect("f32");
+            [all(grads.0), all(grads.1), all(grads.2)]
+        }
+    }
+
     #[test]
     fn it_runs_on_flex_with_or_without_autodiff() {
         assert!(fused_on(&Device::flex()));
@@ -477,31 +525,17 @@ mod tests {
     /// holds it; a shared one is left as it was, and both give the same gradients.
     #[test]
     fn a_shared_output_gradient_is_left_alone() {
-        let (batch, channels) = (4, 3);
-        let xs: Vec<f32> = (0..batch * channels).map(|i| (i * i % 7) as f32).collect();
-        let dys: Vec<f32> = (0..batch * channels).map(|i| i as f32 - 5.0).collect();
-        let x = flex(&xs, &[batch, channels]);
-        let gamma = flex(&[1.0, 2.0, 0.5], &[channels]);
-        let beta = flex(&[0.0, 1.0, -1.0], &[channels]);
-        let (_, mean, variance) =
-            Flex::fused_batch_norm_train(x.clone(), gamma.clone(), beta, 1e-5);
-        let backward = |dy: FlexTensor| {
-            let (dx, dgamma, dbeta) = Flex::fused_batch_norm_train_backward(
-                x.clone(),
-                gamma.clone(),
-                mean.clone(),
-                variance.clone(),
-                1e-5,
-                dy,
-            );
-            (values(&dx), values(&dgamma), values(&dbeta))
-        };
-        let shared = flex(&dys, &[batch, channels]);
-        let from_shared = backward(shared.clone());
-        assert_eq!(values(&shared), dys, "the shared gradient was written over");
-        let from_unique = backward(flex(&dys, &[batch, channels]));
+        let case = SmallCase::new();
+        let shared = flex(&case.dys, &SmallCase::SHAPE);
+        let from_shared = case.backward(shared.clone(), true);
+        assert_eq!(
+            values(&shared),
+            case.dys,
+            "the shared gradient was written over"
+        );
+        let from_unique = case.backward(flex(&case.dys, &SmallCase::SHAPE), true);
         assert_eq!(from_shared, from_unique);
-        assert_ne!(from_unique.0, dys);
+        assert_ne!(from_unique[0], case.dys);
     }
 
     /// Without autodiff (testing with batch statistics) the forward is the kernel's too.
@@ -529,31 +563,14 @@ mod tests {
     /// values.
     #[test]
     fn a_strided_output_gradient_takes_burns_backward() {
-        let (batch, channels) = (4, 3);
-        let xs: Vec<f32> = (0..batch * channels).map(|i| (i * i % 7) as f32).collect();
-        let x = flex(&xs, &[batch, channels]);
-        let gamma = flex(&[1.0, 2.0, 0.5], &[channels]);
-        let beta = flex(&[0.0, 1.0, -1.0], &[channels]);
-        let (_, mean, variance) =
-            Flex::fused_batch_norm_train(x.clone(), gamma.clone(), beta, 1e-5);
-        let dys: Vec<f32> = (0..batch * channels).map(|i| i as f32 - 5.0).collect();
-        let strided = flex(&dys, &[channels, batch]).transpose(0, 1);
+        let case = SmallCase::new();
+        let [batch, channels] = SmallCase::SHAPE;
+        let strided = flex(&case.dys, &[channels, batch]).transpose(0, 1);
         assert!(!strided.is_contiguous());
-        let (dx, dgamma, dbeta) = Flex::fused_batch_norm_train_backward(
-            x.clone(),
-            gamma.clone(),
-            mean.clone(),
-            variance.clone(),
-            1e-5,
-            strided.clone(),
+        assert_eq!(
+            case.backward(strided.clone(), true),
+            case.backward(strided, false)
         );
-        let burns = <Flex as ModuleOps<Flex>>::batch_norm_train_backward(
-            x, gamma, mean, variance, 1e-5, strided,
-        );
-        let all = |t: FlexTensor| t.into_data().try_to_vec::<f32>().expect("f32");
-        assert_eq!(all(dx), all(burns.x_grad));
-        assert_eq!(all(dgamma), all(burns.gamma_grad));
-        assert_eq!(all(dbeta), all(burns.beta_grad));
     }
 
     /// A transposed (strided) input takes Burn's own operation, with the same values.
