@@ -256,8 +256,8 @@ impl TorchBatchNorm {
     }
 }
 
-/// Burn's `batch_norm_train`, or with the `flex` feature on the flex backend, the fused kernel
-/// of [`crate::fused_batch_norm`] (the same formulas, each channel summed in batch order).
+/// Burn's `batch_norm_train`; with the `flex` feature, over `[batch, channels]`,
+/// [`crate::fused_batch_norm::batch_norm_train`] (its own kernel on flex, Burn's elsewhere).
 fn batch_norm_train<const D: usize>(
     input: Tensor<D>,
     gamma: Tensor<1>,
@@ -265,7 +265,7 @@ fn batch_norm_train<const D: usize>(
     epsilon: f64,
 ) -> burn::tensor::module::BatchNormTrainOutput<D> {
     #[cfg(feature = "flex")]
-    if D == 2 && crate::fused_batch_norm::fused_on(&input.device()) {
+    if D == 2 {
         let [batch, channels] = [input.dims()[0], input.dims()[1]];
         let result = crate::fused_batch_norm::batch_norm_train(
             input.reshape([batch, channels]),

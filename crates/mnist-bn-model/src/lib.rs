@@ -3,10 +3,10 @@
 //! further: a ConvNet with BatchNorm2d and an RNN with recurrent batch norm (statistics per
 //! time step). [`Net`] holds any of them.
 //!
-//! This crate does no file or network I/O and enables no backend: depend on it from any Burn
-//! project and pick the device there. Its `flex` feature adds a batch-norm kernel of its own for
-//! Burn's flex backend (the module `fused_batch_norm`), which [`TorchBatchNorm`] then uses on
-//! flex.
+//! This crate does no file or network I/O and by default enables no backend: depend on it from
+//! any Burn project and pick the device there. Its `flex` feature adds a batch-norm kernel of
+//! its own for Burn's flex backend (the module `fused_batch_norm`), which [`TorchBatchNorm`]
+//! then uses on flex.
 //!
 //! ```
 //! use burn::module::Module;
