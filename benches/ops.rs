@@ -235,30 +235,22 @@ fn run(counts: &[usize], pools: &[rayon::ThreadPool]) {
     // a step: on a weight and a gradient nothing else holds. Burn's `Sgd`, then `HostSgd` (the
     // app's on flex: `Learner::with_host_sgd`).
     let sgd = burn::optim::SgdConfig::new().build();
-    let secs = time_update(pools, &device, &|w, g| sgd.step(0.01, w, g, None).0);
+    let secs = time_update(pools, &device, false, &|w, g| sgd.step(0.01, w, g, None).0);
     row("SGD update w − lr·g [784, 512]", &secs, None);
     let host = mnist_bn_train::HostSgd;
-    let secs = time_update(pools, &device, &|w, g| host.step(0.01, w, g, None).0);
+    let secs = time_update(pools, &device, false, &|w, g| host.step(0.01, w, g, None).0);
     row("  on the host (HostSgd)", &secs, None);
     // As it runs in the app's default step on flex, where the pool's other workers spin while
     // one model trains (`HotPool`), so its chunks are taken at once.
-    let secs = time_update_with(pools, &device, true, &|w, g| host.step(0.01, w, g, None).0);
+    let secs = time_update(pools, &device, true, &|w, g| host.step(0.01, w, g, None).0);
     row("  on the host, other workers spinning", &secs, None);
 }
 
 /// Median time of `update(w, g)` over 300 calls after 20, on each pool, with a weight and a
 /// gradient that nothing else holds (flex then works in place, as in a training step); each
-/// call's gradient is a fresh copy made before its timer starts.
+/// call's gradient is a fresh copy made before its timer starts. With `spin`, the pool's other
+/// workers are kept spinning meanwhile (`HotPool`).
 fn time_update(
-    pools: &[rayon::ThreadPool],
-    device: &Device,
-    update: &(dyn Fn(Tensor<2>, Tensor<2>) -> Tensor<2> + Sync),
-) -> Vec<f64> {
-    time_update_with(pools, device, false, update)
-}
-
-/// [`time_update`], with the pool's other workers kept spinning while it runs if `spin`.
-fn time_update_with(
     pools: &[rayon::ThreadPool],
     device: &Device,
     spin: bool,

@@ -266,29 +266,20 @@ fn batch_norm_train<const D: usize>(
 ) -> burn::tensor::module::BatchNormTrainOutput<D> {
     #[cfg(feature = "flex")]
     if D == 2 {
-        let [batch, channels] = [input.dims()[0], input.dims()[1]];
+        let dims = input.dims();
         let result = crate::fused_batch_norm::batch_norm_train(
-            input.reshape([batch, channels]),
+            input.reshape([dims[0], dims[1]]),
             gamma,
             beta,
             epsilon,
         );
         return burn::tensor::module::BatchNormTrainOutput {
-            output: result.output.reshape(input_dims::<D>(batch, channels)),
+            output: result.output.reshape(dims),
             mean: result.mean,
             variance: result.variance,
         };
     }
     burn::tensor::module::batch_norm_train(input, gamma, beta, epsilon)
-}
-
-/// `[batch, channels]` as the dims of a rank-`D` tensor (`D` is 2 where this is called).
-#[cfg(feature = "flex")]
-fn input_dims<const D: usize>(batch: usize, channels: usize) -> [usize; D] {
-    let mut dims = [1; D];
-    dims[0] = batch;
-    dims[1] = channels;
-    dims
 }
 
 /// Applies an optional batch norm: the identity without one.

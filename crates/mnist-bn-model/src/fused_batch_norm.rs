@@ -96,22 +96,23 @@ pub fn batch_norm_train(
     }
 }
 
-/// A contiguous f32 `[batch, channels]` tensor's values, or `None` (Burn's path then).
-fn matrix(x: &FlexTensor) -> Option<(&[f32], usize, usize)> {
+/// A contiguous f32 `[batch, channels]` tensor's values and its channels, or `None` (Burn's path
+/// then).
+fn matrix(x: &FlexTensor) -> Option<(&[f32], usize)> {
     let dims = x.layout().shape();
     if x.dtype() != DType::F32 || dims.num_dims() != 2 {
         return None;
     }
     let (batch, channels) = (dims[0], dims[1]);
     let values = x.as_slice::<f32>()?;
-    (batch > 0 && channels > 0 && values.len() == batch * channels)
-        .then_some((values, batch, channels))
+    (batch > 0 && channels > 0 && values.len() == batch * channels).then_some((values, channels))
 }
 
 /// A contiguous f32 `[channels]` tensor's values, or `None`.
 fn vector(x: &FlexTensor, channels: usize) -> Option<&[f32]> {
+    // `as_slice` is `None` for another dtype or a strided layout.
     let values = x.as_slice::<f32>()?;
-    (x.dtype() == DType::F32 && values.len() == channels).then_some(values)
+    (values.len() == channels).then_some(values)
 }
 
 /// A new flex tensor holding `values` (no copy).
@@ -212,7 +213,7 @@ impl FusedBatchNormBackend for Flex {
         beta: FlexTensor,
         epsilon: f64,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let host = matrix(&x).and_then(|(values, _, channels)| {
+        let host = matrix(&x).and_then(|(values, channels)| {
             let gamma = vector(&gamma, channels)?;
             let beta = vector(&beta, channels)?;
             Some((
@@ -242,7 +243,7 @@ impl FusedBatchNormBackend for Flex {
         output_grad: FlexTensor,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let same_shape = output_grad.layout().shape() == x.layout().shape();
-        let host = matrix(&x).and_then(|(values, _, channels)| {
+        let host = matrix(&x).and_then(|(values, channels)| {
             let grad = output_grad.layout().contiguous_offsets();
             let stats = (
                 vector(&gamma, channels)?.to_vec(),
