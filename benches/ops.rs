@@ -6,7 +6,7 @@
 //! weight gradient, input gradient, with the transposes autodiff uses), the median time per
 //! call, GFLOP/s and seconds per epoch (938 calls), at one thread and at two (each on a rayon
 //! pool of that size); then each hidden linear layer's forward + backward, whole and split as a
-//! model spreads its step over the pool (`Learner::with_parallel_step`); then the batch norms'
+//! model spreads its step over the pool (`DeviceTuning::parallel_step`); then the batch norms'
 //! forward + backward (Burn's operation and the model's fused kernel) and the largest SGD
 //! update, with Burn's operations and on the host.
 //! The app's threading policy (`src/threads.rs`) is applied first, so every setting it makes
@@ -171,7 +171,7 @@ fn run(counts: &[usize], pools: &[rayon::ThreadPool]) {
 
     // Each hidden linear layer as the model runs it: forward and backward (the weight gradient,
     // and the input gradient for fc2) on an autodiff device, whole, then split for the pool's
-    // threads with its other threads kept spinning (`Learner::with_parallel_step`, the app's
+    // threads with its other threads kept spinning (`DeviceTuning::parallel_step`, the app's
     // default on flex). On one thread both rows are the whole layer.
     let ad = device.clone().autodiff();
     for (name, d_in, d_out, input_grad) in [("fc1", 784, 512, false), ("fc2", 512, 256, true)] {
@@ -191,9 +191,11 @@ fn run(counts: &[usize], pools: &[rayon::ThreadPool]) {
                         } else {
                             1
                         };
-                        let _hot = (threads > 1).then(mnist_bn_train::HotPool::start).flatten();
+                        let _hot = (threads > 1)
+                            .then(mnist_bn_train::cpu::HotPool::start)
+                            .flatten();
                         let step = || {
-                            let y = mnist_bn_model::split::linear(&layer, x.clone(), threads);
+                            let y = mnist_bn_model::flex::split::linear(&layer, x.clone(), threads);
                             std::hint::black_box((y * dy.clone()).sum().backward());
                         };
                         time(&step, 20, 300)
@@ -225,19 +227,19 @@ fn run(counts: &[usize], pools: &[rayon::ThreadPool]) {
         row(&format!("batch norm [64, {channels}] fwd+bwd"), &secs, None);
         // The model's own kernel on flex (what `TorchBatchNorm` runs there).
         #[cfg(feature = "flex")]
-        if mnist_bn_model::fused_batch_norm::fused_on(&ad) {
-            let secs = time_batch_norm(mnist_bn_model::fused_batch_norm::batch_norm_train);
+        if mnist_bn_model::flex::fused_batch_norm::fused_on(&ad) {
+            let secs = time_batch_norm(mnist_bn_model::flex::fused_batch_norm::batch_norm_train);
             row("  fused (mnist_bn_model::fused_batch_norm)", &secs, None);
         }
     }
 
     // The SGD update of the largest weight, w - lr·g over 784 × 512, as an optimizer takes it in
     // a step: on a weight and a gradient nothing else holds. Burn's `Sgd`, then `HostSgd` (the
-    // app's on flex: `Learner::with_host_sgd`).
+    // app's on flex: `DeviceTuning::host_sgd`).
     let sgd = burn::optim::SgdConfig::new().build();
     let secs = time_update(pools, &device, false, &|w, g| sgd.step(0.01, w, g, None).0);
     row("SGD update w − lr·g [784, 512]", &secs, None);
-    let host = mnist_bn_train::HostSgd;
+    let host = mnist_bn_train::cpu::HostSgd;
     let secs = time_update(pools, &device, false, &|w, g| host.step(0.01, w, g, None).0);
     row("  on the host (HostSgd)", &secs, None);
     // As it runs in the app's default step on flex, where the pool's other workers spin while
@@ -260,7 +262,7 @@ fn time_update(
         .iter()
         .map(|pool| {
             pool.install(|| {
-                let _hot = spin.then(mnist_bn_train::HotPool::start).flatten();
+                let _hot = spin.then(mnist_bn_train::cpu::HotPool::start).flatten();
                 let mut w = Some(random([784, 512], device));
                 let g = random([784, 512], device).into_data();
                 let mut secs: Vec<f64> = (0..320)

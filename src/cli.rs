@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mnist_bn_model::BatchNormInit;
+use mnist_bn_train::ModelSpec;
+use mnist_bn_train::lab::Experiment;
 
 use crate::backend::BackendKind;
 
@@ -88,27 +92,12 @@ pub enum Command {
     Lab(LabArgs),
 }
 
-/// The lab's experiments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LabExperiment {
-    /// ReLU/sigmoid × lr 0.01/1/2 × good/bad initial weights, with and without batch norm.
-    Grid,
-    /// How a sigmoid's input drifts during training (Ioffe & Szegedy 2015, Figure 1).
-    Distributions,
-    /// Testing with batch statistics on batches of 1 to 10,000, and with running statistics.
-    Inference,
-    /// Batch norm vs none at batch sizes 2 to 256.
-    BatchSize,
-    /// 8 hidden layers at initial weight scales from 1e-4 to 1 (cs231n).
-    InitScale,
-}
-
 /// Flags of `lab`.
 #[derive(Debug, Args)]
 pub struct LabArgs {
     /// The experiments to run (default: all of them, in this order).
-    #[arg(value_enum, value_name = "EXPERIMENT")]
-    pub experiments: Vec<LabExperiment>,
+    #[arg(value_name = "EXPERIMENT", value_parser = experiment_parser())]
+    pub experiments: Vec<Experiment>,
     /// SGD steps of grid, distributions and init-scale [default: 2000, 10000 and 2000;
     /// `--steps 50000` is the published grid's long run].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -165,11 +154,11 @@ pub struct BenchArgs {
     /// The models to time, comma-separated.
     #[arg(
         long,
-        value_enum,
         value_delimiter = ',',
-        default_value = "batchnorm,plain"
+        default_value = "batchnorm,plain",
+        value_parser = model_parser()
     )]
-    pub models: Vec<ModelKind>,
+    pub models: Vec<ModelSpec>,
     /// Training epochs to time per model.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: u32,
@@ -188,8 +177,8 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     pub pytorch: PathBuf,
     /// Which of the lesson's models the file holds.
-    #[arg(long, value_enum)]
-    pub model: ModelKind,
+    #[arg(long, value_parser = model_parser())]
+    pub model: ModelSpec,
     /// The checkpoint directory to write (must not exist yet, unless --force).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -212,14 +201,17 @@ pub struct ExportArgs {
 /// Flags of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The models to train and compare, comma-separated (default: batchnorm,plain).
+    /// The models to train and compare, comma-separated (default: batchnorm,plain): the
+    /// lesson's MLP with and without batch norm (batchnorm, plain), a ConvNet with BatchNorm2d
+    /// and without (conv-bn, conv), an RNN over the image rows with recurrent batch norm and
+    /// without (rnn-bn, rnn).
     #[arg(
         long,
-        value_enum,
         value_delimiter = ',',
-        default_value = "batchnorm,plain"
+        default_value = "batchnorm,plain",
+        value_parser = model_parser()
     )]
-    pub models: Vec<ModelKind>,
+    pub models: Vec<ModelSpec>,
     /// Flags shared with `train`.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -228,52 +220,12 @@ pub struct RunArgs {
 /// Flags of `train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Which model to train.
-    #[arg(long, value_enum)]
-    pub model: ModelKind,
+    /// Which model to train (see `run --models`).
+    #[arg(long, value_parser = model_parser())]
+    pub model: ModelSpec,
     /// Flags shared with `run`.
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-/// The models: the lesson's two MLPs, and the ConvNet and RNN pairs the lesson points to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModelKind {
-    /// The lesson's MLP: fc1 → BatchNorm1d → ReLU → fc2 → BatchNorm1d → ReLU → fc3.
-    Batchnorm,
-    /// The lesson's MLP without batch norm: fc1 → ReLU → fc2 → ReLU → fc3.
-    Plain,
-    /// ConvNet: (conv 3×3 → BatchNorm2d → ReLU → max-pool) ×2 → linear.
-    ConvBn,
-    /// ConvNet without batch norm.
-    Conv,
-    /// RNN over the image rows with recurrent batch norm (statistics per time step).
-    RnnBn,
-    /// RNN over the image rows without normalization.
-    Rnn,
-}
-
-impl ModelKind {
-    /// The name on the command line, in reports and as the output subdirectory.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Batchnorm => "batchnorm",
-            ModelKind::Plain => "plain",
-            ModelKind::ConvBn => "conv-bn",
-            ModelKind::Conv => "conv",
-            ModelKind::RnnBn => "rnn-bn",
-            ModelKind::Rnn => "rnn",
-        }
-    }
-}
-
-/// How batch norm's scale (gamma) starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BnInit {
-    /// Gamma = 1 (PyTorch ≥ 1.2 and Burn).
-    Modern,
-    /// Gamma uniform in [0, 1] (PyTorch 0.4, which produced the lesson's numbers).
-    Lesson,
 }
 
 /// Flags shared by `run` and `train`.
@@ -298,8 +250,8 @@ pub struct CommonArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// How batch norm's gamma starts: `modern` (1) or `lesson` (uniform in [0, 1]).
-    #[arg(long, value_enum, default_value_t = BnInit::Modern)]
-    pub bn_init: BnInit,
+    #[arg(long, default_value = "modern", value_parser = bn_init_parser())]
+    pub bn_init: BatchNormInit,
     /// Initial gamma of the RNN's recurrent batch norms (0.1 as in Cooijmans et al. 2016).
     #[arg(long, default_value_t = 0.1, value_parser = positive_f64)]
     pub rnn_bn_gamma: f64,
@@ -399,4 +351,24 @@ fn momentum(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("must be at least 0 and below 1, got {s}"))
     }
+}
+
+/// The models `ModelSpec::parse` knows, by name ([`ModelSpec::NAMES`]).
+fn model_parser() -> impl TypedValueParser<Value = ModelSpec> {
+    PossibleValuesParser::new(ModelSpec::NAMES)
+        .map(|name| ModelSpec::parse(&name).expect("every listed name parses"))
+}
+
+/// The lab's experiments, by name ([`Experiment::ALL`]), each with its one-line description.
+fn experiment_parser() -> impl TypedValueParser<Value = Experiment> {
+    let values = Experiment::ALL.map(|e| PossibleValue::new(e.name()).help(e.about()));
+    PossibleValuesParser::new(values)
+        .map(|name| Experiment::parse(&name).expect("every listed name parses"))
+}
+
+/// Batch norm's initial gamma, by name ([`BatchNormInit::ALL`]).
+fn bn_init_parser() -> impl TypedValueParser<Value = BatchNormInit> {
+    let values = BatchNormInit::ALL.map(|i| PossibleValue::new(i.name()).help(i.about()));
+    PossibleValuesParser::new(values)
+        .map(|name| BatchNormInit::parse(&name).expect("every listed name parses"))
 }

@@ -1,13 +1,8 @@
 //! `mnist-bn`: parse the arguments, run the command, turn the outcome into an exit code.
 
 mod backend;
-mod bench;
 mod cli;
 mod commands;
-#[cfg(feature = "cuda")]
-mod cuda;
-#[cfg(feature = "wgpu")]
-mod gpu;
 mod pretrained;
 mod threads;
 

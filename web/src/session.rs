@@ -154,8 +154,9 @@ impl Session {
             config.validate(lesson_config(i).norm(), len)?;
         }
         let learner = Learner::new(config.clone(), &self.device);
-        self.models = [0, 1]
-            .map(|i| learner.training_model(seeded_model(&lesson_config(i), seed, &self.device)));
+        self.models = [0, 1].map(|i| {
+            learner.training_model(seeded_model(&lesson_config(i), seed, None, &self.device))
+        });
         self.trained = true;
         let batches_per_epoch = len.div_ceil(config.batch_size);
         self.run = Some(Run {

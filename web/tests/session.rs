@@ -81,7 +81,7 @@ fn the_page_trains_with_the_learners_step_from_the_runs_initial_weights() {
         let mut expected = Vec::new();
         learner
             .fit_steps(
-                seeded_model(&config, 7, &device),
+                seeded_model(&config, 7, None, &device),
                 &data,
                 20,
                 |_, _, loss| expected.push(loss),

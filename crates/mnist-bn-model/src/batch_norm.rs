@@ -15,6 +15,34 @@ pub enum BatchNormInit {
     Lesson,
 }
 
+impl BatchNormInit {
+    /// Every initialization, in the order a command line lists them.
+    pub const ALL: [BatchNormInit; 2] = [BatchNormInit::Ones, BatchNormInit::Lesson];
+
+    /// Its name on a command line: `modern` (gamma 1) or `lesson` (gamma uniform in [0, 1]).
+    pub fn name(self) -> &'static str {
+        match self {
+            BatchNormInit::Ones => "modern",
+            BatchNormInit::Lesson => "lesson",
+        }
+    }
+
+    /// What it is, in a line.
+    pub fn about(self) -> &'static str {
+        match self {
+            BatchNormInit::Ones => "Gamma = 1 (PyTorch >= 1.2 and Burn)",
+            BatchNormInit::Lesson => {
+                "Gamma uniform in [0, 1] (PyTorch 0.4, which produced the lesson's numbers)"
+            }
+        }
+    }
+
+    /// The initialization of a [`name`](Self::name).
+    pub fn parse(name: &str) -> Option<BatchNormInit> {
+        Self::ALL.into_iter().find(|init| init.name() == name)
+    }
+}
+
 /// Which batch variance feeds the running variance.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum RunningVariance {
@@ -257,7 +285,7 @@ impl TorchBatchNorm {
 }
 
 /// Burn's `batch_norm_train`; with the `flex` feature, over `[batch, channels]`,
-/// [`crate::fused_batch_norm::batch_norm_train`] (its own kernel on flex, Burn's elsewhere).
+/// [`crate::flex::fused_batch_norm::batch_norm_train`] (its own kernel on flex, Burn's elsewhere).
 fn batch_norm_train<const D: usize>(
     input: Tensor<D>,
     gamma: Tensor<1>,
@@ -267,7 +295,7 @@ fn batch_norm_train<const D: usize>(
     #[cfg(feature = "flex")]
     if D == 2 {
         let dims = input.dims();
-        let result = crate::fused_batch_norm::batch_norm_train(
+        let result = crate::flex::fused_batch_norm::batch_norm_train(
             input.reshape([dims[0], dims[1]]),
             gamma,
             beta,

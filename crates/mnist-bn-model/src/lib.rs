@@ -4,9 +4,9 @@
 //! time step). [`Net`] holds any of them.
 //!
 //! This crate does no file or network I/O and by default enables no backend: depend on it from
-//! any Burn project and pick the device there. Its `flex` feature adds a batch-norm kernel of
-//! its own for Burn's flex backend (the module `fused_batch_norm`), which [`TorchBatchNorm`]
-//! then uses on flex.
+//! any Burn project and pick the device there. Its `flex` feature adds the module `flex`: speed
+//! on Burn's flex backend (a batch-norm kernel of its own, which [`TorchBatchNorm`] then uses
+//! there, and split products for one model on several threads), outside the models' API.
 //!
 //! ```
 //! use burn::module::Module;
@@ -24,11 +24,10 @@
 mod batch_norm;
 mod conv;
 #[cfg(feature = "flex")]
-pub mod fused_batch_norm;
+pub mod flex;
 mod mlp;
 mod net;
 mod rnn;
-pub mod split;
 
 pub use batch_norm::{BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig};
 pub use conv::{ConvNet, ConvNetConfig};

@@ -10,7 +10,6 @@ use burn::tensor::{Device, Tensor};
 use crate::batch_norm::{
     BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig, normalize,
 };
-use crate::split;
 
 /// Which normalization follows each hidden linear layer.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -116,10 +115,10 @@ pub struct Mlp {
     /// The activation after each hidden layer.
     #[module(skip)]
     pub activation: Activation,
-    /// The threads the hidden layers' products are split for ([`Mlp::with_product_threads`]);
-    /// 1, the default, computes each as one product.
+    /// The threads the products are split for (`flex::split_products`, feature `flex`); 1,
+    /// the default, computes each as one product. A speed setting, not part of the record.
     #[module(skip)]
-    pub product_threads: usize,
+    pub(crate) product_threads: usize,
 }
 
 impl MlpConfig {
@@ -224,39 +223,23 @@ impl Mlp {
         let mut x: Tensor<2> = images.reshape([dims[0], input_size]); // [batch, 784]
         let mut pre_activations = Vec::new();
         for block in &self.hidden {
-            let y = split::linear(&block.linear, x, self.product_threads); // [batch, width]
+            let y = self.linear(&block.linear, x); // [batch, width]
             let z = normalize(&block.norm, y);
             if keep {
                 pre_activations.push(z.clone());
             }
             x = self.activation.forward(z);
         }
-        let logits = split::linear(&self.output, x, self.product_threads);
+        let logits = self.linear(&self.output, x);
         (logits, pre_activations) // [batch, output_size]
     }
 
-    /// Returns the model with its linear layers' products split into independent pieces for
-    /// `threads` threads (1: whole products, the default), so that Burn's CPU backend (flex)
-    /// can spread one model's step over several threads of its rayon pool; see
-    /// [`crate::split`] for how and for what changes (float rounding only). Only worth it on
-    /// flex with that many threads available: on one thread, or on a backend that does not
-    /// run a batch of matrices in parallel, the pieces cost time. Not part of the record.
-    pub fn with_product_threads(mut self, threads: usize) -> Self {
-        self.product_threads = threads.max(1);
-        self
-    }
-
-    /// Whether [`Mlp::with_product_threads`]`(threads)` would split any of its products at
-    /// batch size `batch` (see [`split::pieces`]).
-    pub fn splits_products(&self, batch: usize, threads: usize) -> bool {
-        self.hidden
-            .iter()
-            .map(|block| &block.linear)
-            .chain([&self.output])
-            .any(|linear| {
-                let [d_in, d_out] = linear.weight.dims();
-                split::pieces(batch, d_in, d_out, threads) > 1
-            })
+    /// `layer.forward(x)`; on flex, in the pieces [`crate::flex::split_products`] asked for.
+    fn linear(&self, layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+        #[cfg(feature = "flex")]
+        return crate::flex::split::linear(layer, x, self.product_threads);
+        #[cfg(not(feature = "flex"))]
+        layer.forward(x)
     }
 
     /// The normalization this model was built with.

@@ -187,22 +187,6 @@ impl Net {
         }
     }
 
-    /// Returns the model with its products split for `threads` threads
-    /// ([`Mlp::with_product_threads`]); the ConvNet and the RNN are returned as they are.
-    pub fn with_product_threads(self, threads: usize) -> Self {
-        match self {
-            Net::Mlp(m) => Net::Mlp(m.with_product_threads(threads)),
-            other => other,
-        }
-    }
-
-    /// Whether [`Net::with_product_threads`]`(threads)` would split any product at batch size
-    /// `batch` (never for the ConvNet and the RNN).
-    pub fn splits_products(&self, batch: usize, threads: usize) -> bool {
-        self.as_mlp()
-            .is_some_and(|m| m.splits_products(batch, threads))
-    }
-
     /// The MLP, if this is one.
     pub fn as_mlp(&self) -> Option<&Mlp> {
         match self {

@@ -1,16 +1,18 @@
 //! The learner for the lesson: a training loop (cross-entropy, plain SGD), testing in the
 //! lesson's format with batch norm in train and eval mode, atomic checkpoints with resume,
-//! and the run's report and charts.
+//! the run's report and charts, and the lab of experiments around the lesson.
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
 //! use burn::tensor::Device;
 //! use mnist_bn_data::{Mnist, Split};
-//! use mnist_bn_train::{ExperimentOptions, ModelSpec, ProgressMode, TrainingConfig, run_experiment};
+//! use mnist_bn_train::{
+//!     DeviceTuning, LessonOptions, ModelSpec, ProgressMode, TrainingConfig, run_lesson,
+//! };
 //!
 //! let train = Mnist::load(Split::Train, None)?.truncate(2000);
 //! let test = Mnist::load(Split::Test, None)?.truncate(500);
-//! let options = ExperimentOptions {
+//! let options = LessonOptions {
 //!     out: "runs/example".into(),
 //!     training: TrainingConfig::new().with_epochs(2),
 //!     test_batch_size: 64,
@@ -19,52 +21,45 @@
 //!     backend: "flex".into(),
 //!     side_by_side: 2,
 //!     init_device: None,
-//!     loss_reads_every: 1,
-//!     data_on_device: false,
-//!     parallel_step: true,
-//!     host_sgd: true,
+//!     tuning: DeviceTuning::default(),
 //! };
-//! let report = run_experiment(&ModelSpec::lesson(), &train, &test, &options, &Device::flex(), &AtomicBool::new(false))?;
+//! let report = run_lesson(&ModelSpec::lesson(), &train, &test, &options, &Device::flex(), &AtomicBool::new(false))?;
 //! println!("{}", report.markdown(None));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Where things are: `learner/` (the training loop and its [`DeviceTuning`]), `lesson.rs` (the
+//! lesson as one call), `evaluate.rs` (test passes), `checkpoint/` (checkpoints and PyTorch
+//! import/export), `output/` (console, progress, report), `plot/` (charts and the lab's
+//! figures), `files/` (atomic writes, the run-directory lock), [`lab`] (the experiments) and,
+//! with the `flex` feature, [`cpu`] (the CPU speed machinery).
 #![warn(missing_docs)]
 
 mod checkpoint;
-mod console;
+#[cfg(feature = "flex")]
+pub mod cpu;
 mod error;
 mod evaluate;
-mod experiment;
-mod figure;
-mod fsutil;
-mod host_sgd;
-mod hot_pool;
+mod files;
 pub mod lab;
 mod learner;
+mod lesson;
+mod output;
 mod plot;
-mod progress;
-mod pytorch;
-mod report;
-mod run_lock;
 
 pub use checkpoint::{
-    CHECKPOINT_FORMAT, Checkpoint, TrainState, checkpoints_dir, latest_checkpoint, load_checkpoint,
-    model_bytes, model_from_bytes, resolve_checkpoint, save_checkpoint, write_checkpoint_dir,
+    CHECKPOINT_FORMAT, Checkpoint, TrainState, checkpoints_dir, export_pytorch, import_pytorch,
+    latest_checkpoint, load_checkpoint, model_bytes, model_from_bytes, resolve_checkpoint,
+    save_checkpoint, write_checkpoint_dir,
 };
 pub use error::TrainError;
 pub use evaluate::{
     DigitAccuracy, TestMode, TestReport, evaluate, logits_in, predict, predict_in, test_modes,
 };
-pub use experiment::{
-    ExperimentOptions, ModelSpec, initial_weights, run_experiment, seeded_model, write_outputs,
-};
-pub use fsutil::write_atomic;
-pub use host_sgd::HostSgd;
-pub use hot_pool::HotPool;
-pub use lab::{Experiment, LabOptions, LabReport, run_lab};
-pub use learner::{EpochStats, Learner, Stop, TrainingConfig};
+pub use files::{LOCK_FILE, RunDirLock, write_atomic};
+pub use lab::{LabOptions, LabReport, run_lab};
+pub use learner::{DeviceTuning, EpochStats, Learner, Stop, TrainingConfig, seeded_model};
+pub use lesson::{LessonOptions, ModelSpec, initial_weights, run_lesson, write_outputs};
+pub use output::progress::ProgressMode;
+pub use output::report::{ModelReport, REPORT_SCHEMA, RunReport};
 pub use plot::{Curve, confusion_chart, loss_chart};
-pub use progress::ProgressMode;
-pub use pytorch::{export_pytorch, import_pytorch};
-pub use report::{ModelReport, REPORT_SCHEMA, RunReport};
-pub use run_lock::{LOCK_FILE, RunDirLock};

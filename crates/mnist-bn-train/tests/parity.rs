@@ -370,10 +370,13 @@ fn pytorch_trained_weights_test_exactly_like_pytorch() {
 }
 
 /// A whole epoch from PyTorch's initial weights, on one thread and with the step spread over
-/// two (`Learner::with_parallel_step`: split products, which change the float rounding only).
+/// two (`DeviceTuning::parallel_step`: split products, which change the float rounding only;
+/// the train crate's `flex` feature).
 #[test]
+#[cfg(feature = "flex")]
 fn a_whole_epoch_from_pytorchs_init_gives_pytorchs_loss() {
-    use mnist_bn_train::{Learner, ProgressMode, TrainingConfig};
+    use mnist_bn_model::flex::product_threads;
+    use mnist_bn_train::{DeviceTuning, Learner, ProgressMode, TrainingConfig};
     use std::sync::atomic::AtomicBool;
     let device = Device::flex();
     let train = mnist(mnist_bn_data::Split::Train);
@@ -389,7 +392,10 @@ fn a_whole_epoch_from_pytorchs_init_gives_pytorchs_loss() {
         ] {
             let learner = Learner::new(TrainingConfig::new().with_epochs(1), &device)
                 .with_progress(ProgressMode::Quiet, key)
-                .with_parallel_step(parallel);
+                .with_tuning(DeviceTuning {
+                    parallel_step: parallel,
+                    ..DeviceTuning::default()
+                });
             let model: mnist_bn_model::Net =
                 import_pytorch(&fixture(init), &MlpConfig::new(norm), learner.device())
                     .unwrap()
@@ -405,7 +411,7 @@ fn a_whole_epoch_from_pytorchs_init_gives_pytorchs_loss() {
                         &mut history,
                         &AtomicBool::new(false),
                         |model, _, _| {
-                            split_for = model.as_mlp().unwrap().product_threads;
+                            split_for = product_threads(model);
                             Ok(())
                         },
                     )
@@ -413,7 +419,7 @@ fn a_whole_epoch_from_pytorchs_init_gives_pytorchs_loss() {
                 .unwrap();
             // Split while training on the pool's threads, whole again once trained.
             assert_eq!(split_for, threads, "{key}, {threads} threads");
-            assert_eq!(model.as_mlp().unwrap().product_threads, 1);
+            assert_eq!(product_threads(&model), 1);
             let theirs = results["train"][key]["epoch_losses"][0].as_f64().unwrap();
             let ours = history[0].train_loss;
             println!(

@@ -9,13 +9,13 @@ use web_time::Instant;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use mnist_bn_data::{IMAGE_PIXELS, Mnist, pixel_to_f32};
-use mnist_bn_model::{Mlp, MlpConfig, Net, NetConfig, draw_parameters};
+use mnist_bn_model::{Mlp, MlpConfig, Net, NetConfig};
 use serde::Serialize;
 
 use super::LabOptions;
 use super::progress::LabProgress;
 use crate::TrainError;
-use crate::learner::{Learner, TrainingConfig};
+use crate::learner::{Learner, TrainingConfig, seeded_model};
 
 /// The lab's data: the training set, the same with 1/12 (at most 5,000 images) held out for
 /// validation, and the test set.
@@ -158,13 +158,31 @@ pub struct Outcome {
     pub model: Option<Net>,
 }
 
+impl Outcome {
+    /// What the run gave, in a line: its name, test accuracy, steps, divergence and time.
+    fn progress_line(&self) -> String {
+        let diverged = self
+            .diverged_at
+            .map_or(String::new(), |step| format!(", diverged at step {step}"));
+        format!(
+            "{}: test accuracy {:.2}% ({} steps{diverged}, {:.1} s)",
+            self.name,
+            100.0 * self.test_accuracy,
+            self.steps,
+            self.seconds
+        )
+    }
+}
+
 /// Trains and measures `runs` on `threads` threads, one run per thread at a time (each on a
 /// one-thread rayon pool: these networks are too small for a second thread to pay), longest
 /// first. Every run's initial weights are drawn first, one run after another from its seed,
 /// so that results do not depend on the threads' timing; the measurement images are converted
 /// once, for every run. Returns the outcomes in the order of `runs`, which should have passed
 /// [`validate`] (the learner refuses them otherwise, but only once their turn comes).
-/// `options` gives the threads, where the weights are drawn and how SGD updates them.
+/// `options` gives the threads, where the weights are drawn and the learners' tuning (of
+/// which only SGD on the host applies: the lab's steps read every loss, gather batches on the
+/// host and run one network per thread).
 pub(crate) fn run_all(
     runs: &[Run],
     data: &LabData,
@@ -172,14 +190,17 @@ pub(crate) fn run_all(
     options: &LabOptions,
     progress: &LabProgress,
 ) -> Result<Vec<Outcome>, TrainError> {
-    let init_device = options.init_device.as_ref().unwrap_or(device);
     let models: Vec<Mutex<Option<Net>>> = runs
         .iter()
         .map(|run| {
-            init_device.seed(run.training.seed);
-            let model = NetConfig::Mlp(run.config.clone()).init(init_device);
-            draw_parameters(&model);
-            Mutex::new(Some(model.to_device(device)))
+            let config = NetConfig::Mlp(run.config.clone());
+            let init_device = options.init_device.as_ref();
+            Mutex::new(Some(seeded_model(
+                &config,
+                run.training.seed,
+                init_device,
+                device,
+            )))
         })
         .collect();
     let mut order: Vec<usize> = (0..runs.len()).collect();
@@ -203,7 +224,7 @@ pub(crate) fn run_all(
                     while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let model = lock(&models[index]).take().expect("each run is taken once");
                         let learner = Learner::new(runs[index].training.clone(), device)
-                            .with_host_sgd(options.host_sgd);
+                            .with_tuning(options.tuning);
                         let outcome =
                             train_one(&runs[index], &learner, model, data, &images, progress);
                         *lock(&results[index]) = Some(outcome);
@@ -350,7 +371,7 @@ fn train_one(
         seconds: started.elapsed().as_secs_f64(),
         model: run.keep_model.then_some(model),
     };
-    progress.finished(&outcome);
+    progress.finished(&outcome.progress_line());
     Ok(outcome)
 }
 

@@ -16,8 +16,8 @@ use super::{Experiment, LabOptions, Section};
 use crate::TrainError;
 use crate::checkpoint::load_checkpoint;
 use crate::evaluate::{TestMode, TestReport, test_pass};
-use crate::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
 use crate::learner::TrainingConfig;
+use crate::plot::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
 use plotters::chart::SeriesLabelPosition;
 use plotters::style::RGBColor;
 

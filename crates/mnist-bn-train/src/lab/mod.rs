@@ -24,8 +24,9 @@ use serde::Serialize;
 pub use driver::{LabData, Outcome, Point};
 
 use crate::TrainError;
-use crate::fsutil::write_atomic;
-use crate::progress::ProgressMode;
+use crate::files::{RunDirLock, write_atomic};
+use crate::learner::DeviceTuning;
+use crate::output::progress::ProgressMode;
 
 /// Version of `lab.json`'s layout.
 pub const LAB_SCHEMA: u32 = 1;
@@ -68,6 +69,25 @@ impl Experiment {
         }
     }
 
+    /// What it shows, in a line (the command line's help).
+    pub fn about(self) -> &'static str {
+        match self {
+            Experiment::Grid => {
+                "ReLU/sigmoid × lr 0.01/1/2 × good/bad initial weights, with and without batch norm"
+            }
+            Experiment::Distributions => {
+                "How a sigmoid's input drifts during training (Ioffe & Szegedy 2015, Figure 1)"
+            }
+            Experiment::Inference => {
+                "Testing with batch statistics on batches of 1 to 10,000, and with running statistics"
+            }
+            Experiment::BatchSize => "Batch norm vs none at batch sizes 2 to 256",
+            Experiment::InitScale => {
+                "8 hidden layers at initial weight scales from 1e-4 to 1 (cs231n)"
+            }
+        }
+    }
+
     /// The experiment of a name.
     pub fn parse(name: &str) -> Option<Experiment> {
         Self::ALL.into_iter().find(|e| e.name() == name)
@@ -100,11 +120,11 @@ pub struct LabOptions {
     /// Networks trained at the same time, one per thread.
     pub threads: usize,
     /// Where the networks draw their initial weights before moving to the training device
-    /// (`None`: on it), as [`ExperimentOptions::init_device`](crate::ExperimentOptions).
+    /// (`None`: on it), as [`LessonOptions::init_device`](crate::LessonOptions).
     pub init_device: Option<Device>,
-    /// Take plain SGD's update on the host (see
-    /// [`Learner::with_host_sgd`](crate::Learner::with_host_sgd)); for CPU backends.
-    pub host_sgd: bool,
+    /// How the learners use the device; of its decisions only SGD on the host applies here
+    /// (see [`DeviceTuning`]).
+    pub tuning: DeviceTuning,
 }
 
 /// One experiment's results: what `lab.md` shows of it, and every number in `lab.json`.
@@ -186,7 +206,7 @@ pub fn run_lab(
         _ => None,
     };
     std::fs::create_dir_all(&options.out).map_err(TrainError::io(&options.out))?;
-    let _lock = crate::RunDirLock::acquire(&options.out)?;
+    let _lock = RunDirLock::acquire(&options.out)?;
     let mut report = LabReport {
         schema: LAB_SCHEMA,
         backend: options.backend.clone(),

@@ -5,8 +5,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::driver::Outcome;
-use crate::progress::ProgressMode;
+use crate::output::progress::ProgressMode;
 
 /// Progress of one experiment's runs, shared by the threads that train them.
 #[derive(Debug)]
@@ -45,22 +44,12 @@ impl LabProgress {
         }
     }
 
-    /// Reports a finished run.
-    pub(crate) fn finished(&self, outcome: &Outcome) {
+    /// Reports a finished run: `line` says what it gave (its name first).
+    pub(crate) fn finished(&self, line: &str) {
         if !self.lines {
             return;
         }
-        let diverged = outcome
-            .diverged_at
-            .map_or(String::new(), |step| format!(", diverged at step {step}"));
-        let line = format!(
-            "  {} {}: test accuracy {:.2}% ({} steps{diverged}, {:.1} s)",
-            self.label,
-            outcome.name,
-            100.0 * outcome.test_accuracy,
-            outcome.steps,
-            outcome.seconds
-        );
+        let line = format!("  {} {line}", self.label);
         match &self.bar {
             Some(bar) => bar.println(line),
             None => println!("{line}"),

@@ -1,8 +1,15 @@
-//! Atomic file writes: a reader sees the old complete file or the new one, never a torn one.
+//! Files on disk: atomic writes (a reader sees the old complete file or the new one, never a
+//! torn one), and the lock that keeps a run directory to one writer (`run_lock.rs`).
+
+mod run_lock;
+
+pub use run_lock::{LOCK_FILE, RunDirLock};
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
+
+use serde::Serialize;
 
 use crate::TrainError;
 
@@ -45,6 +52,13 @@ pub(crate) fn parent(path: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
+}
+
+/// Pretty JSON of a value; the types here always serialize.
+pub(crate) fn to_json(value: &impl Serialize) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("plain data serializes");
+    bytes.push(b'\n');
+    bytes
 }
 
 #[cfg(test)]

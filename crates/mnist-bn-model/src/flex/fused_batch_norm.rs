@@ -6,7 +6,7 @@
 //! of its own): about ten passes over the `[64, 512]` activations forward and as many backward,
 //! two of them transposed copies (swap the axes, then reshape), each in a freshly allocated
 //! tensor. PyTorch runs one native kernel each way; at batch 64 the difference is most of what
-//! a two-thread BN epoch spent above PyTorch's (`cargo bench --bench ops`, README).
+//! a two-thread BN epoch spent above PyTorch's (`cargo bench --bench ops`, `docs/performance.md`).
 //!
 //! Here each direction reads the batch a few times in row order and writes its output once:
 //!

@@ -6,8 +6,8 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::chart::{Chart, FAMILY, write_png_and_svg};
 use crate::TrainError;
-use crate::plot::{Chart, FAMILY, write_png_and_svg};
 
 /// The colour of the network with batch norm, in every figure.
 pub const BATCH_NORM: RGBColor = RGBColor(31, 119, 180);

@@ -7,6 +7,10 @@
 //! temporary directory and renamed into place, so `epoch-NNN` is always complete; the two
 //! newest are kept.
 
+mod pytorch;
+
+pub use pytorch::{export_pytorch, import_pytorch};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +21,7 @@ use mnist_bn_model::{Net, NetConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::fsutil::sync_dir;
+use crate::files::{sync_dir, to_json};
 use crate::learner::{EpochStats, TrainingConfig};
 
 /// Version of the checkpoint layout; a reader refuses others. 2: the MLP as a list of hidden
@@ -87,7 +91,7 @@ pub fn write_checkpoint_dir(
     optimizer: Option<&ModuleOptimizer>,
     state: &TrainState,
 ) -> Result<(), TrainError> {
-    let root = crate::fsutil::parent(target);
+    let root = crate::files::parent(target);
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy())
@@ -389,17 +393,8 @@ fn train_state(path: &Path, bytes: &[u8]) -> Result<TrainState, TrainError> {
         .map_err(|e| TrainError::checkpoint(path, format!("invalid JSON: {e}")))
 }
 
-/// Pretty JSON of a value; the types here always serialize.
-pub(crate) fn to_json(value: &impl Serialize) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).expect("plain data serializes");
-    bytes.push(b'\n');
-    bytes
-}
-
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<T, TrainError> {
+/// A checkpoint's JSON file, or an error that names it.
+fn from_json<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, TrainError> {
     serde_json::from_slice(bytes)
         .map_err(|e| TrainError::checkpoint(path, format!("invalid JSON: {e}")))
 }

@@ -3,11 +3,11 @@
 use anyhow::{Result, bail};
 use burn::tensor::{Device, DeviceKind};
 
-use crate::backend::{Backend, BackendKind};
+use super::open::{Opened, probe};
 
 /// Builds the wgpu device for a selector (`default`, `discrete[:N]`, `integrated[:N]`,
 /// `virtual[:N]`, `cpu`), after checking that wgpu finds an adapter at all.
-pub fn select(selector: &str) -> Result<Backend> {
+pub fn open(selector: &str) -> Result<Opened> {
     let kind = parse(selector)?;
     let adapters = adapters();
     // Burn's kernels need Vulkan, Metal or DX12; wgpu's GL fallback lacks 64-bit integers in
@@ -21,7 +21,7 @@ pub fn select(selector: &str) -> Result<Backend> {
         );
     }
     let device = Device::wgpu(kind.clone());
-    match crate::backend::probe(&device) {
+    match probe(&device) {
         Ok(3.0) => {}
         Ok(sum) => bail!("the wgpu device {kind:?} computes wrongly (1 + 2 = {sum})"),
         Err(message) => bail!(
@@ -36,10 +36,9 @@ pub fn select(selector: &str) -> Result<Backend> {
         DeviceKind::DefaultDevice => adapters.iter().filter(|a| a.usable).all(|a| a.cpu),
         _ => false,
     };
-    Ok(Backend {
+    Ok(Opened {
         device,
         name: format!("wgpu, device {kind:?} (adapters: {})", names(&adapters)),
-        kind: BackendKind::Wgpu,
         software,
     })
 }

@@ -1,9 +1,15 @@
 //! The learner: trains a model ([`Net`]) with cross-entropy and plain SGD, one epoch at a time.
 
+mod config;
+mod tuning;
+
+pub(crate) use config::check_batches;
+pub use config::{EpochStats, Stop, TrainingConfig};
+pub use tuning::DeviceTuning;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use web_time::Instant;
 
-use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::momentum::MomentumConfig;
@@ -11,123 +17,23 @@ use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::Device;
 use burn::tensor::Tensor;
 use mnist_bn_data::{Batches, DeviceMnist, Mnist, MnistBatch, epoch_order};
-use mnist_bn_model::{Net, Norm};
-use serde::{Deserialize, Serialize};
+use mnist_bn_model::{Net, NetConfig, draw_parameters};
 
 use crate::TrainError;
-use crate::console::Console;
-use crate::host_sgd::HostSgd;
-use crate::hot_pool::HotPool;
-use crate::progress::{EpochProgress, ProgressMode};
+use crate::output::console::Console;
+use crate::output::progress::{EpochProgress, ProgressMode};
 
-/// How a model is trained: the lesson's recipe by default.
-#[derive(Config, Debug, PartialEq)]
-pub struct TrainingConfig {
-    /// Passes over the training set. Default: 10.
-    #[config(default = 10)]
-    pub epochs: usize,
-    /// SGD learning rate. Default: 0.01.
-    #[config(default = 0.01)]
-    pub lr: f64,
-    /// Images per batch; the last batch holds the rest. Default: 64.
-    #[config(default = 64)]
-    pub batch_size: usize,
-    /// Shuffle the training set each epoch with this seed; `None` keeps file order, as the
-    /// lesson does. Default: `None`.
-    #[config(default = "None")]
-    pub shuffle_seed: Option<u64>,
-    /// Seed of the weight initialization. Default: 0.
-    #[config(default = 0)]
-    pub seed: u64,
-    /// SGD momentum μ, as PyTorch applies it (`v = μ·v + g`, `w -= lr·v`, no dampening); 0
-    /// is plain SGD, the lesson's. Default: 0.
-    #[config(default = 0.0)]
-    pub momentum: f64,
-}
-
-impl TrainingConfig {
-    /// Checks the settings against each other and the data, before any long work starts.
-    pub fn validate(&self, norm: Norm, train_len: usize) -> Result<(), TrainError> {
-        let invalid = |msg: String| Err(TrainError::Invalid(msg));
-        if self.epochs == 0 {
-            return invalid("epochs must be at least 1".into());
-        }
-        if self.batch_size == 0 {
-            return invalid("batch size must be at least 1".into());
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return invalid(format!(
-                "learning rate must be a positive number, got {}",
-                self.lr
-            ));
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return invalid(format!(
-                "momentum must be at least 0 and below 1, got {}",
-                self.momentum
-            ));
-        }
-        if train_len == 0 {
-            return invalid("the training set is empty".into());
-        }
-        check_batches(norm, train_len, self.batch_size, "training")
-    }
-}
-
-/// Batch norm in training mode cannot normalize a batch of one image (PyTorch refuses too).
-pub(crate) fn check_batches(
-    norm: Norm,
-    len: usize,
-    batch_size: usize,
-    what: &str,
-) -> Result<(), TrainError> {
-    if norm == Norm::Batch && (batch_size == 1 || len % batch_size == 1) {
-        return Err(TrainError::Invalid(format!(
-            "batch norm needs at least 2 images per batch, but {len} {what} images in batches of \
-             {batch_size} leave a batch of 1; choose another batch size or limit"
-        )));
-    }
-    Ok(())
-}
-
-/// What one epoch gave.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochStats {
-    /// The epoch, from 1.
-    pub epoch: usize,
-    /// Mean of the epoch's batch losses (what the lesson prints).
-    pub train_loss: f64,
-    /// Wall time of the epoch.
-    pub seconds: f64,
-    /// Training images per second.
-    pub images_per_sec: f64,
-}
-
-/// Why training stopped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Stop {
-    /// Every epoch ran.
-    Completed,
-    /// A batch loss was NaN or infinite, or a step left weights that are; the model of the
-    /// last complete epoch is kept.
-    Diverged {
-        /// The epoch, from 1.
-        epoch: usize,
-        /// The batch within the epoch, from 1.
-        batch: usize,
-        /// The batch's loss: not finite, or finite when the step after it overflowed the
-        /// weights (`null` in JSON when not finite).
-        loss: f64,
-    },
-    /// The user asked to stop (Ctrl-C); the last complete epoch is checkpointed.
-    Interrupted {
-        /// The epoch that was running, from 1.
-        epoch: usize,
-    },
-}
-
-/// Trains models on a device with autodiff.
+/// Trains models on a device with autodiff: the project's one training loop.
+///
+/// It plays the part of burn-train's [`Learner`](https://docs.rs/burn-train/0.22.1/burn_train/struct.Learner.html)
+/// (`burn::train::Learner`), whose name it shares; a file that uses both imports one under
+/// another name. It is written by hand rather than on burn-train: the lesson's exact per-epoch
+/// line, the mean of the batch losses as the epoch loss, a NaN check on every batch, Ctrl-C
+/// between batches and a checkpoint callback after each epoch are each a line here and would
+/// each be a custom metric, event processor or interrupter there, and [`Learner::step`] is the
+/// one SGD step that the CLI's epochs, the lab's runs and the web page's live training all
+/// take. Burn's optimizers (`ModuleOptimizer`, `SgdConfig`, `GradientsParams`) and records are
+/// used as they are.
 #[derive(Debug)]
 pub struct Learner {
     config: TrainingConfig,
@@ -135,14 +41,12 @@ pub struct Learner {
     progress: ProgressMode,
     label: String,
     console: Console,
-    loss_reads: usize,
-    data_on_device: bool,
-    parallel_step: bool,
-    host_sgd: bool,
+    tuning: DeviceTuning,
 }
 
 impl Learner {
-    /// A learner on `device` (autodiff is enabled on it) following `config`.
+    /// A learner on `device` (autodiff is enabled on it) following `config`, with no tuning
+    /// ([`DeviceTuning::default`]).
     pub fn new(config: TrainingConfig, device: &Device) -> Self {
         Self {
             config,
@@ -150,58 +54,24 @@ impl Learner {
             progress: ProgressMode::Auto,
             label: String::from("train"),
             console: Console::default(),
-            loss_reads: 1,
-            data_on_device: false,
-            parallel_step: false,
-            host_sgd: false,
+            tuning: DeviceTuning::default(),
         }
     }
 
-    /// Spreads each step of one model over every thread of the rayon pool `fit` runs on
-    /// (default: off), when `fit` runs on a worker of a pool of more than one thread and the
-    /// model is an MLP whose products split at the configured batch size
-    /// ([`Net::splits_products`]): its products are split into independent pieces
-    /// ([`Net::with_product_threads`]) and the pool's other threads are kept spinning while it
-    /// trains, so that each piece starts at once (see `hot_pool.rs`; one model at a time per
-    /// process, a second `fit` meanwhile trains as without it). Made for Burn's CPU backend
-    /// (flex), which runs the pieces on separate threads; other backends would only pay for
-    /// them. The model `fit` returns computes its products whole again. The losses differ from
-    /// one thread's by float rounding only (the forward products add their pieces' sums).
-    pub fn with_parallel_step(mut self, enabled: bool) -> Self {
-        self.parallel_step = enabled;
+    /// Runs with `tuning`: how the device is used (loss reads, data on the device, the parallel
+    /// step, SGD on the host), decided once where the backend is chosen. See [`DeviceTuning`]
+    /// for what each changes; none changes the numbers beyond float rounding.
+    pub fn with_tuning(mut self, tuning: DeviceTuning) -> Self {
+        self.tuning = DeviceTuning {
+            loss_reads_every: tuning.loss_reads_every.max(1),
+            ..tuning
+        };
         self
     }
 
-    /// Takes plain SGD's update on the host, one pass over each parameter's values ([`HostSgd`]:
-    /// shared by the pool's threads while [`Learner::with_parallel_step`] keeps them spinning,
-    /// else on the step's thread), instead of with Burn's tensor operations (default: off).
-    /// On flex the weights are the same to the bit. For CPU backends, whose tensors live in
-    /// host memory (flex hands them over without a copy); on a GPU it would move every
-    /// parameter to the host and back each step. With a momentum the learner keeps Burn's SGD
-    /// either way.
-    pub fn with_host_sgd(mut self, enabled: bool) -> Self {
-        self.host_sgd = enabled;
-        self
-    }
-
-    /// Uploads the training set to the device once per `fit` and gathers each batch there
-    /// ([`Batches::on_device`]) instead of building it on the host (the default). The values
-    /// are the same; on a GPU it saves an upload of 200 KB per batch, for 4 bytes per pixel of
-    /// device memory (188 MB for MNIST's training set).
-    pub fn with_data_on_device(mut self, on_device: bool) -> Self {
-        self.data_on_device = on_device;
-        self
-    }
-
-    /// Reads the batch losses to the host every `batches` batches instead of after each one
-    /// (`fit` only; 1, the default, reads each loss before its backward pass). Each read waits
-    /// for the device to finish everything queued; on a GPU, reading in groups lets it run
-    /// ahead of the host. The numbers are the same either way; what changes on divergence is
-    /// that the steps after the first non-finite loss of a group are taken before it is seen
-    /// (the stop still names its exact batch, and the model of a diverged run is not kept).
-    pub fn with_loss_reads_every(mut self, batches: usize) -> Self {
-        self.loss_reads = batches.max(1);
-        self
+    /// The tuning the learner runs with.
+    pub fn tuning(&self) -> DeviceTuning {
+        self.tuning
     }
 
     /// Sets how progress within an epoch is shown, and the label before it.
@@ -233,18 +103,19 @@ impl Learner {
     }
 
     /// A fresh optimizer: SGD without weight decay, plain (as in the lesson) unless the config
-    /// sets a momentum; plain SGD on the host with [`Learner::with_host_sgd`]. Both write
-    /// Burn's SGD records, so a checkpoint resumes with either.
+    /// sets a momentum; plain SGD on the host with [`DeviceTuning::host_sgd`] (feature `flex`).
+    /// Both write Burn's SGD records, so a checkpoint resumes with either.
     pub fn optimizer(&self) -> ModuleOptimizer {
         let momentum = (self.config.momentum > 0.0).then(|| {
             MomentumConfig::new()
                 .with_momentum(self.config.momentum)
                 .with_dampening(0.0)
         });
-        match momentum {
-            None if self.host_sgd => ModuleOptimizer::from(HostSgd),
-            momentum => SgdConfig::new().with_momentum(momentum).init(),
+        #[cfg(feature = "flex")]
+        if momentum.is_none() && self.tuning.host_sgd {
+            return ModuleOptimizer::from(crate::cpu::HostSgd);
         }
+        SgdConfig::new().with_momentum(momentum).init()
     }
 
     /// Trains `model` for the configured epochs with a fresh optimizer, no checkpoints and no
@@ -281,17 +152,13 @@ impl Learner {
         interrupt: &AtomicBool,
         after_epoch: impl FnMut(&Net, &ModuleOptimizer, &[EpochStats]) -> Result<(), TrainError>,
     ) -> Result<(Net, Stop), TrainError> {
-        // Split only with the other workers spinning (split products that wake sleeping
-        // workers cost more than they save), and spin only for a model that splits.
-        let threads = rayon::current_num_threads();
-        let hot = (self.parallel_step && model.splits_products(self.config.batch_size, threads))
-            .then(HotPool::start)
-            .flatten();
-        let threads = if hot.is_some() { threads } else { 1 };
-        let model = model.with_product_threads(threads);
-        let result = self.fit_epochs_from(model, optim, data, history, interrupt, after_epoch);
-        drop(hot);
-        result.map(|(model, stop)| (model.with_product_threads(1), stop))
+        #[cfg(feature = "flex")]
+        if self.tuning.parallel_step {
+            return crate::cpu::parallel_step(model, self.config.batch_size, |model| {
+                self.fit_epochs_from(model, optim, data, history, interrupt, after_epoch)
+            });
+        }
+        self.fit_epochs_from(model, optim, data, history, interrupt, after_epoch)
     }
 
     fn fit_epochs_from(
@@ -307,6 +174,7 @@ impl Learner {
         let loss_fn = CrossEntropyLoss::new(None, &self.device);
         model = self.training_model(model);
         let uploaded = self
+            .tuning
             .data_on_device
             .then(|| DeviceMnist::upload(data, &self.device));
         for epoch in history.len() + 1..=self.config.epochs {
@@ -326,7 +194,7 @@ impl Learner {
             let mut last_loss = f64::NAN;
             // Losses on the device not yet read, with their batch sizes.
             let mut pending: Vec<(Tensor<1>, usize)> =
-                Vec::with_capacity(self.loss_reads.min(batches.num_batches()));
+                Vec::with_capacity(self.tuning.loss_reads_every.min(batches.num_batches()));
             let mut batches = batches.peekable();
             while let Some(batch) = batches.next() {
                 if interrupt.load(Ordering::Relaxed) {
@@ -334,7 +202,7 @@ impl Learner {
                     return Ok((model, Stop::Interrupted { epoch }));
                 }
                 let n = batch.targets.dims()[0];
-                let values = if self.loss_reads == 1 {
+                let values = if self.tuning.loss_reads_every == 1 {
                     let value;
                     (model, value) = self.step(model, optim, &loss_fn, batch);
                     vec![(value, n)]
@@ -342,7 +210,7 @@ impl Learner {
                     let loss;
                     (model, loss) = self.step_unread(model, optim, &loss_fn, batch);
                     pending.push((loss, n));
-                    if pending.len() < self.loss_reads && batches.peek().is_some() {
+                    if pending.len() < self.tuning.loss_reads_every && batches.peek().is_some() {
                         continue;
                     }
                     read_losses(std::mem::take(&mut pending))
@@ -484,6 +352,26 @@ impl Learner {
             epoch += 1;
         }
     }
+}
+
+/// A freshly initialized model on `device` whose weights depend on `seed` alone: the
+/// generator of `init_device` (or of `device` when `None`) is seeded, the model built there and
+/// every parameter drawn at once (see [`draw_parameters`]), then moved to `device`. The one
+/// seeded initialisation of the project: the lesson's fresh start, every lab network, `bench`
+/// and the web page's session. The same seed gives the same weights as a run's (`mnist-bn run
+/// --seed`) with the same `init_device` (or the same kind of device); one CPU device for every
+/// backend gives every backend the same start (each device has its own generator).
+pub fn seeded_model(
+    config: &NetConfig,
+    seed: u64,
+    init_device: Option<&Device>,
+    device: &Device,
+) -> Net {
+    let init = init_device.unwrap_or(device);
+    init.seed(seed);
+    let model = config.init(init);
+    draw_parameters(&model);
+    model.to_device(device)
 }
 
 /// Reads losses left on the device in one transfer, in order, with their batch sizes.

@@ -7,39 +7,20 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::module::Module;
 use mnist_bn_data::{Mnist, Split, search_dirs};
-use mnist_bn_model::draw_parameters;
 use mnist_bn_train::{
-    Learner, ModelSpec, ProgressMode, TestMode, TrainingConfig, evaluate, write_atomic,
+    Learner, ProgressMode, TestMode, TrainingConfig, evaluate, seeded_model, write_atomic,
 };
 use serde_json::json;
 
-use crate::backend::Backend;
+use crate::backend::{self, Backend};
 use crate::cli::BenchArgs;
 
 pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCode> {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all".into());
     println!("backend: {} (rayon threads: {threads})", backend.name);
-    let on_device = crate::commands::data_on_device(&backend)?;
-    let parallel_step = crate::commands::parallel_step(&backend)?;
-    let host_sgd = crate::commands::host_sgd(&backend)?;
-    println!(
-        "parallel step: {}",
-        if parallel_step {
-            "on (a model's products split over the pool's threads, the others spinning)"
-        } else {
-            "off"
-        }
-    );
-    println!(
-        "SGD update: {}",
-        if host_sgd {
-            "on the host, one pass per parameter (spread over the pool while its workers spin)"
-        } else {
-            "Burn's tensor operations"
-        }
-    );
+    let tuning = backend.tuning;
+    println!("{tuning}");
     let started = Instant::now();
     let dirs = search_dirs(args.data_dir.as_deref());
     let train = Mnist::load_from(Split::Train, &dirs).context("loading the training set")?;
@@ -48,22 +29,15 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
     println!("load+decode 70,000 images: {load_seconds:.3} s");
 
     let mut models = Vec::new();
-    for kind in &args.models {
-        let name = kind.name();
-        let spec = ModelSpec::parse(name).expect("every kind has a spec");
+    for spec in &args.models {
+        let name = spec.name.as_str();
         let training = TrainingConfig::new().with_epochs(args.epochs as usize);
         let learner = Learner::new(training, &backend.device)
             .with_progress(ProgressMode::Quiet, name)
-            .with_loss_reads_every(crate::commands::loss_reads_every(&backend, None))
-            .with_data_on_device(on_device)
-            .with_parallel_step(parallel_step)
-            .with_host_sgd(host_sgd);
+            .with_tuning(tuning);
         // Drawn where `run` draws them, so that every backend starts from the same weights.
-        let init = crate::backend::init_device().unwrap_or_else(|| backend.device.clone());
-        init.seed(0);
-        let model = spec.config.init(&init);
-        draw_parameters(&model);
-        let model = model.to_device(learner.device());
+        let init = backend::init_device();
+        let model = seeded_model(&spec.config, 0, init.as_ref(), learner.device());
         let (model, history, stop) = learner.fit_epochs(model, &train)?;
         if history.is_empty() {
             bail!("{name}: training stopped before its first epoch ended ({stop:?})");
@@ -99,8 +73,9 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
         let report = json!({
             "backend": backend.name,
             "rayon_threads": threads,
-            "parallel_step": parallel_step,
-            "host_sgd": host_sgd,
+            "parallel_step": tuning.parallel_step,
+            "host_sgd": tuning.host_sgd,
+            "tuning": tuning,
             "load_seconds": load_seconds,
             "peak_rss_mb": peak,
             "models": models,

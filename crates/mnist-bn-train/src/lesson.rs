@@ -13,18 +13,20 @@ use mnist_bn_model::{
 
 use crate::TrainError;
 use crate::checkpoint::{
-    CHECKPOINT_FORMAT, TrainState, checkpoints_dir, latest_checkpoint, load_checkpoint,
-    remove_checkpoints, save_checkpoint,
+    CHECKPOINT_FORMAT, TrainState, checkpoints_dir, import_pytorch, latest_checkpoint,
+    load_checkpoint, remove_checkpoints, save_checkpoint,
 };
-use crate::console::Console;
 use crate::evaluate::{TestMode, evaluate, test_modes};
-use crate::learner::{Learner, Stop, TrainingConfig, check_batches};
+use crate::files::RunDirLock;
+use crate::learner::{
+    DeviceTuning, EpochStats, Learner, Stop, TrainingConfig, check_batches, seeded_model,
+};
+use crate::output::console::Console;
+use crate::output::progress::ProgressMode;
+use crate::output::report::{ModelReport, REPORT_SCHEMA, RunReport};
 use crate::plot::{Curve, confusion_chart, loss_chart};
-use crate::progress::ProgressMode;
-use crate::pytorch::import_pytorch;
-use crate::report::{ModelReport, REPORT_SCHEMA, RunReport};
 
-/// A model to train in an experiment.
+/// A model to train in the lesson.
 #[derive(Debug, Clone)]
 pub struct ModelSpec {
     /// Its name: the output subdirectory and the label in reports and charts.
@@ -74,9 +76,9 @@ impl ModelSpec {
     }
 }
 
-/// Settings of an experiment beyond the models.
+/// Settings of the lesson beyond the models.
 #[derive(Debug, Clone)]
-pub struct ExperimentOptions {
+pub struct LessonOptions {
     /// The run directory: a subdirectory per model, the report and the charts.
     pub out: PathBuf,
     /// How every model is trained.
@@ -92,26 +94,19 @@ pub struct ExperimentOptions {
     /// How many models train at the same time, each on its share of the rayon threads (on a
     /// CPU backend, where one model uses a second core poorly at batch 64). 1 trains them one
     /// after another, each with every thread. The printout is the same either way, and so are
-    /// the numbers unless `parallel_step` splits a lone model's products (float rounding).
+    /// the numbers unless the tuning's `parallel_step` splits a lone model's products (float
+    /// rounding).
     pub side_by_side: usize,
     /// Where fresh models draw their initial weights before moving to the training device;
     /// `None` draws on the training device. One CPU device for every backend gives the same
     /// initial weights for the same seed on each of them (each device has its own generator),
     /// so that a GPU run compares with a CPU run epoch by epoch.
     pub init_device: Option<Device>,
-    /// Read the batch losses to the host every this many batches (see
-    /// [`Learner::with_loss_reads_every`]): 1 on a CPU, more on a GPU.
-    pub loss_reads_every: usize,
-    /// Upload the training set to the device once and gather batches there (see
-    /// [`Learner::with_data_on_device`]).
-    pub data_on_device: bool,
-    /// Spread the step of a model that trains alone (a group of one, see `side_by_side`) over
-    /// every thread of the pool (see [`Learner::with_parallel_step`]); for the CPU backend
-    /// flex. Models trained side by side never are.
-    pub parallel_step: bool,
-    /// Take plain SGD's update on the host, over every thread of the model's pool (see
-    /// [`Learner::with_host_sgd`]); for CPU backends. On flex the same numbers either way.
-    pub host_sgd: bool,
+    /// How the learners use the device (loss reads, data on the device, the parallel step,
+    /// SGD on the host), decided once where the backend was chosen. The parallel step applies
+    /// to a model that trains alone (a group of one, see `side_by_side`): models trained side
+    /// by side never split their products.
+    pub tuning: DeviceTuning,
 }
 
 /// Trains and tests `models` on `device` and writes everything into `options.out`.
@@ -126,18 +121,18 @@ pub struct ExperimentOptions {
 /// (at most one per rayon thread), each on its share of the threads; the printout and the
 /// numbers are those of a run one after another. A model that stops early then lets the
 /// others of its group finish, and the groups after it are not trained.
-pub fn run_experiment(
+pub fn run_lesson(
     models: &[ModelSpec],
     train: &Mnist,
     test: &Mnist,
-    options: &ExperimentOptions,
+    options: &LessonOptions,
     device: &Device,
     interrupt: &AtomicBool,
 ) -> Result<RunReport, TrainError> {
     let started = Instant::now();
     validate(models, train, test, options)?;
     std::fs::create_dir_all(&options.out).map_err(TrainError::io(&options.out))?;
-    let _lock = crate::RunDirLock::acquire(&options.out)?;
+    let _lock = RunDirLock::acquire(&options.out)?;
     let mut report = RunReport {
         schema: REPORT_SCHEMA,
         backend: options.backend.clone(),
@@ -182,7 +177,7 @@ fn side_by_side(
     threads: usize,
     train: &Mnist,
     test: &Mnist,
-    options: &ExperimentOptions,
+    options: &LessonOptions,
     device: &Device,
     interrupt: &AtomicBool,
 ) -> Result<Vec<Result<ModelReport, TrainError>>, TrainError> {
@@ -191,9 +186,13 @@ fn side_by_side(
     for (spec, console) in group.iter().zip(&consoles) {
         // One thread each is what the models get here; with more (8 cores, two models), a
         // split step would make their numbers depend on the core count.
+        let tuning = DeviceTuning {
+            parallel_step: false,
+            ..options.tuning
+        };
         let learner = learner(spec, options, device)
             .with_console(console.clone())
-            .with_parallel_step(false);
+            .with_tuning(tuning);
         starts.push(start(spec, options, learner)?);
     }
     let per_model = (threads / group.len()).max(1);
@@ -235,7 +234,7 @@ fn validate(
     models: &[ModelSpec],
     train: &Mnist,
     test: &Mnist,
-    options: &ExperimentOptions,
+    options: &LessonOptions,
 ) -> Result<(), TrainError> {
     if options.test_batch_size == 0 {
         return Err(TrainError::Invalid(
@@ -262,7 +261,7 @@ fn train_and_test(
     started: Started,
     train: &Mnist,
     test: &Mnist,
-    options: &ExperimentOptions,
+    options: &LessonOptions,
     device: &Device,
     interrupt: &AtomicBool,
 ) -> Result<ModelReport, TrainError> {
@@ -316,13 +315,10 @@ fn train_and_test(
 }
 
 /// The learner for `spec`, printing to stdout.
-fn learner(spec: &ModelSpec, options: &ExperimentOptions, device: &Device) -> Learner {
+fn learner(spec: &ModelSpec, options: &LessonOptions, device: &Device) -> Learner {
     Learner::new(options.training.clone(), device)
         .with_progress(options.progress, spec.name.clone())
-        .with_loss_reads_every(options.loss_reads_every)
-        .with_data_on_device(options.data_on_device)
-        .with_parallel_step(options.parallel_step)
-        .with_host_sgd(options.host_sgd)
+        .with_tuning(options.tuning)
 }
 
 /// A model ready to train: its learner, weights, optimizer and the epochs already done.
@@ -330,13 +326,13 @@ struct Started {
     learner: Learner,
     model: Net,
     optim: burn::optim::ModuleOptimizer,
-    history: Vec<crate::learner::EpochStats>,
+    history: Vec<EpochStats>,
 }
 
 /// A fresh model, or with `resume` the newest checkpoint's model, optimizer and history.
 fn start(
     spec: &ModelSpec,
-    options: &ExperimentOptions,
+    options: &LessonOptions,
     learner: Learner,
 ) -> Result<Started, TrainError> {
     let model_dir = options.out.join(&spec.name);
@@ -376,10 +372,12 @@ fn start(
             device.seed(options.training.seed);
             let model = match &spec.init_from {
                 Some(path) => initial_weights(path, &spec.config, device)?,
-                None => {
-                    let init_device = options.init_device.as_ref().unwrap_or(device);
-                    seeded_model(&spec.config, options.training.seed, init_device).to_device(device)
-                }
+                None => seeded_model(
+                    &spec.config,
+                    options.training.seed,
+                    options.init_device.as_ref(),
+                    device,
+                ),
             };
             draw_parameters(&model);
             remove_checkpoints(&root)?;
@@ -392,17 +390,6 @@ fn start(
             })
         }
     }
-}
-
-/// A freshly initialized model whose weights depend on `seed` alone: `device`'s generator is
-/// seeded, the model built and every parameter drawn at once (see
-/// [`draw_parameters`]). The same seed gives the same weights as a run's (`mnist-bn run
-/// --seed`) on the same kind of device.
-pub fn seeded_model(config: &NetConfig, seed: u64, device: &Device) -> Net {
-    device.seed(seed);
-    let model = config.init(device);
-    draw_parameters(&model);
-    model
 }
 
 /// Loads starting weights: one of our checkpoints (a directory) or a PyTorch `state_dict`.

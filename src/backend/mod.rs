@@ -1,13 +1,23 @@
-//! Picking the backend and device.
+//! Picking the backend and device, and how the learner is to use it ([`DeviceTuning`]).
 //!
 //! The backends compiled in are the cargo features `flex`, `ndarray`, `wgpu` and `cuda`.
 //! Without `--backend`, the one the user enabled explicitly wins over the default: `cuda`, then
 //! `wgpu`, then `ndarray`, then `flex` (the default feature). `--backend` (or `MNIST_BN_BACKEND`) picks
 //! another compiled-in one, e.g. the CPU in a build that also has the GPU.
 
+#[cfg(feature = "cuda")]
+mod cuda;
+mod open;
+mod tuning;
+#[cfg(feature = "wgpu")]
+mod wgpu;
+
 use anyhow::{Result, bail};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use clap::ValueEnum;
+use mnist_bn_train::DeviceTuning;
+
+use open::Opened;
 
 /// A backend the app can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -37,8 +47,9 @@ pub struct Backend {
     pub name: String,
     /// Which backend it is.
     pub kind: BackendKind,
-    /// A GPU backend on a software device that shares the CPU with the app (lavapipe).
-    pub software: bool,
+    /// How the learner uses this device: decided once, here, from the backend and the
+    /// `MNIST_BN_*` switches (see `tuning.rs`).
+    pub tuning: DeviceTuning,
 }
 
 /// The compiled-in backends, highest priority first.
@@ -78,31 +89,18 @@ pub fn select(requested: Option<BackendKind>, device: Option<&str>) -> Result<Ba
     if device.is_some() && !kind.is_gpu() {
         bail!("--device picks a GPU; the {kind:?} backend runs on the CPU");
     }
-    match kind {
-        BackendKind::Flex => flex(),
-        BackendKind::Ndarray => ndarray(),
-        BackendKind::Wgpu => wgpu(device.unwrap_or("default")),
-        BackendKind::Cuda => cuda(device.unwrap_or("default")),
-    }
-}
-
-/// Computes `1 + 2` on `device`: Burn panics on a device it cannot open (or a GPU library it
-/// cannot load), and this turns the panic into its message, printing nothing.
-pub(crate) fn probe(device: &Device) -> Result<f32, String> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(|| {
-        Tensor::<1>::from_floats([1.0, 2.0], device)
-            .sum()
-            .into_scalar::<f32>()
-    });
-    std::panic::set_hook(hook);
-    result.map_err(|panic| {
-        panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "no message".into())
+    let opened = match kind {
+        BackendKind::Flex => open_flex(),
+        BackendKind::Ndarray => open_ndarray(),
+        BackendKind::Wgpu => open_wgpu(device.unwrap_or("default")),
+        BackendKind::Cuda => open_cuda(device.unwrap_or("default")),
+    }?;
+    let tuning = tuning::decide(kind == BackendKind::Flex, kind.is_gpu() && !opened.software)?;
+    Ok(Backend {
+        device: opened.device,
+        name: opened.name,
+        kind,
+        tuning,
     })
 }
 
@@ -127,52 +125,50 @@ pub fn init_device() -> Option<Device> {
 }
 
 #[cfg(feature = "flex")]
-fn flex() -> Result<Backend> {
-    Ok(Backend {
+fn open_flex() -> Result<Opened> {
+    Ok(Opened {
         device: Device::flex(),
         name: "flex (CPU, pure Rust)".into(),
-        kind: BackendKind::Flex,
         software: false,
     })
 }
 
 #[cfg(not(feature = "flex"))]
-fn flex() -> Result<Backend> {
+fn open_flex() -> Result<Opened> {
     unreachable!("only compiled-in backends are selected")
 }
 
 #[cfg(feature = "ndarray")]
 #[allow(deprecated)] // NdArray is deprecated in Burn 0.22, but promised to our users.
-fn ndarray() -> Result<Backend> {
-    Ok(Backend {
+fn open_ndarray() -> Result<Opened> {
+    Ok(Opened {
         device: Device::ndarray(),
         name: "ndarray (CPU)".into(),
-        kind: BackendKind::Ndarray,
         software: false,
     })
 }
 
 #[cfg(not(feature = "ndarray"))]
-fn ndarray() -> Result<Backend> {
+fn open_ndarray() -> Result<Opened> {
     unreachable!("only compiled-in backends are selected")
 }
 
 #[cfg(feature = "wgpu")]
-fn wgpu(device: &str) -> Result<Backend> {
-    crate::gpu::select(device)
+fn open_wgpu(device: &str) -> Result<Opened> {
+    self::wgpu::open(device)
 }
 
 #[cfg(not(feature = "wgpu"))]
-fn wgpu(_device: &str) -> Result<Backend> {
+fn open_wgpu(_device: &str) -> Result<Opened> {
     unreachable!("only compiled-in backends are selected")
 }
 
 #[cfg(feature = "cuda")]
-fn cuda(device: &str) -> Result<Backend> {
-    crate::cuda::select(device)
+fn open_cuda(device: &str) -> Result<Opened> {
+    cuda::open(device)
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda(_device: &str) -> Result<Backend> {
+fn open_cuda(_device: &str) -> Result<Opened> {
     unreachable!("only compiled-in backends are selected")
 }

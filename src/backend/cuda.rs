@@ -8,10 +8,10 @@
 use anyhow::{Result, bail};
 use burn::tensor::Device;
 
-use crate::backend::{Backend, BackendKind, probe};
+use super::open::{Opened, probe};
 
 /// The CUDA device for a selector (`default` or an index), after one small computation on it.
-pub fn select(selector: &str) -> Result<Backend> {
+pub fn open(selector: &str) -> Result<Opened> {
     let index: usize = match selector {
         "default" => 0,
         n => match n.parse() {
@@ -25,10 +25,9 @@ pub fn select(selector: &str) -> Result<Backend> {
         Ok(sum) => bail!("the CUDA device {index} computes wrongly (1 + 2 = {sum})"),
         Err(message) => bail!(explain(index, &message)),
     }
-    Ok(Backend {
+    Ok(Opened {
         device,
         name: format!("cuda (NVIDIA GPU {index})"),
-        kind: BackendKind::Cuda,
         software: false,
     })
 }

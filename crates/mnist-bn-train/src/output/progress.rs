@@ -5,7 +5,7 @@ use web_time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::console::Console;
+use super::console::Console;
 
 /// How progress within an epoch is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

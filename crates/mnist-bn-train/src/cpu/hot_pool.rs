@@ -1,10 +1,10 @@
 //! Keeping a rayon pool's other threads awake while one model trains on all of them.
 //!
 //! A training step on the CPU backend is a chain of small operations, of which only the split
-//! matrix products ([`mnist_bn_model::split`]) run on more than one thread. Between two of them
+//! matrix products ([`mnist_bn_model::flex::split`]) run on more than one thread. Between two of them
 //! an idle rayon worker goes to sleep within microseconds, and each product then starts by
 //! waking it (a futex round trip, tens of microseconds, ~13 per step): measured on the Intel
-//! machine (ARCHITECTURE.md, "Threads on the CPU backend"), split products with sleeping
+//! machine (`docs/performance.md`), split products with sleeping
 //! workers made a two-thread epoch *slower* than a one-thread one. A [`HotPool`] keeps every
 //! other worker of the current pool spinning on `rayon::yield_now` instead (with a
 //! `sched_yield` between looks, so other processes still get the core), so a product's pieces

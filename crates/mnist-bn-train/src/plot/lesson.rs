@@ -1,30 +1,15 @@
-//! Charts: the training-loss curves (PNG and SVG) and confusion-matrix heat maps (PNG).
+//! The lesson's charts: the training-loss curves (PNG and SVG) and confusion-matrix heat maps
+//! (PNG).
 
 use std::path::Path;
-use std::sync::Once;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::chart::{Chart, FAMILY, encode_png, plot_err, register_font, write_png_and_svg};
 use crate::TrainError;
-use crate::fsutil::write_atomic;
-
-/// DejaVu Sans, bundled so that charts need no system fonts (license in `assets/`).
-#[cfg(not(target_arch = "wasm32"))]
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-pub(crate) const FAMILY: &str = "sans-serif";
-
-fn register_font() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // The bundled font is valid; a failure here would only lose the labels. In WebAssembly
-        // plotters measures text through the browser's canvas instead: the web page draws its
-        // charts itself and never calls these.
-        #[cfg(not(target_arch = "wasm32"))]
-        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
-    });
-}
+use crate::files::write_atomic;
 
 /// A curve of the loss chart.
 #[derive(Debug, Clone)]
@@ -47,43 +32,6 @@ const COLORS: [RGBColor; 6] = [
 /// Draws the training-loss curves into `<stem>.png` and `<stem>.svg`, written atomically.
 pub fn loss_chart(curves: &[Curve], stem: &Path) -> Result<(), TrainError> {
     write_png_and_svg(&LossChart(curves), (960, 600), stem)
-}
-
-/// Something plotters can draw on any backend.
-pub(crate) trait Chart {
-    /// Draws the chart on `root`.
-    fn draw<DB: DrawingBackend>(
-        &self,
-        root: &DrawingArea<DB, Shift>,
-    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>;
-}
-
-/// Draws `chart` at `size` pixels into `<stem>.png` and `<stem>.svg`, each written atomically.
-pub(crate) fn write_png_and_svg(
-    chart: &impl Chart,
-    (w, h): (u32, u32),
-    stem: &Path,
-) -> Result<(), TrainError> {
-    register_font();
-    let png = stem.with_extension("png");
-    let svg = stem.with_extension("svg");
-    let mut pixels = vec![255u8; (w * h * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
-        chart.draw(&root).map_err(|e| plot_err(&png, e))?;
-        root.present().map_err(|e| plot_err(&png, e))?;
-    }
-    write_atomic(
-        &png,
-        &encode_png(&pixels, w, h).map_err(|e| plot_err(&png, e))?,
-    )?;
-    let mut text = String::new();
-    {
-        let root = SVGBackend::with_string(&mut text, (w, h)).into_drawing_area();
-        chart.draw(&root).map_err(|e| plot_err(&svg, e))?;
-        root.present().map_err(|e| plot_err(&svg, e))?;
-    }
-    write_atomic(&svg, text.as_bytes())
 }
 
 struct LossChart<'a>(&'a [Curve]);
@@ -252,23 +200,5 @@ fn digit_label(v: f64, n: usize) -> String {
         format!("{digit:.0}")
     } else {
         String::new()
-    }
-}
-
-fn encode_png(pixels: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, w, h);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
-    writer.write_image_data(pixels).map_err(|e| e.to_string())?;
-    writer.finish().map_err(|e| e.to_string())?;
-    Ok(out)
-}
-
-fn plot_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Plot {
-        path: path.to_path_buf(),
-        problem: e.to_string(),
     }
 }

@@ -8,9 +8,8 @@ use mnist_bn_model::NetConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
-use crate::checkpoint::to_json;
 use crate::evaluate::{TestMode, TestReport};
-use crate::fsutil::write_atomic;
+use crate::files::{to_json, write_atomic};
 use crate::learner::{EpochStats, Stop, TrainingConfig};
 
 /// Version of the `report.json` schema. 2: a model config of the general MLP (`hidden`,

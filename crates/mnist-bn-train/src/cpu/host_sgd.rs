@@ -9,14 +9,14 @@
 //! [`Tensor::from_data`] hand over the buffer of a tensor nothing else holds without copying it
 //! (and copy one that is shared, so no other owner sees the write); on a GPU they would
 //! download and upload every parameter every step, so the learner uses it only where it is told
-//! to ([`Learner::with_host_sgd`](crate::Learner::with_host_sgd)). What it gains is measured in
-//! ARCHITECTURE.md ("Threads on the CPU backend").
+//! to ([`DeviceTuning::host_sgd`](crate::DeviceTuning::host_sgd)). What it gains is measured in
+//! the project's `docs/performance.md`.
 
 use burn::optim::{LearningRate, Optimizer, SgdState};
 use burn::tensor::{DType, Device, Tensor};
 use rayon::prelude::*;
 
-use crate::HotPool;
+use super::hot_pool::HotPool;
 
 /// Values updated by one rayon task: 128 KB of weights, so that W1 (401,408 values) makes 13
 /// tasks the pool's threads share, and the batch norms' vectors (256–512 values) one.
@@ -101,7 +101,7 @@ mod tests {
     use burn::tensor::{Distribution, TensorData};
 
     use super::*;
-    use crate::hot_pool::{TEST_TURN, test_pool as pool};
+    use crate::cpu::hot_pool::{TEST_TURN, test_pool as pool};
 
     fn values(tensor: Tensor<2>) -> Vec<f32> {
         tensor

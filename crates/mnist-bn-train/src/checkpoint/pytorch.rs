@@ -17,7 +17,7 @@ use mnist_bn_model::{Mlp, MlpConfig, Norm};
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::TrainError;
-use crate::fsutil::write_atomic;
+use crate::files::write_atomic;
 
 /// PyTorch's batch-norm counter, which this model does not keep.
 const NUM_BATCHES_TRACKED: &str = "num_batches_tracked";
