@@ -4,21 +4,21 @@
 
 use std::path::Path;
 
-use crate::util::{losses, mnist_bn, mnist_bn_with, path_str, read_json, root};
+use crate::util::{
+    Args, Run, command, epoch_dir, losses, mnist_bn, mnist_bn_with, path_str, read_json, report,
+    shipped_data,
+};
 
 #[test]
 fn bench_prints_and_writes_its_figures() {
     let tmp = tempfile::tempdir().unwrap();
     let json = tmp.path().join("bench.json");
-    let run = mnist_bn(&[
-        "bench",
-        "--models",
-        "plain",
-        "--epochs",
-        "1",
-        "--json",
-        path_str(&json),
-    ]);
+    let run = mnist_bn(
+        &Args::command("bench")
+            .opt("--models", "plain")
+            .epochs(1)
+            .path("--json", &json),
+    );
     run.assert_ok();
     assert!(
         run.stdout.contains("load+decode 70,000 images: "),
@@ -55,22 +55,16 @@ fn bench_prints_and_writes_its_figures() {
 fn run_trains_and_tests_the_convnet_and_the_rnn_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let run = mnist_bn(&[
-        "run",
-        "--models",
-        "conv-bn,conv,rnn-bn,rnn",
-        "--train-limit",
-        "640",
-        "--test-limit",
-        "128",
-        "--epochs",
-        "2",
-        "--quiet",
-        "--out",
-        path_str(&out),
-    ]);
+    let run = mnist_bn(
+        &Args::command("run")
+            .opt("--models", "conv-bn,conv,rnn-bn,rnn")
+            .limits(640, 128)
+            .epochs(2)
+            .quiet()
+            .out(&out),
+    );
     run.assert_ok();
-    let report = read_json(&out.join("report.json"));
+    let report = report(&out);
     let models = report["models"].as_array().unwrap();
     let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["conv-bn", "conv", "rnn-bn", "rnn"]);
@@ -97,9 +91,7 @@ fn run_trains_and_tests_the_convnet_and_the_rnn_end_to_end() {
         };
         assert_eq!(modes, expected, "{name}");
         assert!(
-            out.join(name)
-                .join("checkpoints/epoch-002/model.bpk")
-                .is_file(),
+            epoch_dir(&out, name, 2).join("model.bpk").is_file(),
             "{name}"
         );
         assert!(
@@ -135,25 +127,10 @@ fn the_data_is_searched_in_the_documented_order() {
     broken_data_dir(&broken);
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let shipped = root().join("data/mnist");
+    let shipped = shipped_data();
     let train = |env: &[(&str, &str)], extra: &[&str]| {
         let out = tempfile::tempdir().unwrap();
-        let mut args = vec![
-            "train",
-            "--model",
-            "plain",
-            "--epochs",
-            "1",
-            "--train-limit",
-            "64",
-            "--test-limit",
-            "64",
-            "--quiet",
-            "--out",
-        ];
-        let out_path = out.path().join("run");
-        args.push(path_str(&out_path));
-        args.extend_from_slice(extra);
+        let args = Args::quick_train("plain", &out.path().join("run")).args(extra);
         mnist_bn_with("flex", env, &args)
     };
     // MNIST_DIR is searched before ./data/mnist: its broken file is the one read.
@@ -174,34 +151,15 @@ fn the_data_is_searched_in_the_documented_order() {
     // ./data/mnist (of the working directory) comes before the shipped copy; without one,
     // the shipped copy is used.
     let elsewhere = |cwd: &Path| {
-        let out = cwd.join("run");
-        std::process::Command::new(env!("CARGO_BIN_EXE_mnist-bn"))
-            .args(["train", "--model", "plain", "--epochs", "1", "--quiet"])
-            .args(["--train-limit", "64", "--test-limit", "64", "--out"])
-            .arg(&out)
-            .current_dir(cwd)
-            .env_remove("MNIST_DIR")
-            .env("MNIST_BN_BACKEND", "flex")
-            .output()
-            .unwrap()
+        let args = Args::quick_train("plain", &cwd.join("run"));
+        Run::of(command("flex").current_dir(cwd).args(&args))
     };
     let with_local = tmp.path().join("with-local");
     broken_data_dir(&with_local.join("data/mnist"));
-    let output = elsewhere(&with_local);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("data/mnist/train-images-idx3-ubyte"),
-        "{stderr}"
-    );
+    elsewhere(&with_local).assert_error("data/mnist/train-images-idx3-ubyte");
     let without = tmp.path().join("without");
     std::fs::create_dir_all(&without).unwrap();
-    let output = elsewhere(&without);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    elsewhere(&without).assert_ok();
 }
 
 #[test]
@@ -209,23 +167,11 @@ fn only_the_two_newest_checkpoints_are_kept_and_quiet_prints_no_progress() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |name: &str, quiet: bool| {
         let out = tmp.path().join(name);
-        let mut args = vec![
-            "train",
-            "--model",
-            "plain",
-            "--epochs",
-            "3",
-            "--train-limit",
-            "1280",
-            "--test-limit",
-            "64",
-            "--out",
-            path_str(&out),
-        ];
+        let mut args = Args::train("plain").epochs(3).limits(1280, 64).out(&out);
         if quiet {
-            args.push("--quiet");
+            args = args.quiet();
         }
-        let run = mnist_bn(&args.iter().map(|s| &**s).collect::<Vec<_>>());
+        let run = mnist_bn(&args);
         run.assert_ok();
         (out, run.stdout.clone())
     };
@@ -257,22 +203,15 @@ fn only_the_two_newest_checkpoints_are_kept_and_quiet_prints_no_progress() {
 fn eval_mode_train_uses_each_batchs_statistics_and_report_fields_hang_together() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let run = mnist_bn(&[
-        "train",
-        "--model",
-        "batchnorm",
-        "--epochs",
-        "2",
-        "--train-limit",
-        "1280",
-        "--test-limit",
-        "256",
-        "--quiet",
-        "--out",
-        path_str(&out),
-    ]);
+    let run = mnist_bn(
+        &Args::train("batchnorm")
+            .epochs(2)
+            .limits(1280, 256)
+            .quiet()
+            .out(&out),
+    );
     run.assert_ok();
-    let report = read_json(&out.join("report.json"));
+    let report = report(&out);
 
     // The report's fields the README documents.
     assert_eq!(report["backend"], "flex (CPU, pure Rust)");
@@ -302,18 +241,12 @@ fn eval_mode_train_uses_each_batchs_statistics_and_report_fields_hang_together()
     // test batch's own statistics; `--mode eval` differs from it (running statistics).
     let eval = |mode: &str| {
         let json = tmp.path().join(format!("{mode}.json"));
-        let checkpoint = out.join("batchnorm");
-        mnist_bn(&[
-            "eval",
-            "--checkpoint",
-            path_str(&checkpoint),
-            "--mode",
-            mode,
-            "--test-limit",
-            "256",
-            "--json",
-            path_str(&json),
-        ])
+        mnist_bn(
+            &Args::eval(&out.join("batchnorm"))
+                .opt("--mode", mode)
+                .test_limit(256)
+                .path("--json", &json),
+        )
         .assert_ok();
         read_json(&json)
     };
@@ -334,31 +267,19 @@ fn eval_mode_train_uses_each_batchs_statistics_and_report_fields_hang_together()
     );
     // Each batch's own: the 256 images as one batch test differently from four of 64.
     let json = tmp.path().join("one-batch.json");
-    let checkpoint = out.join("batchnorm");
-    mnist_bn(&[
-        "eval",
-        "--checkpoint",
-        path_str(&checkpoint),
-        "--mode",
-        "train",
-        "--batch-size",
-        "256",
-        "--test-limit",
-        "256",
-        "--json",
-        path_str(&json),
-    ])
+    mnist_bn(
+        &Args::eval(&out.join("batchnorm"))
+            .opt("--mode", "train")
+            .opt("--batch-size", 256)
+            .test_limit(256)
+            .path("--json", &json),
+    )
     .assert_ok();
     assert_ne!(
         read_json(&json)[0]["loss"],
         train_mode[0]["loss"],
         "train mode must normalize each batch with its own statistics"
     );
-}
-
-#[cfg(feature = "ndarray")]
-fn strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
 }
 
 #[cfg(feature = "ndarray")]
@@ -369,48 +290,36 @@ fn the_ndarray_backend_trains_like_flex() {
     let tmp = tempfile::tempdir().unwrap();
     let start = tmp.path().join("start");
     let args = |out: &Path, init: Option<&Path>| {
-        let mut args = vec![
-            "train".to_string(),
-            "--model".into(),
-            "batchnorm".into(),
-            "--epochs".into(),
-            "1".into(),
-            "--train-limit".into(),
-            "1280".into(),
-            "--test-limit".into(),
-            "256".into(),
-            "--quiet".into(),
-            "--out".into(),
-            path_str(out).into(),
-        ];
-        if let Some(init) = init {
-            args.extend(["--init-from".into(), path_str(init).into()]);
+        let args = Args::train("batchnorm")
+            .epochs(1)
+            .limits(1280, 256)
+            .quiet()
+            .out(out);
+        match init {
+            Some(init) => args.path("--init-from", init),
+            None => args,
         }
-        args
     };
-    mnist_bn(&strs(&args(&start, None))).assert_ok();
+    mnist_bn(&args(&start, None)).assert_ok();
     let init = start.join("batchnorm");
     let mut reports = Vec::new();
     for backend in ["flex", "ndarray"] {
         let out = tmp.path().join(backend);
-        let run = mnist_bn_with(backend, &[], &strs(&args(&out, Some(&init))));
+        let run = mnist_bn_with(backend, &[], &args(&out, Some(&init)));
         run.assert_ok();
         assert!(
             run.stdout.starts_with(&format!("backend: {backend}")),
             "{}",
             run.stdout
         );
-        reports.push(read_json(&out.join("report.json")));
+        reports.push(report(&out));
     }
     let (a, b) = (losses(&reports[0], 0), losses(&reports[1], 0));
     assert!((a[0] - b[0]).abs() < 1e-4, "{a:?} vs {b:?}");
     // Without --init-from the same seed starts both from the same weights too (drawn on flex).
     let fresh = tmp.path().join("ndarray-fresh");
-    mnist_bn_with("ndarray", &[], &strs(&args(&fresh, None))).assert_ok();
-    let (a, b) = (
-        losses(&read_json(&start.join("report.json")), 0),
-        losses(&read_json(&fresh.join("report.json")), 0),
-    );
+    mnist_bn_with("ndarray", &[], &args(&fresh, None)).assert_ok();
+    let (a, b) = (losses(&report(&start), 0), losses(&report(&fresh), 0));
     assert!((a[0] - b[0]).abs() < 1e-4, "{a:?} vs {b:?}");
     let (ta, tb) = (
         &reports[0]["models"][0]["tests"],

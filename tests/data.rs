@@ -3,11 +3,11 @@
 use mnist_bn_data::{Mnist, Split};
 use sha2::{Digest, Sha256};
 
-use crate::util::root;
+use crate::util::shipped_data;
 
 #[test]
 fn shipped_files_match_their_checksums() {
-    let dir = root().join("data/mnist");
+    let dir = shipped_data();
     let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
     let mut checked = 0;
     for line in sums.lines().filter(|l| !l.trim().is_empty()) {
@@ -24,7 +24,7 @@ fn shipped_files_match_their_checksums() {
 
 #[test]
 fn the_full_data_set_loads_with_the_known_label_counts() {
-    let dir = root().join("data/mnist");
+    let dir = shipped_data();
     let started = std::time::Instant::now();
     let train = Mnist::load(Split::Train, Some(&dir)).unwrap();
     let test = Mnist::load(Split::Test, Some(&dir)).unwrap();

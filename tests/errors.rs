@@ -4,15 +4,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::util::{mnist_bn, root};
+use crate::util::{Args, copy_shipped_data, epoch_dir, fixture, mnist_bn, mnist_bn_with_limit};
 
 /// Copies the shipped data into `dir`, replacing `broken` (if any) with `bytes`.
 fn data_dir_with(dir: &Path, broken: Option<(&str, &[u8])>) {
-    std::fs::create_dir_all(dir).unwrap();
-    for entry in std::fs::read_dir(root().join("data/mnist")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-    }
+    copy_shipped_data(dir);
     if let Some((name, bytes)) = broken {
         std::fs::write(dir.join(name), bytes).unwrap();
     }
@@ -25,22 +21,35 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Imports a reference model as a checkpoint directory.
-fn import(fixture: &str, model: &str, out: &Path) {
-    let file = root().join("tests/fixtures").join(fixture);
-    let args = format!(
-        "import --pytorch {} --model {model} --out {}",
-        file.display(),
-        out.display()
-    );
-    mnist_bn(&args.split(' ').collect::<Vec<_>>()).assert_ok();
+fn import(fixture_name: &str, model: &str, out: &Path) {
+    mnist_bn(&Args::import(&fixture(fixture_name), model, out)).assert_ok();
 }
 
-#[test]
-fn bad_flags_files_and_checkpoints_are_clear_errors() {
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
-    let p = |name: &str| t.join(name).display().to_string();
+/// Exit code of a command line the argument parser refuses.
+const BAD_FLAGS: i32 = 2;
+/// Exit code of an error found while running.
+const ERROR: i32 = 1;
 
+/// One bad command line and how it must fail: exit code `code`, `stderr` in the error, no
+/// panic.
+struct Case {
+    name: &'static str,
+    args: Args,
+    code: i32,
+    stderr: &'static str,
+}
+
+fn case(name: &'static str, args: Args, code: i32, stderr: &'static str) -> Case {
+    Case {
+        name,
+        args,
+        code,
+        stderr,
+    }
+}
+
+/// Broken data directories and checkpoints in `t`, for the cases to point at.
+fn broken_inputs(t: &Path) {
     std::fs::write(t.join("a-file"), b"x").unwrap();
     data_dir_with(
         &t.join("corrupt-gzip"),
@@ -80,160 +89,242 @@ fn bad_flags_files_and_checkpoints_are_clear_errors() {
     let config = std::fs::read_to_string(t.join("other-config/model.json")).unwrap();
     let config = config.replace("\"output_size\": 10", "\"output_size\": 12");
     std::fs::write(t.join("other-config/model.json"), config).unwrap();
+}
 
-    let quick = format!(
-        "--train-limit 128 --test-limit 64 --epochs 1 --force --out {}",
-        p("out")
-    );
-    let cases: Vec<(String, &str)> = vec![
-        (
-            "--no-such-flag".into(),
+/// Every bad command line, with the broken inputs of [`broken_inputs`] in `t`.
+fn cases(t: &Path) -> Vec<Case> {
+    let p = |name: &str| t.join(name);
+    let out = p("out");
+    let lesson = Args::lesson;
+    // A small lesson run, valid until a case adds the bad part.
+    let quick = || lesson().limits(128, 64).epochs(1).flag("--force").out(&out);
+    let data = |dir: &str| quick().path("--data-dir", &p(dir));
+    let eval = |dir: &str| Args::eval(&p(dir));
+    let import = |file: &str| Args::import(&p(file), "plain", &p("i"));
+    vec![
+        case(
+            "unknown flag",
+            lesson().flag("--no-such-flag"),
+            BAD_FLAGS,
             "unexpected argument '--no-such-flag'",
         ),
-        (
-            format!("{quick} --batch-size 0"),
+        case(
+            "batch size 0",
+            quick().opt("--batch-size", 0),
+            BAD_FLAGS,
             "invalid value '0' for '--batch-size",
         ),
-        (
-            format!("{quick} --side-by-side 0"),
+        case(
+            "side by side 0",
+            quick().opt("--side-by-side", 0),
+            BAD_FLAGS,
             "invalid value '0' for '--side-by-side",
         ),
-        (
-            format!("{quick} --lr -1"),
+        case(
+            "negative learning rate",
+            quick().opt("--lr", -1),
+            BAD_FLAGS,
             "must be a positive finite number, got -1",
         ),
-        (
-            format!("{quick} --lr NaN"),
+        case(
+            "NaN learning rate",
+            quick().opt("--lr", "NaN"),
+            BAD_FLAGS,
             "must be a positive finite number, got NaN",
         ),
-        ("--epochs 0".into(), "invalid value '0' for '--epochs"),
-        ("--epochs many".into(), "invalid value 'many' for '--epochs"),
-        ("--backend tpu".into(), "invalid value 'tpu'"),
-        (
-            "--epochs 3 eval --checkpoint x".into(),
+        case(
+            "0 epochs",
+            lesson().epochs(0),
+            BAD_FLAGS,
+            "invalid value '0' for '--epochs",
+        ),
+        case(
+            "epochs not a number",
+            lesson().opt("--epochs", "many"),
+            BAD_FLAGS,
+            "invalid value 'many' for '--epochs",
+        ),
+        case(
+            "unknown backend",
+            lesson().opt("--backend", "tpu"),
+            BAD_FLAGS,
+            "invalid value 'tpu'",
+        ),
+        case(
+            "run flag before a subcommand",
+            lesson().epochs(3).args(["eval", "--checkpoint", "x"]),
+            BAD_FLAGS,
             "--epochs must come after the subcommand",
         ),
-        (
-            format!("--train-limit 70000 --out {}", p("out")),
+        case(
+            "train limit above the data set",
+            lesson().opt("--train-limit", 70000).out(&out),
+            ERROR,
             "--train-limit 70000: the data set has only 60000 images",
         ),
-        (
-            format!("--test-limit 10001 --out {}", p("out")),
+        case(
+            "test limit above the data set",
+            lesson().test_limit(10001).out(&out),
+            ERROR,
             "--test-limit 10001: the data set has only 10000 images",
         ),
-        (
-            format!("--train-limit 129 --force --out {}", p("out")),
+        case(
+            "last batch of one image",
+            lesson().opt("--train-limit", 129).flag("--force").out(&out),
+            ERROR,
             "batch norm needs at least 2 images per batch",
         ),
-        (
-            format!("{quick} --data-dir /nonexistent/mnist"),
+        case(
+            "missing data directory",
+            quick().opt("--data-dir", "/nonexistent/mnist"),
+            ERROR,
             "cannot find MNIST file train-images-idx3-ubyte",
         ),
-        (
-            format!("{quick} --data-dir {}", p("corrupt-gzip")),
+        case(
+            "corrupt gzip",
+            data("corrupt-gzip"),
+            ERROR,
             "t10k-labels.idx1-ubyte.gz: corrupt gzip data",
         ),
-        (
-            format!("{quick} --data-dir {}", p("empty")),
+        case(
+            "empty data file",
+            data("empty"),
+            ERROR,
             "train-labels.idx1-ubyte.gz: file is empty",
         ),
-        (
-            format!("{quick} --data-dir {}", p("bad-label")),
+        case(
+            "label not a digit",
+            data("bad-label"),
+            ERROR,
             "label 12 at index 1 is not a digit",
         ),
-        (
-            format!("{quick} --data-dir {}", p("few-labels")),
+        case(
+            "fewer labels than images",
+            data("few-labels"),
+            ERROR,
             "holds 10000 images but",
         ),
-        (
-            format!("{quick} --data-dir {}", p("bad-magic")),
+        case(
+            "bad magic number",
+            data("bad-magic"),
+            ERROR,
             "incorrect magic number 0x00000801 != 0x00000803",
         ),
-        (
-            format!("{quick} --data-dir {}", p("dir-not-file")),
+        case(
+            "data file is a directory",
+            data("dir-not-file"),
+            ERROR,
             "is a directory, expected a file",
         ),
-        (
-            format!("--epochs 1 --out {}", p("a-file")),
+        case(
+            "output is a file",
+            lesson().epochs(1).out(&p("a-file")),
+            ERROR,
             "exists and is not a directory",
         ),
-        (
-            "--epochs 1 --out /proc/no-such-dir/x".into(),
+        case(
+            "output cannot be created",
+            lesson().epochs(1).opt("--out", "/proc/no-such-dir/x"),
+            ERROR,
             "cannot create",
         ),
-        (
-            format!("--resume --out {}", p("none")),
+        case(
+            "resume without a run",
+            lesson().flag("--resume").out(&p("none")),
+            ERROR,
             "is not a run directory",
         ),
-        (format!("eval --checkpoint {}", p("none")), "does not exist"),
-        (
-            format!("eval --checkpoint {}", p("a-file")),
+        case("missing checkpoint", eval("none"), ERROR, "does not exist"),
+        case(
+            "checkpoint is a file",
+            eval("a-file"),
+            ERROR,
             "holds no checkpoint",
         ),
-        (
-            format!("eval --checkpoint {}", p("truncated")),
+        case(
+            "truncated weights",
+            eval("truncated"),
+            ERROR,
             "truncated/model.bpk",
         ),
-        (
-            format!("eval --checkpoint {}", p("bad-json")),
+        case(
+            "config of the wrong types",
+            eval("bad-json"),
+            ERROR,
             "bad-json/model.json: invalid JSON",
         ),
-        (
-            format!("eval --checkpoint {}", p("other-variant")),
+        case(
+            "the other variant's weights",
+            eval("other-variant"),
+            ERROR,
             "missing tensors: Mlp.hidden.0.norm.bias",
         ),
-        (
-            format!("eval --checkpoint {}", p("other-config")),
+        case(
+            "weights that do not fit the config",
+            eval("other-config"),
+            ERROR,
             "other-config/model.bpk",
         ),
-        (
-            format!(
-                "import --pytorch {} --model plain --out {}",
-                p("a-file"),
-                p("i")
-            ),
+        case(
+            "import of a file that is no .pt",
+            import("a-file"),
+            ERROR,
             "a-file: not a readable .pt file",
         ),
-        (
-            format!(
-                "import --pytorch {} --model plain --out {}",
-                p("none"),
-                p("i")
-            ),
+        case(
+            "import of a missing file",
+            import("none"),
+            ERROR,
             "none: is not a file",
         ),
-        (
-            format!(
-                "export --checkpoint {} --safetensors /proc/x.safetensors",
-                p("plain")
-            ),
+        case(
+            "export where nothing can be written",
+            Args::export(&p("plain"), Path::new("/proc/x.safetensors")),
+            ERROR,
             "/proc/x.safetensors",
         ),
-    ];
-    for (args, needle) in cases {
-        let args: Vec<&str> = args.split(' ').collect();
-        let run = mnist_bn(&args);
+    ]
+}
+
+#[test]
+fn bad_flags_files_and_checkpoints_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    broken_inputs(tmp.path());
+    let cases = cases(tmp.path());
+    // Every case runs, and the test fails at the end naming each case that did not fail as
+    // it should, so that one broken case does not hide another.
+    let mut failed = Vec::new();
+    for Case {
+        name,
+        args,
+        code,
+        stderr,
+    } in &cases
+    {
+        let run = mnist_bn(args);
+        let words: Vec<&str> = args.into_iter().map(String::as_str).collect();
+        let command = words.join(" ");
         println!(
-            "{args:?} -> {:?}: {}",
+            "{name}: {command} -> {:?}: {}",
             run.code,
             run.stderr.lines().next().unwrap_or("")
         );
-        run.assert_error(needle);
+        if let Err(problem) = run.check_error(Some(*code), stderr) {
+            failed.push(format!("case {name:?}: mnist-bn {command}\n{problem}"));
+        }
     }
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n\n")
+    );
 }
 
-/// Runs `mnist-bn` (flex) with at most `bytes` of address space (prlimit, util-linux).
-fn with_memory_limit(bytes: u64, args: &[&str]) -> crate::util::Run {
-    let output = std::process::Command::new("prlimit")
-        .arg(format!("--as={bytes}"))
-        .arg(env!("CARGO_BIN_EXE_mnist-bn"))
-        .args(args)
-        .current_dir(root())
-        .env("MNIST_BN_BACKEND", "flex")
-        .output()
-        .expect("prlimit (util-linux) runs");
-    crate::util::Run::from(output)
-}
+/// At most 400 MB of address space (the lesson's model is 2 MB): a run that read a huge
+/// tensor, or a file whole, would fail to allocate instead of reporting the problem.
+const MEMORY_LIMIT: &str = "--as=400000000";
 
 #[test]
 fn weight_files_that_claim_huge_tensors_are_refused_before_any_allocation() {
@@ -241,22 +332,10 @@ fn weight_files_that_claim_huge_tensors_are_refused_before_any_allocation() {
     // within a 400 MB address space (the lesson's model is 2 MB).
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("i");
-    let out = out.to_str().unwrap();
     // A 1.5 MB .pt whose deflated fc1.weight inflates to 1 GiB (tests/fixtures/make_bomb.py).
-    let bomb = root().join("tests/fixtures/bomb_fc1_1gib.pt");
-    let run = with_memory_limit(
-        400_000_000,
-        &[
-            "import",
-            "--pytorch",
-            bomb.to_str().unwrap(),
-            "--model",
-            "batchnorm",
-            "--out",
-            out,
-        ],
-    );
-    run.assert_error("fc1.weight is [268435456], expected [512, 784]");
+    let bomb = fixture("bomb_fc1_1gib.pt");
+    mnist_bn_with_limit(MEMORY_LIMIT, &Args::import(&bomb, "batchnorm", &out))
+        .assert_error("fc1.weight is [268435456], expected [512, 784]");
     // A sparse 16 GiB .safetensors whose header declares fc1.weight as 2^32 floats.
     let big = tmp.path().join("huge.safetensors");
     let header =
@@ -270,45 +349,22 @@ fn weight_files_that_claim_huge_tensors_are_refused_before_any_allocation() {
         .unwrap()
         .set_len(bytes.len() as u64 + (1 << 34))
         .unwrap();
-    let run = with_memory_limit(
-        400_000_000,
-        &[
-            "import",
-            "--pytorch",
-            big.to_str().unwrap(),
-            "--model",
-            "plain",
-            "--out",
-            out,
-        ],
-    );
-    run.assert_error("fc1.weight is [4294967296], expected [512, 784]");
+    mnist_bn_with_limit(MEMORY_LIMIT, &Args::import(&big, "plain", &out))
+        .assert_error("fc1.weight is [4294967296], expected [512, 784]");
     // A header that claims to be a gigabyte long is not read either.
     let long = tmp.path().join("long.safetensors");
     std::fs::write(&long, (1u64 << 30).to_le_bytes()).unwrap();
-    with_memory_limit(
-        400_000_000,
-        &[
-            "import",
-            "--pytorch",
-            long.to_str().unwrap(),
-            "--model",
-            "plain",
-            "--out",
-            out,
-        ],
-    )
-    .assert_error("a 1073741824-byte header");
+    mnist_bn_with_limit(MEMORY_LIMIT, &Args::import(&long, "plain", &out))
+        .assert_error("a 1073741824-byte header");
 }
 
 #[test]
 fn checkpoint_files_larger_than_the_model_can_hold_are_refused_unread() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let out_str = out.to_str().unwrap();
-    mnist_bn(&crate::util::quick_train_args("plain", out_str)).assert_ok();
-    let epoch = out.join("plain/checkpoints/epoch-001");
-    let checkpoint = out.join("plain");
+    mnist_bn(&Args::quick_train("plain", &out)).assert_ok();
+    let epoch = epoch_dir(&out, "plain", 1);
+    let eval = Args::eval(&out.join("plain")).test_limit(64);
     for file in ["model.bpk", "optimizer.bin", "model.json"] {
         // Grown (sparse) to 8 GiB: read whole, it would need 8 GiB of memory.
         let copy = tmp.path().join("saved");
@@ -319,27 +375,11 @@ fn checkpoint_files_larger_than_the_model_can_hold_are_refused_unread() {
             .unwrap()
             .set_len(8 << 30)
             .unwrap();
-        with_memory_limit(
-            400_000_000,
-            &[
-                "eval",
-                "--checkpoint",
-                checkpoint.to_str().unwrap(),
-                "--test-limit",
-                "64",
-            ],
-        )
-        .assert_error(&format!("{file}: is 8589934592 bytes, more than"));
+        mnist_bn_with_limit(MEMORY_LIMIT, &eval)
+            .assert_error(&format!("{file}: is 8589934592 bytes, more than"));
         std::fs::copy(&copy, epoch.join(file)).unwrap();
     }
-    mnist_bn(&[
-        "eval",
-        "--checkpoint",
-        checkpoint.to_str().unwrap(),
-        "--test-limit",
-        "64",
-    ])
-    .assert_ok();
+    mnist_bn(&eval).assert_ok();
 }
 
 #[test]
@@ -349,26 +389,10 @@ fn a_model_json_that_init_would_panic_on_is_a_clear_error() {
     // model is built.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    mnist_bn(&crate::util::quick_train_args(
-        "batchnorm",
-        out.to_str().unwrap(),
-    ))
-    .assert_ok();
-    let json = out.join("batchnorm/checkpoints/epoch-001/model.json");
+    mnist_bn(&Args::quick_train("batchnorm", &out)).assert_ok();
+    let json = epoch_dir(&out, "batchnorm", 1).join("model.json");
     let original = std::fs::read_to_string(&json).unwrap();
-    let checkpoint = out.join("batchnorm");
-    let eval = || {
-        with_memory_limit(
-            400_000_000,
-            &[
-                "eval",
-                "--checkpoint",
-                checkpoint.to_str().unwrap(),
-                "--test-limit",
-                "64",
-            ],
-        )
-    };
+    let eval = Args::eval(&out.join("batchnorm")).test_limit(64);
     for (from, to, needle) in [
         (
             "\"bn_epsilon\": 0.00001",
@@ -388,6 +412,6 @@ fn a_model_json_that_init_would_panic_on_is_a_clear_error() {
     ] {
         assert!(original.contains(from), "{from} not in {original}");
         std::fs::write(&json, original.replacen(from, to, 1)).unwrap();
-        eval().assert_error(needle);
+        mnist_bn_with_limit(MEMORY_LIMIT, &eval).assert_error(needle);
     }
 }

@@ -15,43 +15,33 @@ use std::time::Duration;
 use safetensors::SafeTensors;
 
 use crate::util::{
-    exported_weights, losses, mnist_bn, mnist_bn_with, path_str, printed_epochs, read_json, root,
-    train_args,
+    Args, Run, command, epoch_dir, exported_weights, losses, mnist_bn, mnist_bn_with,
+    mnist_bn_with_limit, printed_epochs, read_json, report,
 };
 
 /// A plain-model run of 3 epochs of 20,000 images (about a second each here) with progress
 /// lines (three per epoch, as on any non-terminal stdout).
-fn args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "train",
-        "--model",
-        "plain",
-        "--train-limit",
-        "20000",
-        "--test-limit",
-        "200",
-        "--epochs",
-        "3",
-        "--out",
-        path_str(out),
-    ];
-    args.extend_from_slice(extra);
-    args
+fn args(out: &Path, extra: &[&str]) -> Args {
+    Args::train("plain")
+        .limits(20000, 200)
+        .epochs(3)
+        .out(out)
+        .args(extra)
 }
 
 /// A quiet batch-norm run of 2 epochs of 640 images (10 batches each).
-fn short_args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = train_args("batchnorm", "2", "640", "100", path_str(out));
-    args.extend_from_slice(extra);
-    args
+fn short_args(out: &Path, extra: &[&str]) -> Args {
+    Args::train("batchnorm")
+        .epochs(2)
+        .limits(640, 100)
+        .quiet()
+        .out(out)
+        .args(extra)
 }
 
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mnist-bn"))
+fn spawn(args: &Args) -> Child {
+    command("flex")
         .args(args)
-        .current_dir(root())
-        .env_remove("MNIST_DIR")
-        .env("MNIST_BN_BACKEND", "flex")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -98,7 +88,7 @@ fn signal(child: &Child, name: &str) {
 }
 
 fn checkpoint(out: &Path, epoch: usize) -> PathBuf {
-    out.join(format!("plain/checkpoints/epoch-{epoch:03}"))
+    epoch_dir(out, "plain", epoch)
 }
 
 #[test]
@@ -127,10 +117,7 @@ fn a_run_killed_mid_epoch_resumes_to_exactly_the_uninterrupted_result() {
         "{}",
         resumed.stdout
     );
-    let (a, b) = (
-        read_json(&whole.join("report.json")),
-        read_json(&killed.join("report.json")),
-    );
+    let (a, b) = (report(&whole), report(&killed));
     assert_eq!(losses(&a, 0), losses(&b, 0));
     assert_eq!(a["models"][0]["tests"], b["models"][0]["tests"]);
     assert_eq!(
@@ -148,24 +135,19 @@ fn ctrl_c_mid_epoch_keeps_the_last_checkpoint_and_says_how_to_resume() {
     let lines = lines(child.stdout.take().unwrap());
     wait_until_mid_epoch_2(&lines);
     signal(&child, "-INT");
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let run = Run::from(child.wait_with_output().unwrap());
     assert!(
-        !output.status.success(),
-        "the run finished before the interrupt landed: {stderr}"
+        run.code != Some(0),
+        "the run finished before the interrupt landed: {}",
+        run.stderr
     );
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("Resume with: mnist-bn train --model plain --out"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    run.assert_exit(130, "Resume with: mnist-bn train --model plain --out");
     assert!(checkpoint(&out, 1).join("model.bpk").is_file());
     assert!(!checkpoint(&out, 2).exists());
-    let report = read_json(&out.join("report.json"));
-    assert_eq!(report["models"][0]["stop"]["status"], "interrupted");
-    assert_eq!(report["models"][0]["stop"]["epoch"], 2);
-    assert_eq!(losses(&report, 0).len(), 1);
+    let stopped = report(&out);
+    assert_eq!(stopped["models"][0]["stop"]["status"], "interrupted");
+    assert_eq!(stopped["models"][0]["stop"]["epoch"], 2);
+    assert_eq!(losses(&stopped, 0).len(), 1);
 
     let resumed = mnist_bn(&args(&out, &["--quiet", "--resume"]));
     resumed.assert_ok();
@@ -175,7 +157,7 @@ fn ctrl_c_mid_epoch_keeps_the_last_checkpoint_and_says_how_to_resume() {
         "{}",
         resumed.stdout
     );
-    assert_eq!(losses(&read_json(&out.join("report.json")), 0).len(), 3);
+    assert_eq!(losses(&report(&out), 0).len(), 3);
 }
 
 /// Every value of a safetensors file of f32 tensors is finite.
@@ -198,36 +180,22 @@ fn divergence_in_epoch_2_stops_there_and_keeps_epoch_1s_finite_weights() {
     // forward pass overflows, on any machine.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let run = mnist_bn(&[
-        "train",
-        "--model",
-        "plain",
-        "--lr",
-        "1e20",
-        "--train-limit",
-        "64",
-        "--test-limit",
-        "100",
-        "--epochs",
-        "3",
-        "--quiet",
-        "--out",
-        path_str(&out),
-    ]);
-    assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr
-            .contains("diverged at epoch 2, batch 1 (loss NaN)"),
-        "{}",
-        run.stderr
+    let run = mnist_bn(
+        &Args::train("plain")
+            .opt("--lr", "1e20")
+            .limits(64, 100)
+            .epochs(3)
+            .quiet()
+            .out(&out),
     );
+    run.assert_exit(3, "diverged at epoch 2, batch 1 (loss NaN)");
     assert!(
         run.stderr.contains("try a lower learning rate"),
         "{}",
         run.stderr
     );
     assert_eq!(printed_epochs(&run.stdout), [1], "{}", run.stdout);
-    let report = read_json(&out.join("report.json"));
+    let report = report(&out);
     let model = &report["models"][0];
     assert_eq!(model["stop"]["status"], "diverged");
     assert_eq!(model["stop"]["epoch"], 2);
@@ -242,14 +210,7 @@ fn divergence_in_epoch_2_stops_there_and_keeps_epoch_1s_finite_weights() {
     assert!(checkpoint(&out, 1).join("model.bpk").is_file());
     assert!(!checkpoint(&out, 2).exists());
     let file = tmp.path().join("epoch1.safetensors");
-    mnist_bn(&[
-        "export",
-        "--checkpoint",
-        path_str(&checkpoint(&out, 1)),
-        "--safetensors",
-        path_str(&file),
-    ])
-    .assert_ok();
+    mnist_bn(&Args::export(&checkpoint(&out, 1), &file)).assert_ok();
     assert!(
         all_finite(&file),
         "epoch 1's checkpoint holds non-finite weights"
@@ -276,10 +237,7 @@ fn losses_read_in_groups_give_the_same_run_and_name_the_same_diverging_batch() {
             .collect()
     };
     assert_eq!(epoch_lines(&every.stdout), epoch_lines(&grouped.stdout));
-    let (a, b) = (
-        read_json(&out_every.join("report.json")),
-        read_json(&out_grouped.join("report.json")),
-    );
+    let (a, b) = (report(&out_every), report(&out_grouped));
     assert_eq!(losses(&a, 0), losses(&b, 0));
     assert_eq!(a["models"][0]["tests"], b["models"][0]["tests"]);
 
@@ -290,14 +248,10 @@ fn losses_read_in_groups_give_the_same_run_and_name_the_same_diverging_batch() {
             &format!("diverge{reads}"),
             &["--lr", "1e20", "--loss-reads-every", reads],
         );
-        assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
-        assert!(
-            run.stderr
-                .contains("diverged at epoch 1, batch 2 (loss NaN)"),
-            "reads every {reads}: {}",
-            run.stderr
-        );
-        let report = read_json(&out.join("report.json"));
+        if let Err(problem) = run.check_error(Some(3), "diverged at epoch 1, batch 2 (loss NaN)") {
+            panic!("reads every {reads}: {problem}");
+        }
+        let report = report(&out);
         assert_eq!(report["models"][0]["stop"]["batch"], 2);
     }
 }
@@ -332,12 +286,11 @@ fn sgd_on_the_host_trains_the_same_run_to_the_bit() {
     // The switch is read: `bench` says which update it took (on by default on flex, checked in
     // `claims.rs`).
     let json = tmp.path().join("bench.json");
-    let args = ["bench", "--models", "plain", "--epochs", "1"];
-    let bench = mnist_bn_with(
-        "flex",
-        &[("MNIST_BN_HOST_SGD", "0")],
-        &[&args[..], &["--json", path_str(&json)]].concat(),
-    );
+    let args = Args::command("bench")
+        .opt("--models", "plain")
+        .epochs(1)
+        .path("--json", &json);
+    let bench = mnist_bn_with("flex", &[("MNIST_BN_HOST_SGD", "0")], &args);
     bench.assert_ok();
     assert!(
         bench
@@ -355,9 +308,9 @@ fn sgd_on_the_host_trains_the_same_run_to_the_bit() {
 fn report_with(tmp: &Path, env: &[(&str, &str)], extra: &[&str]) -> serde_json::Value {
     let name: Vec<String> = env.iter().map(|(k, v)| format!("{k}-{v}")).collect();
     let out = tmp.join(name.join("-"));
-    let args = short_args(&out, &[&["--seed", "3"], extra].concat());
+    let args = short_args(&out, &[]).opt("--seed", 3).args(extra);
     mnist_bn_with("flex", env, &args).assert_ok();
-    read_json(&out.join("report.json"))
+    report(&out)
 }
 
 /// A switch set to neither 1 nor 0 is refused by name.
@@ -396,34 +349,23 @@ fn weights_that_overflow_on_an_epochs_last_step_are_not_checkpointed() {
     // but the step leaves infinite weights; epoch 1 must not become the "last good" checkpoint.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let run = mnist_bn(&[
-        "train",
-        "--model",
-        "plain",
-        "--lr",
-        "1e39",
-        "--train-limit",
-        "64",
-        "--test-limit",
-        "100",
-        "--epochs",
-        "2",
-        "--quiet",
-        "--out",
-        path_str(&out),
-    ]);
-    assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
+    let run = mnist_bn(
+        &Args::train("plain")
+            .opt("--lr", "1e39")
+            .limits(64, 100)
+            .epochs(2)
+            .quiet()
+            .out(&out),
+    );
+    run.assert_exit(3, "diverged at epoch 1, batch 1 (loss 2.3");
     assert!(
         run.stderr
-            .contains("diverged at epoch 1, batch 1 (loss 2.3")
-            && run
-                .stderr
-                .contains("but the step left weights that are not finite"),
+            .contains("but the step left weights that are not finite"),
         "{}",
         run.stderr
     );
     assert!(!checkpoint(&out, 1).exists());
-    let report = read_json(&out.join("report.json"));
+    let report = report(&out);
     let stop = &report["models"][0]["stop"];
     assert_eq!(stop["status"], "diverged");
     assert_eq!((&stop["epoch"], &stop["batch"]), (&1.into(), &1.into()));
@@ -482,46 +424,17 @@ fn a_checkpoint_that_cannot_be_written_is_a_clear_error_and_the_last_one_survive
     // disk: the epoch-2 checkpoint's first file fails to write (EFBIG, like ENOSPC).
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let small = |extra: &[&str]| {
-        let mut a = vec![
-            "train",
-            "--model",
-            "plain",
-            "--train-limit",
-            "640",
-            "--test-limit",
-            "64",
-            "--quiet",
-            "--out",
-            path_str(&out),
-        ];
-        a.extend_from_slice(extra);
-        a.into_iter().map(String::from).collect::<Vec<_>>()
+    let small = |epochs: usize| {
+        Args::train("plain")
+            .limits(640, 64)
+            .quiet()
+            .out(&out)
+            .epochs(epochs)
     };
-    mnist_bn(
-        &small(&["--epochs", "1"])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    )
-    .assert_ok();
-    let output = Command::new("prlimit")
-        .arg("--fsize=500000")
-        .arg(env!("CARGO_BIN_EXE_mnist-bn"))
-        .args(small(&["--epochs", "2", "--resume"]))
-        .current_dir(root())
-        .env_remove("MNIST_DIR")
-        .env("MNIST_BN_BACKEND", "flex")
-        .output()
-        .expect("prlimit (util-linux) runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    mnist_bn(&small(1)).assert_ok();
     let target = checkpoint(&out, 2).join("model.bpk");
-    assert!(
-        stderr.contains(&format!("{}: File too large", target.display())),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    mnist_bn_with_limit("--fsize=500000", &small(2).flag("--resume"))
+        .assert_exit(1, &format!("{}: File too large", target.display()));
     // Epoch 1's checkpoint is whole, epoch 2's does not exist, nothing temporary is left.
     assert!(!checkpoint(&out, 2).exists());
     let entries: Vec<String> = std::fs::read_dir(out.join("plain/checkpoints"))
@@ -536,12 +449,7 @@ fn a_checkpoint_that_cannot_be_written_is_a_clear_error_and_the_last_one_survive
         .collect();
     assert!(strays.is_empty(), "{strays:?}");
     // With room again, the run resumes from epoch 1's checkpoint.
-    let resumed = mnist_bn(
-        &small(&["--epochs", "2", "--resume"])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let resumed = mnist_bn(&small(2).flag("--resume"));
     resumed.assert_ok();
     assert_eq!(printed_epochs(&resumed.stdout), [2], "{}", resumed.stdout);
 }

@@ -2,51 +2,34 @@
 
 use safetensors::SafeTensors;
 
-use crate::util::{mnist_bn, path_str, read_json, root};
+use crate::util::{Args, fixture, mnist_bn, read_json};
 
 #[test]
 fn import_eval_export_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let checkpoint = tmp.path().join("imported");
-    let fixture = root().join("tests/fixtures/init_bn.pt");
-    mnist_bn(&[
-        "import",
-        "--pytorch",
-        path_str(&fixture),
-        "--model",
+    mnist_bn(&Args::import(
+        &fixture("init_bn.pt"),
         "batchnorm",
-        "--out",
-        path_str(&checkpoint),
-    ])
+        &checkpoint,
+    ))
     .assert_ok();
     let json = tmp.path().join("eval.json");
-    let eval = mnist_bn(&[
-        "eval",
-        "--checkpoint",
-        path_str(&checkpoint),
-        "--mode",
-        "both",
-        "--test-limit",
-        "256",
-        "--json",
-        path_str(&json),
-    ]);
+    let eval = mnist_bn(
+        &Args::eval(&checkpoint)
+            .opt("--mode", "both")
+            .test_limit(256)
+            .path("--json", &json),
+    );
     eval.assert_ok();
     let tests = read_json(&json);
     assert_eq!(tests[0]["mode"], "train");
     assert_eq!(tests[1]["mode"], "eval");
 
     let exported = tmp.path().join("out.safetensors");
-    mnist_bn(&[
-        "export",
-        "--checkpoint",
-        path_str(&checkpoint),
-        "--safetensors",
-        path_str(&exported),
-    ])
-    .assert_ok();
+    mnist_bn(&Args::export(&checkpoint, &exported)).assert_ok();
     // The export holds exactly the tensors of the original state_dict, with the same values.
-    let original = std::fs::read(root().join("tests/fixtures/init_bn.safetensors")).unwrap();
+    let original = std::fs::read(fixture("init_bn.safetensors")).unwrap();
     let original = SafeTensors::deserialize(&original).unwrap();
     let ours = std::fs::read(&exported).unwrap();
     let ours = SafeTensors::deserialize(&ours).unwrap();
@@ -65,38 +48,25 @@ fn import_eval_export_round_trip() {
 
     // Training can start from PyTorch's weights.
     let out = tmp.path().join("run");
-    let run = mnist_bn(&[
-        "train",
-        "--model",
-        "batchnorm",
-        "--init-from",
-        path_str(&exported),
-        "--epochs",
-        "1",
-        "--train-limit",
-        "640",
-        "--test-limit",
-        "100",
-        "--out",
-        path_str(&out),
-    ]);
+    let run = mnist_bn(
+        &Args::train("batchnorm")
+            .path("--init-from", &exported)
+            .epochs(1)
+            .limits(640, 100)
+            .out(&out),
+    );
     run.assert_ok();
 }
 
 #[test]
 fn importing_the_wrong_variant_names_the_keys() {
     let tmp = tempfile::tempdir().unwrap();
-    let fixture = root().join("tests/fixtures/init_nonorm.safetensors");
     let out = tmp.path().join("x");
-    mnist_bn(&[
-        "import",
-        "--pytorch",
-        path_str(&fixture),
-        "--model",
+    mnist_bn(&Args::import(
+        &fixture("init_nonorm.safetensors"),
         "batchnorm",
-        "--out",
-        path_str(&out),
-    ])
+        &out,
+    ))
     .assert_error("missing tensors: batch_norm1.bias");
     assert!(!out.exists(), "nothing is written on failure");
 }

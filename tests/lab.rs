@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::util::{mnist_bn, path_str, read_json};
+use crate::util::{Args, mnist_bn, path_str, read_json};
 
 const NAMES: [&str; 5] = [
     "grid",
@@ -20,18 +20,13 @@ fn runs(section: &Value) -> &Vec<Value> {
 fn the_lab_runs_every_experiment_and_writes_its_report_and_figures() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lab");
-    let run = mnist_bn(&[
-        "lab",
-        "--train-limit",
-        "1200",
-        "--test-limit",
-        "300",
-        "--steps",
-        "100",
-        "--quiet",
-        "--out",
-        path_str(&out),
-    ]);
+    let run = mnist_bn(
+        &Args::command("lab")
+            .limits(1200, 300)
+            .opt("--steps", 100)
+            .quiet()
+            .out(&out),
+    );
     run.assert_ok();
     for name in NAMES {
         assert!(
@@ -161,21 +156,15 @@ fn the_same_seed_gives_the_same_lab_and_another_seed_another() {
     let dir = tempfile::tempdir().unwrap();
     let lab = |name: &str, seed: &str| {
         let out = dir.path().join(name);
-        mnist_bn(&[
-            "lab",
-            "grid",
-            "--train-limit",
-            "600",
-            "--test-limit",
-            "100",
-            "--steps",
-            "30",
-            "--seed",
-            seed,
-            "--quiet",
-            "--out",
-            path_str(&out),
-        ])
+        mnist_bn(
+            &Args::command("lab")
+                .args(["grid"])
+                .limits(600, 100)
+                .opt("--steps", 30)
+                .opt("--seed", seed)
+                .quiet()
+                .out(&out),
+        )
         .assert_ok();
         let report = read_json(&out.join("lab.json"));
         runs(&report["experiments"][0])
@@ -199,35 +188,25 @@ fn inference_tests_a_checkpoint_and_refuses_one_without_batch_norm() {
     let dir = tempfile::tempdir().unwrap();
     let trained = dir.path().join("trained");
     for model in ["batchnorm", "plain"] {
-        mnist_bn(&[
-            "train",
-            "--model",
-            model,
-            "--epochs",
-            "1",
-            "--train-limit",
-            "640",
-            "--test-limit",
-            "64",
-            "--quiet",
-            "--out",
-            path_str(&trained),
-            "--force",
-        ])
+        mnist_bn(
+            &Args::train(model)
+                .epochs(1)
+                .limits(640, 64)
+                .quiet()
+                .out(&trained)
+                .flag("--force"),
+        )
         .assert_ok();
     }
     let out = dir.path().join("lab");
-    let run = mnist_bn(&[
-        "lab",
-        "inference",
-        "--checkpoint",
-        path_str(&trained.join("batchnorm")),
-        "--test-limit",
-        "200",
-        "--quiet",
-        "--out",
-        path_str(&out),
-    ]);
+    let inference = || Args::command("lab").args(["inference"]);
+    let run = mnist_bn(
+        &inference()
+            .path("--checkpoint", &trained.join("batchnorm"))
+            .test_limit(200)
+            .quiet()
+            .out(&out),
+    );
     run.assert_ok();
     let report = read_json(&out.join("lab.json"));
     let section = &report["experiments"][0];
@@ -240,18 +219,14 @@ fn inference_tests_a_checkpoint_and_refuses_one_without_batch_norm() {
     );
     assert_eq!(section["summary"].as_array().unwrap().len(), 6 + 2);
 
-    mnist_bn(&[
-        "lab",
-        "inference",
-        "--checkpoint",
-        path_str(&trained.join("plain")),
-        "--test-limit",
-        "64",
-        "--quiet",
-        "--force",
-        "--out",
-        path_str(&out),
-    ])
+    mnist_bn(
+        &inference()
+            .path("--checkpoint", &trained.join("plain"))
+            .test_limit(64)
+            .quiet()
+            .flag("--force")
+            .out(&out),
+    )
     .assert_error("does not hold an MLP with batch norm");
 }
 

@@ -1,21 +1,12 @@
 //! The whole lesson on a subset: what the app prints and writes.
 
-use crate::util::{losses, mnist_bn, mnist_bn_with, path_str, read_json};
+use crate::util::{Args, epoch_dir, losses, mnist_bn, mnist_bn_with, read_json, report};
 
 #[test]
 fn the_lesson_on_a_subset_prints_and_writes_everything() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let run = mnist_bn(&[
-        "--train-limit",
-        "2000",
-        "--test-limit",
-        "500",
-        "--epochs",
-        "2",
-        "--out",
-        path_str(&out),
-    ]);
+    let run = mnist_bn(&Args::lesson().limits(2000, 500).epochs(2).out(&out));
     run.assert_ok();
     let stdout = &run.stdout;
 
@@ -45,7 +36,7 @@ fn the_lesson_on_a_subset_prints_and_writes_everything() {
     assert_eq!(lesson_lines(stdout), LESSON_ORDER, "{stdout}");
 
     // report.json: its schema and numbers that hang together.
-    let report = read_json(&out.join("report.json"));
+    let report = report(&out);
     assert_eq!(report["schema"], 2);
     assert_eq!(report["train_images"], 2000);
     assert_eq!(report["test_images"], 500);
@@ -112,8 +103,8 @@ fn the_lesson_on_a_subset_prints_and_writes_everything() {
 
     // Checkpoints after every epoch, complete, and no temporary files left.
     for model in ["batchnorm", "plain"] {
-        for epoch in ["epoch-001", "epoch-002"] {
-            let dir = out.join(model).join("checkpoints").join(epoch);
+        for epoch in [1, 2] {
+            let dir = epoch_dir(&out, model, epoch);
             for file in ["model.bpk", "model.json", "training.json", "optimizer.bin"] {
                 assert!(dir.join(file).is_file(), "{}", dir.join(file).display());
             }
@@ -129,15 +120,7 @@ fn the_lesson_on_a_subset_prints_and_writes_everything() {
     // `eval` of the plain model's checkpoint gives exactly the report's eval-mode figures.
     let json = tmp.path().join("eval.json");
     let plain = out.join("plain");
-    let eval = mnist_bn(&[
-        "eval",
-        "--checkpoint",
-        path_str(&plain),
-        "--test-limit",
-        "500",
-        "--json",
-        path_str(&json),
-    ]);
+    let eval = mnist_bn(&Args::eval(&plain).test_limit(500).path("--json", &json));
     eval.assert_ok();
     let tests = read_json(&json);
     assert_eq!(tests[0]["correct"], models[1]["tests"][0]["correct"]);
@@ -149,15 +132,8 @@ fn the_lesson_on_a_subset_prints_and_writes_everything() {
     assert!((a - b).abs() < 1e-9, "{a} vs {b}");
 
     // An existing run directory is never overwritten without --force.
-    mnist_bn(&[
-        "--epochs",
-        "1",
-        "--train-limit",
-        "100",
-        "--out",
-        path_str(&out),
-    ])
-    .assert_error("not empty; pass --force");
+    mnist_bn(&Args::lesson().epochs(1).opt("--train-limit", 100).out(&out))
+        .assert_error("not empty; pass --force");
 }
 
 #[test]
@@ -166,25 +142,15 @@ fn train_runs_one_model_and_bn_init_lesson_changes_the_start() {
     let mut first = Vec::new();
     for init in ["modern", "lesson"] {
         let out = tmp.path().join(init);
-        let args = [
-            "train",
-            "--model",
-            "batchnorm",
-            "--bn-init",
-            init,
-            "--epochs",
-            "1",
-            "--train-limit",
-            "640",
-            "--test-limit",
-            "100",
-            "--out",
-            path_str(&out),
-        ];
+        let args = Args::train("batchnorm")
+            .opt("--bn-init", init)
+            .epochs(1)
+            .limits(640, 100)
+            .out(&out);
         let run = mnist_bn(&args);
         run.assert_ok();
         assert_eq!(run.stdout.matches("Test Loss: ").count(), 2);
-        let report = read_json(&out.join("report.json"));
+        let report = report(&out);
         assert_eq!(report["models"].as_array().unwrap().len(), 1);
         let expected = if init == "lesson" { "Lesson" } else { "Ones" };
         assert_eq!(report["models"][0]["config"]["Mlp"]["bn_init"], expected);
@@ -228,19 +194,12 @@ fn side_by_side_prints_and_computes_what_one_after_another_does() {
                 "RAYON_NUM_THREADS",
                 if side_by_side == "2" { "2" } else { "1" },
             )],
-            &[
-                "--train-limit",
-                "1000",
-                "--test-limit",
-                "300",
-                "--epochs",
-                "2",
-                "--side-by-side",
-                side_by_side,
-                "--quiet",
-                "--out",
-                path_str(&out),
-            ],
+            &Args::lesson()
+                .limits(1000, 300)
+                .epochs(2)
+                .opt("--side-by-side", side_by_side)
+                .quiet()
+                .out(&out),
         );
         run.assert_ok();
         // Everything but the timings.
@@ -251,7 +210,7 @@ fn side_by_side_prints_and_computes_what_one_after_another_does() {
             .filter(|l| !l.starts_with("data: "))
             .map(String::from)
             .collect();
-        (printed, read_json(&out.join("report.json")))
+        (printed, report(&out))
     };
     let (together, report_together) = run("2");
     let (alone, report_alone) = run("1");

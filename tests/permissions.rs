@@ -2,11 +2,12 @@
 //! path. Sessions and CI run as root, for whom permission bits do not stop anything, so as
 //! root these tests run the binary as the unprivileged user 65534 (`setpriv`, util-linux).
 
+use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{Run, path_str, root};
+use crate::util::{Args, Run, copy_shipped_data, epoch_dir, path_str};
 
 fn is_root() -> bool {
     let out = Command::new("id").arg("-u").output().expect("id runs");
@@ -38,14 +39,10 @@ impl Sandbox {
         }
         chmod(&bin, 0o755);
         let data = tmp.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        chmod(&data, 0o755);
-        for entry in std::fs::read_dir(root().join("data/mnist")).unwrap() {
-            let entry = entry.unwrap();
-            let to = data.join(entry.file_name());
-            std::fs::copy(entry.path(), &to).unwrap();
-            chmod(&to, 0o644);
+        for file in copy_shipped_data(&data) {
+            chmod(&file, 0o644);
         }
+        chmod(&data, 0o755);
         Self { tmp, bin, data }
     }
 
@@ -55,7 +52,11 @@ impl Sandbox {
 
     /// Runs the copied binary as an unprivileged user (65534 when the tests run as root, else
     /// the tests' own user) in the sandbox; `None` when this machine cannot drop privileges.
-    fn run(&self, args: &[&str]) -> Option<Run> {
+    fn run<I>(&self, args: I) -> Option<Run>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<OsStr>,
+    {
         let mut command = if is_root() {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
@@ -79,24 +80,15 @@ impl Sandbox {
         Some(Run::from(output))
     }
 
-    /// `train` of the plain model for one epoch on 64 images of the sandbox's data.
-    fn train_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec![
-            "train",
-            "--model",
-            "plain",
-            "--epochs",
-            "1",
-            "--train-limit",
-            "64",
-            "--test-limit",
-            "64",
-            "--quiet",
-            "--data-dir",
-            path_str(&self.data),
-        ];
-        args.extend_from_slice(extra);
-        args
+    /// `train` of the plain model for one epoch on 64 images of the sandbox's data, into
+    /// `out`.
+    fn train_args(&self, out: &Path) -> Args {
+        Args::train("plain")
+            .epochs(1)
+            .limits(64, 64)
+            .quiet()
+            .path("--data-dir", &self.data)
+            .out(out)
     }
 }
 
@@ -112,19 +104,16 @@ fn an_unwritable_output_directory_is_a_clear_error() {
     chmod(&locked, 0o555);
     // A new run directory inside it cannot be made; the existing one cannot be written.
     let inside = locked.join("run");
-    let Some(run) = sandbox.run(&sandbox.train_args(&["--out", path_str(&inside)])) else {
+    let Some(run) = sandbox.run(&sandbox.train_args(&inside)) else {
         return;
     };
     run.assert_error(&format!("--out {}: cannot create", inside.display()));
-    let run = sandbox.run(&sandbox.train_args(&["--out", path_str(&locked)]));
+    let run = sandbox.run(&sandbox.train_args(&locked));
     run.unwrap()
         .assert_error(&format!("--out {}: cannot write there", locked.display()));
     // The user can write where it may: the same run into the sandbox works.
     let ok = sandbox.path().join("ok");
-    sandbox
-        .run(&sandbox.train_args(&["--out", path_str(&ok)]))
-        .unwrap()
-        .assert_ok();
+    sandbox.run(&sandbox.train_args(&ok)).unwrap().assert_ok();
 }
 
 #[test]
@@ -133,7 +122,7 @@ fn an_unreadable_data_file_is_a_clear_error_naming_it() {
     let hidden = sandbox.data.join("train-labels.idx1-ubyte.gz");
     chmod(&hidden, 0o000);
     let out = sandbox.path().join("run");
-    let Some(run) = sandbox.run(&sandbox.train_args(&["--out", path_str(&out)])) else {
+    let Some(run) = sandbox.run(&sandbox.train_args(&out)) else {
         return;
     };
     run.assert_error(path_str(&hidden));
@@ -144,23 +133,19 @@ fn an_unreadable_data_file_is_a_clear_error_naming_it() {
 fn an_unreadable_checkpoint_file_is_a_clear_error_naming_it() {
     let sandbox = Sandbox::new();
     let out = sandbox.path().join("run");
-    let Some(run) = sandbox.run(&sandbox.train_args(&["--out", path_str(&out)])) else {
+    let Some(run) = sandbox.run(&sandbox.train_args(&out)) else {
         return;
     };
     run.assert_ok();
-    let weights = out.join("plain/checkpoints/epoch-001/model.bpk");
+    let weights = epoch_dir(&out, "plain", 1).join("model.bpk");
     chmod(&weights, 0o000);
     let checkpoint = out.join("plain");
     let run = sandbox
-        .run(&[
-            "eval",
-            "--checkpoint",
-            path_str(&checkpoint),
-            "--test-limit",
-            "64",
-            "--data-dir",
-            path_str(&sandbox.data),
-        ])
+        .run(
+            &Args::eval(&checkpoint)
+                .test_limit(64)
+                .path("--data-dir", &sandbox.data),
+        )
         .unwrap();
     run.assert_error(path_str(&weights));
     assert!(run.stderr.contains("Permission denied"), "{}", run.stderr);

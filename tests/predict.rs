@@ -6,13 +6,20 @@ use mnist_bn_data::{IMAGE_PIXELS, Mnist, Split};
 use mnist_bn_model::NetConfig;
 use mnist_bn_train::{ModelSpec, load_checkpoint, model_from_bytes, predict};
 
-use crate::util::{mnist_bn, path_str, root, train_args};
+use crate::util::{Args, epoch_dir, mnist_bn, path_str, root, shipped_data};
 
 #[test]
 fn predict_reads_pngs_like_the_test_set() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    mnist_bn(&train_args("plain", "1", "6400", "64", path_str(&out))).assert_ok();
+    mnist_bn(
+        &Args::train("plain")
+            .epochs(1)
+            .limits(6400, 64)
+            .quiet()
+            .out(&out),
+    )
+    .assert_ok();
 
     // The first eight test digits as 28×28 PNGs, and the first one again as a big, dark-on-light
     // RGB picture.
@@ -88,7 +95,7 @@ fn predict_reads_pngs_like_the_test_set() {
 
 /// The first `n` test digits written as 28×28 PNGs in `dir`, with their pixels and labels.
 fn test_digit_files(dir: &std::path::Path, n: usize) -> (Vec<std::path::PathBuf>, Mnist) {
-    let test = Mnist::load(Split::Test, Some(&root().join("data/mnist")))
+    let test = Mnist::load(Split::Test, Some(&shipped_data()))
         .unwrap()
         .truncate(n);
     let files = (0..test.len())
@@ -153,18 +160,13 @@ fn without_a_checkpoint_both_shipped_models_answer() {
 fn a_run_directory_with_several_models_is_refused_with_their_names() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    mnist_bn(&[
-        "run",
-        "--train-limit",
-        "640",
-        "--test-limit",
-        "64",
-        "--epochs",
-        "1",
-        "--quiet",
-        "--out",
-        path_str(&out),
-    ])
+    mnist_bn(
+        &Args::command("run")
+            .limits(640, 64)
+            .epochs(1)
+            .quiet()
+            .out(&out),
+    )
     .assert_ok();
     let (files, _) = test_digit_files(tmp.path(), 1);
     mnist_bn(&[
@@ -176,7 +178,7 @@ fn a_run_directory_with_several_models_is_refused_with_their_names() {
     .assert_error("is a run directory with several models (batchnorm, plain); name one, e.g. ");
     // A model that has no complete epoch yet (trained second, or stopped in epoch 1) still
     // counts: the run directory does not quietly mean the other one.
-    std::fs::remove_dir_all(out.join("plain/checkpoints/epoch-001")).unwrap();
+    std::fs::remove_dir_all(epoch_dir(&out, "plain", 1)).unwrap();
     mnist_bn(&[
         "predict",
         "--checkpoint",
@@ -193,9 +195,6 @@ fn a_run_directory_with_several_models_is_refused_with_their_names() {
     ]);
     run.assert_ok();
     // It says which checkpoint answered.
-    let expected = format!(
-        "checkpoint: {}",
-        model.join("checkpoints/epoch-001").display()
-    );
+    let expected = format!("checkpoint: {}", epoch_dir(&out, "batchnorm", 1).display());
     assert!(run.stdout.contains(&expected), "{}", run.stdout);
 }

@@ -9,40 +9,30 @@
 //! training again), and a result that changes when the checkpoint's weights or optimizer state
 //! are changed on purpose. The runs use SGD with momentum, so that the optimizer state matters.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::util::{exported_weights, losses, mnist_bn, path_str, printed_epochs, read_json};
+use crate::util::{
+    Args, epoch_dir, exported_weights, losses, mnist_bn, path_str, printed_epochs, report,
+};
 
 /// The arguments of a small shuffled batch-norm run with momentum into `out`.
-fn train_args<'a>(out: &'a Path, epochs: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "train",
-        "--model",
-        "batchnorm",
-        "--train-limit",
-        "960",
-        "--test-limit",
-        "200",
-        "--shuffle",
-        "--seed",
-        "7",
-        "--momentum",
-        "0.9",
-        "--epochs",
-        epochs,
-        "--quiet",
-        "--out",
-        path_str(out),
-    ];
-    args.extend_from_slice(extra);
-    args
+fn train_args(out: &Path, epochs: usize, extra: &[&str]) -> Args {
+    Args::train("batchnorm")
+        .limits(960, 200)
+        .flag("--shuffle")
+        .opt("--seed", 7)
+        .opt("--momentum", 0.9)
+        .epochs(epochs)
+        .quiet()
+        .out(out)
+        .args(extra)
 }
 
 /// Trains; returns the report and what the run printed.
-fn train(out: &Path, epochs: &str, extra: &[&str]) -> (serde_json::Value, String) {
+fn train(out: &Path, epochs: usize, extra: &[&str]) -> (serde_json::Value, String) {
     let run = mnist_bn(&train_args(out, epochs, extra));
     run.assert_ok();
-    (read_json(&out.join("report.json")), run.stdout.clone())
+    (report(out), run.stdout.clone())
 }
 
 fn epoch_seconds(report: &serde_json::Value, epoch: usize) -> f64 {
@@ -51,8 +41,8 @@ fn epoch_seconds(report: &serde_json::Value, epoch: usize) -> f64 {
         .unwrap()
 }
 
-fn checkpoint(out: &Path, epoch: usize) -> std::path::PathBuf {
-    out.join(format!("batchnorm/checkpoints/epoch-{epoch:03}"))
+fn checkpoint(out: &Path, epoch: usize) -> PathBuf {
+    epoch_dir(out, "batchnorm", epoch)
 }
 
 #[test]
@@ -60,9 +50,9 @@ fn a_resumed_run_trains_only_the_missing_epochs_and_ends_as_an_uninterrupted_run
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
     let split = tmp.path().join("split");
-    let (full, _) = train(&whole, "3", &[]);
-    let (first, _) = train(&split, "1", &[]);
-    let (resumed, printed) = train(&split, "3", &["--resume"]);
+    let (full, _) = train(&whole, 3, &[]);
+    let (first, _) = train(&split, 1, &[]);
+    let (resumed, printed) = train(&split, 3, &["--resume"]);
 
     assert_eq!(printed_epochs(&printed), [2, 3], "{printed}");
     assert_eq!(
@@ -90,9 +80,9 @@ fn a_resume_starts_from_the_checkpoints_weights_and_optimizer_state() {
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
     let other = tmp.path().join("other");
-    let (full, _) = train(&whole, "2", &[]);
+    let (full, _) = train(&whole, 2, &[]);
     let whole_model = whole.join("batchnorm");
-    let (before, _) = train(&other, "1", &["--init-from", path_str(&whole_model)]);
+    let (before, _) = train(&other, 1, &["--init-from", path_str(&whole_model)]);
     for file in ["model.bpk", "optimizer.bin"] {
         std::fs::copy(
             checkpoint(&whole, 1).join(file),
@@ -100,7 +90,7 @@ fn a_resume_starts_from_the_checkpoints_weights_and_optimizer_state() {
         )
         .unwrap();
     }
-    let (resumed, printed) = train(&other, "2", &["--resume"]);
+    let (resumed, printed) = train(&other, 2, &["--resume"]);
     assert_eq!(printed_epochs(&printed), [2], "{printed}");
     let (a, b) = (losses(&full, 0), losses(&resumed, 0));
     assert_ne!(
@@ -127,10 +117,10 @@ fn without_optimizer_bin_the_momentum_restarts_from_zero() {
     let tmp = tempfile::tempdir().unwrap();
     let whole = tmp.path().join("whole");
     let split = tmp.path().join("split");
-    let (full, _) = train(&whole, "2", &[]);
-    train(&split, "1", &[]);
+    let (full, _) = train(&whole, 2, &[]);
+    train(&split, 1, &[]);
     std::fs::remove_file(checkpoint(&split, 1).join("optimizer.bin")).unwrap();
-    let (resumed, _) = train(&split, "2", &["--resume"]);
+    let (resumed, _) = train(&split, 2, &["--resume"]);
     let (a, b) = (losses(&full, 0), losses(&resumed, 0));
     assert_eq!(a[0], b[0]);
     assert_ne!(a[1], b[1], "the momentum buffers made no difference");
@@ -139,30 +129,12 @@ fn without_optimizer_bin_the_momentum_restarts_from_zero() {
 #[test]
 fn the_same_seed_gives_the_same_losses_and_another_seed_other_ones() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a, _) = train(&tmp.path().join("a"), "2", &[]);
-    let (b, _) = train(&tmp.path().join("b"), "2", &[]);
+    let (a, _) = train(&tmp.path().join("a"), 2, &[]);
+    let (b, _) = train(&tmp.path().join("b"), 2, &[]);
     assert_eq!(losses(&a, 0), losses(&b, 0));
-    let c = mnist_bn(&[
-        "train",
-        "--model",
-        "batchnorm",
-        "--train-limit",
-        "960",
-        "--test-limit",
-        "200",
-        "--shuffle",
-        "--seed",
-        "8",
-        "--momentum",
-        "0.9",
-        "--epochs",
-        "2",
-        "--quiet",
-        "--out",
-        path_str(&tmp.path().join("c")),
-    ]);
-    c.assert_ok();
-    let c = read_json(&tmp.path().join("c/report.json"));
+    let c = tmp.path().join("c");
+    mnist_bn(&train_args(&c, 2, &[]).set("--seed", 8)).assert_ok();
+    let c = report(&c);
     assert_ne!(losses(&a, 0), losses(&c, 0));
 }
 
@@ -172,33 +144,22 @@ fn the_seed_shuffles_only_with_shuffle() {
     // --shuffle the order, and so the losses, differ; without it both see file order.
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("init");
-    train(&run_dir, "1", &[]);
+    train(&run_dir, 1, &[]);
     let init = run_dir.join("batchnorm");
     let run = |name: &str, seed: &str, shuffle: bool| {
         let out = tmp.path().join(name);
-        let mut args = vec![
-            "train",
-            "--model",
-            "batchnorm",
-            "--train-limit",
-            "960",
-            "--test-limit",
-            "200",
-            "--seed",
-            seed,
-            "--epochs",
-            "1",
-            "--quiet",
-            "--init-from",
-            path_str(&init),
-            "--out",
-            path_str(&out),
-        ];
+        let mut args = Args::train("batchnorm")
+            .limits(960, 200)
+            .opt("--seed", seed)
+            .epochs(1)
+            .quiet()
+            .path("--init-from", &init)
+            .out(&out);
         if shuffle {
-            args.push("--shuffle");
+            args = args.flag("--shuffle");
         }
         mnist_bn(&args).assert_ok();
-        losses(&read_json(&out.join("report.json")), 0)
+        losses(&report(&out), 0)
     };
     assert_ne!(run("s1", "1", true), run("s2", "2", true));
     assert_eq!(run("f1", "1", false), run("f2", "2", false));
@@ -208,21 +169,17 @@ fn the_seed_shuffles_only_with_shuffle() {
 fn resume_refuses_other_settings() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    train(&out, "1", &[]);
-    for other in [["--lr", "0.1"], ["--batch-size", "32"], ["--seed", "8"]] {
-        let mut args = train_args(&out, "2", &["--resume"]);
-        // A flag the base arguments hold is replaced (clap refuses it twice), others added.
-        let at = args.iter().position(|a| *a == other[0]);
-        match at {
-            Some(i) => args[i + 1] = other[1],
-            None => args.extend_from_slice(&other),
-        }
+    train(&out, 1, &[]);
+    // A flag the base arguments hold is replaced (clap refuses it twice), others added.
+    for (flag, value) in [
+        ("--lr", "0.1"),
+        ("--batch-size", "32"),
+        ("--seed", "8"),
+        ("--momentum", "0.5"),
+    ] {
+        let args = train_args(&out, 2, &["--resume"]).set(flag, value);
         mnist_bn(&args).assert_error("was trained with other settings");
     }
-    let mut args = train_args(&out, "2", &["--resume"]);
-    let i = args.iter().position(|a| *a == "--momentum").unwrap();
-    args[i + 1] = "0.5";
-    mnist_bn(&args).assert_error("was trained with other settings");
 }
 
 #[test]
@@ -230,12 +187,12 @@ fn a_forced_new_run_replaces_the_old_runs_checkpoints() {
     // An old run's later epochs must not survive `--force` to be taken by `--resume`.
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    train(&out, "3", &[]);
-    let (fresh, _) = train(&out, "1", &["--force", "--lr", "0.02"]);
+    train(&out, 3, &[]);
+    let (fresh, _) = train(&out, 1, &["--force", "--lr", "0.02"]);
     assert!(checkpoint(&out, 1).is_dir());
     assert!(!checkpoint(&out, 2).exists() && !checkpoint(&out, 3).exists());
-    mnist_bn(&train_args(&out, "2", &["--resume", "--lr", "0.02"])).assert_ok();
-    let resumed = read_json(&out.join("report.json"));
+    mnist_bn(&train_args(&out, 2, &["--resume", "--lr", "0.02"])).assert_ok();
+    let resumed = report(&out);
     assert_eq!(losses(&resumed, 0).len(), 2);
     assert_eq!(losses(&resumed, 0)[0], losses(&fresh, 0)[0]);
 }

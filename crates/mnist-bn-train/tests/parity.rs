@@ -12,55 +12,17 @@
 //! exact arithmetic allows; anything wrong in the model (a bias, the variance, the ReLU
 //! order) is off by orders of magnitude more.
 
-use std::path::{Path, PathBuf};
+mod golden;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::{GradientsParams, SgdConfig};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
+use mnist_bn_data::Split;
 use mnist_bn_model::{Mlp, MlpConfig, Norm};
 use mnist_bn_train::{export_pytorch, import_pytorch};
-use safetensors::SafeTensors;
 
-const RTOL: f64 = 1e-5;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
-
-fn f32s(st: &SafeTensors<'_>, key: &str) -> Vec<f32> {
-    let view = st.tensor(key).unwrap_or_else(|e| panic!("{key}: {e}"));
-    view.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-/// Compares two tensors; returns the largest absolute and relative differences.
-fn compare(what: &str, ours: &[f32], theirs: &[f32], atol: f64) -> (f64, f64) {
-    assert_eq!(ours.len(), theirs.len(), "{what}: length");
-    let (mut max_abs, mut max_rel) = (0.0f64, 0.0f64);
-    for (i, (&a, &b)) in ours.iter().zip(theirs).enumerate() {
-        let (a, b) = (f64::from(a), f64::from(b));
-        let diff = (a - b).abs();
-        assert!(
-            diff <= atol + RTOL * b.abs(),
-            "{what}[{i}]: ours {a} vs PyTorch {b} (diff {diff:e})"
-        );
-        max_abs = max_abs.max(diff);
-        if b.abs() > 1e-4 {
-            max_rel = max_rel.max(diff / b.abs());
-        }
-    }
-    println!("{what:<28} max |diff| {max_abs:.2e}   max rel {max_rel:.2e}");
-    (max_abs, max_rel)
-}
-
-fn data_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-}
+use golden::{Report, SafetensorsFile, data_of, fixture, mnist};
 
 /// A linear weight in PyTorch's `[out, in]` layout.
 fn torch_layout(t: Tensor<2>) -> Vec<f32> {
@@ -73,26 +35,17 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
     let model: Mlp = import_pytorch(&fixture(init), &config, &device).unwrap();
     let model = model.train().with_batch_statistics(true);
 
-    let bytes = std::fs::read(fixture(golden)).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let input = Tensor::<2>::from_data(TensorData::new(f32s(&st, "input"), [64, 784]), &device);
-    let target_bytes = st.tensor("target").unwrap();
-    let targets: Vec<i64> = target_bytes
-        .data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [64]), &device);
+    let file = SafetensorsFile::fixture(golden);
+    let st = file.tensors();
+    let (input, targets) = file.batch(&device);
+    let mut report = Report::default();
 
     let logits = model.forward(input);
-    compare(
-        "logits",
-        &data_of(logits.clone()),
-        &f32s(&st, "logits"),
-        1e-6,
-    );
+    let ours = data_of(logits.clone());
+    report.compare("logits", &ours, &file.f32s("logits"), 1e-6);
     let loss = CrossEntropyLoss::new(None, &device).forward(logits, targets);
-    compare("loss", &data_of(loss.clone()), &f32s(&st, "loss"), 1e-6);
+    let ours = data_of(loss.clone());
+    report.compare("loss", &ours, &file.f32s("loss"), 1e-6);
 
     let grads = loss.backward();
     let linear = [
@@ -106,20 +59,12 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
             .val()
             .grad(&grads)
             .expect("weight has a gradient");
-        compare(
-            &format!("grad.{name}.weight"),
-            &torch_layout(g),
-            &f32s(&st, &format!("grad.{name}.weight")),
-            1e-7,
-        );
+        let key = format!("grad.{name}.weight");
+        report.compare(&key, &torch_layout(g), &file.f32s(&key), 1e-7);
         if let Some(bias) = &layer.bias {
             let g = bias.val().grad(&grads).expect("bias has a gradient");
-            compare(
-                &format!("grad.{name}.bias"),
-                &data_of(g),
-                &f32s(&st, &format!("grad.{name}.bias")),
-                1e-7,
-            );
+            let key = format!("grad.{name}.bias");
+            report.compare(&key, &data_of(g), &file.f32s(&key), 1e-7);
         }
     }
     for (name, bn) in [
@@ -133,7 +78,7 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
                     .val()
                     .grad(&grads)
                     .expect("batch norm parameter has a gradient");
-                compare(&key, &data_of(g), &f32s(&st, &key), 1e-7);
+                report.compare(&key, &data_of(g), &file.f32s(&key), 1e-7);
             }
         }
     }
@@ -144,8 +89,8 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
     let dir = tempfile::tempdir().unwrap();
     let exported = dir.path().join("after.safetensors");
     export_pytorch(&model, &exported, 1).unwrap();
-    let ours_bytes = std::fs::read(&exported).unwrap();
-    let ours = SafeTensors::deserialize(&ours_bytes).unwrap();
+    let ours_file = SafetensorsFile::read(&exported);
+    let ours = ours_file.tensors();
     let mut compared = 0;
     for key in st.names() {
         let Some(name) = key.strip_prefix("after.") else {
@@ -156,7 +101,7 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
             assert_eq!(view.data(), st.tensor(key).unwrap().data(), "{name}");
             continue;
         }
-        compare(key, &f32s(&ours, name), &f32s(&st, key), 1e-6);
+        report.compare(key, &ours_file.f32s(name), &file.f32s(key), 1e-6);
         compared += 1;
     }
     let expected = match norm {
@@ -171,6 +116,7 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
             .filter(|k| k.starts_with("after."))
             .count()
     );
+    report.print(golden);
 }
 
 #[test]
@@ -250,10 +196,10 @@ fn export_then_import_gives_the_same_model() {
         assert_eq!(data_of(x.weight.val()), data_of(y.weight.val()));
     }
     // The exported file is byte-for-byte PyTorch's layout: the same tensors as the original.
-    let original = std::fs::read(fixture("init_bn.safetensors")).unwrap();
-    let original = SafeTensors::deserialize(&original).unwrap();
-    let exported = std::fs::read(&path).unwrap();
-    let exported = SafeTensors::deserialize(&exported).unwrap();
+    let original = SafetensorsFile::fixture("init_bn.safetensors");
+    let original = original.tensors();
+    let exported = SafetensorsFile::read(&path);
+    let exported = exported.tensors();
     let mut names = original.names();
     names.sort();
     let mut ours = exported.names();
@@ -280,11 +226,6 @@ fn export_then_import_gives_the_same_model() {
 fn reference() -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(fixture("pytorch3_reference_results.json")).unwrap())
         .unwrap()
-}
-
-fn mnist(split: mnist_bn_data::Split) -> mnist_bn_data::Mnist {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-    mnist_bn_data::Mnist::load(split, Some(&dir)).unwrap()
 }
 
 fn check_test(ours: &mnist_bn_train::TestReport, theirs: &serde_json::Value, what: &str) {
@@ -315,7 +256,7 @@ fn check_test(ours: &mnist_bn_train::TestReport, theirs: &serde_json::Value, wha
 fn pytorch_trained_weights_test_exactly_like_pytorch() {
     use mnist_bn_train::{TestMode, evaluate};
     let device = Device::flex();
-    let test = mnist(mnist_bn_data::Split::Test);
+    let test = mnist(Split::Test);
     let results = reference();
     let results = &results["test"];
 
@@ -344,18 +285,18 @@ fn pytorch_trained_weights_test_exactly_like_pytorch() {
     let dir = tempfile::tempdir().unwrap();
     let exported = dir.path().join("after.safetensors");
     export_pytorch(model.as_mlp().unwrap(), &exported, 0).unwrap();
-    let ours = std::fs::read(&exported).unwrap();
-    let ours = SafeTensors::deserialize(&ours).unwrap();
-    let theirs = std::fs::read(fixture("pytorch3_bn_after_trainmode_test.safetensors")).unwrap();
-    let theirs = SafeTensors::deserialize(&theirs).unwrap();
+    let ours = SafetensorsFile::read(&exported);
+    let theirs = SafetensorsFile::fixture("pytorch3_bn_after_trainmode_test.safetensors");
+    let mut report = Report::default();
     for key in [
         "batch_norm1.running_mean",
         "batch_norm1.running_var",
         "batch_norm2.running_mean",
         "batch_norm2.running_var",
     ] {
-        compare(key, &f32s(&ours, key), &f32s(&theirs, key), 1e-6);
+        report.compare(key, &ours.f32s(key), &theirs.f32s(key), 1e-6);
     }
+    report.print("running statistics after the train-mode test");
 
     let plain = MlpConfig::new(Norm::None);
     let model: mnist_bn_model::Net = import_pytorch(
@@ -379,7 +320,7 @@ fn a_whole_epoch_from_pytorchs_init_gives_pytorchs_loss() {
     use mnist_bn_train::{DeviceTuning, Learner, ProgressMode, TrainingConfig};
     use std::sync::atomic::AtomicBool;
     let device = Device::flex();
-    let train = mnist(mnist_bn_data::Split::Train);
+    let train = mnist(Split::Train);
     let results = reference();
     for (threads, parallel) in [(1, false), (2, true)] {
         let pool = rayon::ThreadPoolBuilder::new()

@@ -54,19 +54,20 @@
 //! | rnn_bn  | 1.49e-7 | 0       | 3.28e-8 `input_norm.*.bias` | 7.45e-9 (several)          | 5.96e-8 `*_norm.*.running_var`     |
 //! | rnn     | 4.47e-7 | 2.38e-7 | 2.47e-8 `bias`              | 2.98e-8 `hidden.weight`    | (none)                             |
 
+mod golden;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
-use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
+use burn::tensor::{Device, Gradients, Tensor};
+use mnist_bn_data::Split;
 use mnist_bn_model::{ConvNetConfig, Norm, RowRnnConfig};
-use safetensors::SafeTensors;
 
-const RTOL: f64 = 1e-5;
-const BATCH: usize = 64;
+use golden::{BATCH, Report, SafetensorsFile, data_of, fixture, mnist};
 
 /// Absolute tolerances of one golden step.
 #[derive(Debug, Clone, Copy)]
@@ -93,96 +94,6 @@ const CONV_BN: Atol = Atol {
     grad: 3e-5,
     state: 5e-7,
 };
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
-
-fn f32s(st: &SafeTensors<'_>, key: &str) -> Vec<f32> {
-    let view = st.tensor(key).unwrap_or_else(|e| panic!("{key}: {e}"));
-    assert_eq!(view.dtype(), safetensors::Dtype::F32, "{key}");
-    view.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-fn i64s(st: &SafeTensors<'_>, key: &str) -> Vec<i64> {
-    let view = st.tensor(key).unwrap_or_else(|e| panic!("{key}: {e}"));
-    assert_eq!(view.dtype(), safetensors::Dtype::I64, "{key}");
-    view.data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-fn data_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-}
-
-/// Compares two tensors; returns the largest absolute and relative differences.
-fn compare(what: &str, ours: &[f32], theirs: &[f32], atol: f64) -> (f64, f64) {
-    assert_eq!(ours.len(), theirs.len(), "{what}: length");
-    let (mut max_abs, mut max_rel) = (0.0f64, 0.0f64);
-    for (i, (&a, &b)) in ours.iter().zip(theirs).enumerate() {
-        let (a, b) = (f64::from(a), f64::from(b));
-        let diff = (a - b).abs();
-        assert!(
-            diff <= atol + RTOL * b.abs(),
-            "{what}[{i}]: ours {a} vs PyTorch {b} (diff {diff:e}, atol {atol:e})"
-        );
-        max_abs = max_abs.max(diff);
-        if b.abs() > 1e-4 {
-            max_rel = max_rel.max(diff / b.abs());
-        }
-    }
-    (max_abs, max_rel)
-}
-
-/// The largest differences per group of tensors: a key with its time step replaced by `*`
-/// (`grad.input_norm.*.weight`), so that the RNN's 28 steps print as one line.
-#[derive(Debug, Default)]
-struct Report {
-    groups: BTreeMap<String, (usize, f64, f64)>,
-}
-
-impl Report {
-    fn compare(&mut self, key: &str, ours: &[f32], theirs: &[f32], atol: f64) {
-        let (abs, rel) = compare(key, ours, theirs, atol);
-        let group = key
-            .split('.')
-            .map(|part| {
-                if part.bytes().all(|b| b.is_ascii_digit()) {
-                    "*"
-                } else {
-                    part
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(".");
-        let entry = self.groups.entry(group).or_default();
-        entry.0 += 1;
-        entry.1 = entry.1.max(abs);
-        entry.2 = entry.2.max(rel);
-    }
-
-    fn print(&self, title: &str) {
-        println!("== {title}");
-        for (group, (count, abs, rel)) in &self.groups {
-            let count = if *count > 1 {
-                format!(" ({count} tensors)")
-            } else {
-                String::new()
-            };
-            println!(
-                "{:<44} max |diff| {abs:.2e}   max rel {rel:.2e}",
-                format!("{group}{count}")
-            );
-        }
-    }
-}
 
 /// Applies the PyTorch `state_dict` in `path` to `model`, which must take every tensor of the
 /// file but the `num_batches_tracked` counters, and find all of its own there.
@@ -273,19 +184,17 @@ fn golden_step<M: Module>(
     atol: Atol,
     device: &Device,
 ) {
-    let bytes = std::fs::read(fixture(golden)).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let input = Tensor::<2>::from_data(TensorData::new(f32s(&st, "input"), [BATCH, 784]), device);
-    let targets =
-        Tensor::<1, Int>::from_data(TensorData::new(i64s(&st, "target"), [BATCH]), device);
+    let file = SafetensorsFile::fixture(golden);
+    let st = file.tensors();
+    let (input, targets) = file.batch(device);
     let mut report = Report::default();
 
     let logits = forward(&model, input);
     let ours = data_of(logits.clone());
-    report.compare("logits", &ours, &f32s(&st, "logits"), atol.output);
+    report.compare("logits", &ours, &file.f32s("logits"), atol.output);
     let loss = CrossEntropyLoss::new(None, device).forward(logits, targets);
     let ours = data_of(loss.clone());
-    report.compare("loss", &ours, &f32s(&st, "loss"), atol.output);
+    report.compare("loss", &ours, &file.f32s("loss"), atol.output);
 
     // Every parameter's gradient, and exactly PyTorch's parameters.
     let grads = loss.backward();
@@ -300,14 +209,14 @@ fn golden_step<M: Module>(
     assert_eq!(names, theirs, "the parameters (those with a gradient)");
     for (name, values) in &ours {
         let key = format!("grad.{name}");
-        report.compare(&key, values, &f32s(&st, &key), atol.grad);
+        report.compare(&key, values, &file.f32s(&key), atol.grad);
     }
 
     // One SGD step, then every tensor of the state against PyTorch's.
     let grads = GradientsParams::from_grads(grads, &model);
     let model = SgdConfig::new().init().step(0.01, model, grads);
-    let ours_bytes = state_dict(&model);
-    let ours = SafeTensors::deserialize(&ours_bytes).unwrap();
+    let ours_file = SafetensorsFile::from_bytes("our state_dict", state_dict(&model));
+    let ours = ours_file.tensors();
     // The training flags are no tensors of PyTorch's; this model counts no batches.
     let mut names: Vec<&str> = ours
         .names()
@@ -325,11 +234,11 @@ fn golden_step<M: Module>(
     assert_eq!(names, after, "the tensors of the state");
     for name in after {
         let key = format!("after.{name}");
-        report.compare(&key, &f32s(&ours, name), &f32s(&st, &key), atol.state);
+        report.compare(&key, &ours_file.f32s(name), &file.f32s(&key), atol.state);
     }
     for key in st.names() {
         if key.ends_with(".num_batches_tracked") {
-            assert_eq!(i64s(&st, key), vec![1], "{key}: one batch");
+            assert_eq!(file.i64s(key), vec![1], "{key}: one batch");
         }
     }
     report.print(golden);
@@ -388,10 +297,7 @@ fn rnn_golden_step_matches_pytorch() {
 #[test]
 fn the_golden_input_is_the_first_training_batch() {
     let device = Device::flex();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-    let train = mnist_bn_data::Mnist::load(mnist_bn_data::Split::Train, Some(&dir))
-        .unwrap()
-        .truncate(BATCH);
+    let train = mnist(Split::Train).truncate(BATCH);
     let order = mnist_bn_data::epoch_order(train.len(), None, 0);
     let batch = mnist_bn_data::Batches::new(&train, order, BATCH, &device)
         .next()
@@ -404,9 +310,8 @@ fn the_golden_input_is_the_first_training_batch() {
         .try_to_vec::<i64>()
         .unwrap();
     for name in ["conv_bn", "conv", "rnn_bn", "rnn"] {
-        let bytes = std::fs::read(fixture(&format!("golden_step_{name}.safetensors"))).unwrap();
-        let st = SafeTensors::deserialize(&bytes).unwrap();
-        assert_eq!(f32s(&st, "input"), images, "{name}: input");
-        assert_eq!(i64s(&st, "target"), targets, "{name}: target");
+        let file = SafetensorsFile::fixture(&format!("golden_step_{name}.safetensors"));
+        assert_eq!(file.f32s("input"), images, "{name}: input");
+        assert_eq!(file.i64s("target"), targets, "{name}: target");
     }
 }
