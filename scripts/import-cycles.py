@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Finds import circles between the files of each crate of the project.
+"""Finds import circles between the files of each crate of the project, and source files
+longer than 600 lines outside the tests (ARCHITECTURE.md, "Checks").
 
-Usage: scripts/import-cycles.py [ROOT]   (exit status 1 when a circle is found)
+Usage: scripts/import-cycles.py [ROOT]   (exit status 1 when either is found)
 
 A file *imports* another when it names (in a `use` or in a `crate::`/`super::`/`self::` path) an
 item defined in the other. Re-exports are followed to the file that defines the item, so
@@ -19,6 +20,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+MAX_LINES = 600
 ITEM = re.compile(
     r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:const\s+)?(?:unsafe\s+)?(?:async\s+)?"
     r"(struct|enum|fn|trait|type|const|static|union)\s+([A-Za-z_][A-Za-z0-9_]*)",
@@ -199,9 +201,17 @@ def main():
                     if w in members:
                         print(f"  {crate.files[v].relative_to(root)} -> {crate.files[w].relative_to(root)} ({name})")
         print(f"{crate_root.relative_to(root)}: {len(crate.files)} files checked")
+    for path in sorted(root.glob("**/*.rs")):
+        parts = path.relative_to(root).parts
+        if parts[0] in ("target", "fuzz") or "tests" in parts or ".git" in parts:
+            continue
+        lines = path.read_text().count("\n")
+        if lines > MAX_LINES:
+            bad += 1
+            print(f"{path.relative_to(root)}: {lines} lines, over {MAX_LINES}: split it by concept")
     if bad:
         sys.exit(1)
-    print("no import circles")
+    print(f"no import circles, no source file over {MAX_LINES} lines")
 
 
 if __name__ == "__main__":
