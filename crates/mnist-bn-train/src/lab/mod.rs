@@ -2,8 +2,8 @@
 //! runs (pure data) that one driver trains side by side, then a table, a figure and a paragraph
 //! computed from the results.
 //!
-//! - [`Experiment`] names the experiments; `experiments.rs` turns each into runs (`Run`)
-//!   and its outcomes into a [`Section`].
+//! - [`Experiment`] names the experiments; `experiments/` turns each into runs (`Run`)
+//!   and its outcomes into a [`Section`] with a typed [`Summary`].
 //! - `driver.rs` trains many small networks at once, one per thread, with the learner's
 //!   [`Learner::fit_steps`](crate::Learner::fit_steps), measuring them as they train.
 //! - [`run_lab`] runs the chosen experiments one after another and writes `lab.md`,
@@ -22,6 +22,11 @@ use mnist_bn_data::Mnist;
 use serde::Serialize;
 
 pub use driver::{LabData, Outcome, Point};
+pub use experiments::{
+    BatchSizeNetwork, BatchSizeRow, BatchSizeSummary, DistributionsRow, DistributionsSummary,
+    GridRow, GridSummary, InferencePass, InferenceSummary, InitScaleNetwork, InitScaleRow,
+    InitScaleSummary, Published,
+};
 
 use crate::TrainError;
 use crate::fsutil::write_atomic;
@@ -125,10 +130,28 @@ pub struct Section {
     pub table: String,
     /// What the numbers show, written from them.
     pub findings: String,
-    /// The experiment's own summary numbers.
-    pub summary: serde_json::Value,
+    /// The experiment's own summary numbers, which its findings are written from.
+    pub summary: Summary,
     /// Every run.
     pub runs: Vec<Outcome>,
+}
+
+/// An experiment's summary: the numbers its table and findings are computed from. In
+/// `lab.json` it is the experiment's own summary as it is (a list of rows), with no tag: the
+/// section's `experiment` says which it is.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Summary {
+    /// [`Experiment::Grid`]'s.
+    Grid(GridSummary),
+    /// [`Experiment::Distributions`]'s.
+    Distributions(DistributionsSummary),
+    /// [`Experiment::Inference`]'s.
+    Inference(InferenceSummary),
+    /// [`Experiment::BatchSize`]'s.
+    BatchSize(BatchSizeSummary),
+    /// [`Experiment::InitScale`]'s.
+    InitScale(InitScaleSummary),
 }
 
 /// Everything a lab run produced (`lab.json`).
