@@ -138,10 +138,11 @@ class Crate:
             names = []
             for m in USE.finditer(text):
                 names += [alias(p.replace(" ", ""))[0] for p in expand(m.group(2))]
-            names += [re.sub(r"\s", "", p) for p in PATH.findall(text)]
+            code = USE.sub("", text)  # `use` trees are expanded above
+            names += [re.sub(r"\s", "", p) for p in PATH.findall(code)]
             # Paths that start at a child module (`driver::validate(...)`).
             for child in (m[-1] for m in self.files if m[:-1] == module and m):
-                names += re.findall(rf"(?<![\w:])({child}(?:::[A-Za-z_][A-Za-z0-9_]*)+)", text)
+                names += re.findall(rf"(?<![\w:])({child}(?:::[A-Za-z_][A-Za-z0-9_]*)+)", code)
             for name in names:
                 absolute = self.absolute(module, name.split("::"))
                 if absolute is None:

@@ -12,7 +12,7 @@ use mnist_bn_data::{IMAGE_PIXELS, Mnist, pixel_to_f32};
 use mnist_bn_model::{Mlp, MlpConfig, Net, NetConfig};
 use serde::Serialize;
 
-use super::LabOptions;
+use super::plan::LabOptions;
 use super::progress::LabProgress;
 use crate::TrainError;
 use crate::learner::{Learner, TrainingConfig, seeded_model};

@@ -1,0 +1,181 @@
+//! What the experiments share: pairs of runs, the analysis each returns, and the small pieces
+//! of their tables and figures.
+
+use burn::nn::Initializer;
+use mnist_bn_model::{MlpConfig, Net, Norm};
+use plotters::style::RGBColor;
+
+use crate::lab::driver::{Outcome, Run};
+use crate::learner::TrainingConfig;
+use crate::plot::figure::{Mark, Series};
+
+/// A model for `inference` to test, and where it came from.
+pub(super) type Tested = (Net, String);
+
+/// What an experiment's analysis gives (the section of `lab.md` and `lab.json` without what
+/// the driver measures: the figure's name and the time).
+#[derive(Debug)]
+pub(super) struct Analysis<S> {
+    /// What it asks.
+    pub question: &'static str,
+    /// How it is set up.
+    pub setup: String,
+    /// The summary its table and findings are computed from.
+    pub summary: S,
+    /// The results table, in Markdown.
+    pub table: String,
+    /// What the numbers show, written from the summary.
+    pub findings: String,
+    /// Every run.
+    pub runs: Vec<Outcome>,
+}
+
+/// The two networks of a setting, with batch norm first; they start from the same weights.
+pub(super) fn pair(
+    setting: &str,
+    config: MlpConfig,
+    run: impl Fn(String, MlpConfig) -> Run,
+) -> [Run; 2] {
+    [Norm::Batch, Norm::None].map(|norm| {
+        let suffix = match norm {
+            Norm::Batch => "bn",
+            Norm::None => "plain",
+        };
+        let mut config = config.clone();
+        config.norm = norm;
+        run(format!("{setting}, {suffix}"), config)
+    })
+}
+
+pub(super) fn normal(std: f64) -> Option<Initializer> {
+    Some(Initializer::Normal { mean: 0.0, std })
+}
+
+pub(super) fn sgd(lr: f64, batch_size: usize, seed: u64) -> TrainingConfig {
+    TrainingConfig::new()
+        .with_lr(lr)
+        .with_batch_size(batch_size)
+        .with_seed(seed)
+}
+
+/// A section with its question, setup and summary; the caller fills in the table, the
+/// findings and the runs, and [`run`] the figure and the time.
+/// An experiment's analysis with its question, setup and summary, the table and findings to be
+/// filled in.
+pub(super) fn analysis<S>(question: &'static str, setup: String, summary: S) -> Analysis<S> {
+    Analysis {
+        question,
+        setup,
+        summary,
+        table: String::new(),
+        findings: String::new(),
+        runs: Vec::new(),
+    }
+}
+
+pub(super) fn pct(accuracy: f64) -> String {
+    format!("{:.2}%", 100.0 * accuracy)
+}
+
+/// Test accuracy, with the step of divergence when there was one.
+pub(super) fn score(accuracy: f64, diverged_at: Option<usize>) -> String {
+    match diverged_at {
+        Some(step) => format!("{} (diverged at step {step})", pct(accuracy)),
+        None => pct(accuracy),
+    }
+}
+
+/// A training loss, or the step of divergence when there was one.
+pub(super) fn loss(value: f64, diverged_at: Option<usize>) -> String {
+    match diverged_at {
+        Some(step) => format!("diverged at step {step}"),
+        None => format!("{value:.4}"),
+    }
+}
+
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut md = format!(
+        "| {} |\n|{}\n",
+        header.join(" | "),
+        "---|".repeat(header.len())
+    );
+    for row in rows {
+        md.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    md
+}
+
+pub(super) fn line(label: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
+    Series {
+        label: label.to_string(),
+        color,
+        mark: Mark::Line { width: 2 },
+        points,
+    }
+}
+
+pub(super) fn dots(label: &str, color: RGBColor, points: Vec<(f64, f64)>) -> Series {
+    Series {
+        label: label.to_string(),
+        color,
+        mark: Mark::LineDots,
+        points,
+    }
+}
+
+pub(super) fn accuracy_curve(outcome: &Outcome) -> Vec<(f64, f64)> {
+    outcome
+        .curve
+        .iter()
+        .map(|p| (p.step as f64, p.accuracy))
+        .collect()
+}
+
+/// Halfway between `color` and white.
+pub(super) fn lighter(color: RGBColor) -> RGBColor {
+    let half = |c: u8| ((u16::from(c) + 255) / 2) as u8;
+    RGBColor(half(color.0), half(color.1), half(color.2))
+}
+
+pub(super) fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or(String::new(), |c| {
+        c.to_uppercase().collect::<String>() + chars.as_str()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_tables_have_a_separator_per_column() {
+        let md = table(&["a", "b"], &[vec!["1".into(), "2".into()]]);
+        assert_eq!(md, "| a | b |\n|---|---|\n| 1 | 2 |\n");
+    }
+
+    #[test]
+    fn scores_and_losses_name_the_step_of_divergence() {
+        assert_eq!(score(0.98765, None), "98.77%");
+        assert_eq!(score(0.1, Some(12)), "10.00% (diverged at step 12)");
+        assert_eq!(loss(0.123456, None), "0.1235");
+        assert_eq!(loss(f64::NAN, Some(3)), "diverged at step 3");
+    }
+
+    #[test]
+    fn pairs_put_batch_norm_first_with_the_same_settings() {
+        let runs = pair("x", MlpConfig::new(Norm::None), |name, config| {
+            Run::new(name, config, sgd(0.1, 8, 3), 5)
+        });
+        assert_eq!(runs[0].name, "x, bn");
+        assert_eq!(runs[1].name, "x, plain");
+        assert_eq!(runs[0].config.norm, Norm::Batch);
+        assert_eq!(runs[1].config.norm, Norm::None);
+    }
+
+    #[test]
+    fn capitalize_uppercases_only_the_first_letter() {
+        assert_eq!(capitalize("with batch norm"), "With batch norm");
+        assert_eq!(capitalize(""), "");
+    }
+}

@@ -1,0 +1,392 @@
+//! `distributions`: how the input of a sigmoid drifts during training, with and without batch
+//! norm (Ioffe & Szegedy 2015, Figure 1).
+
+use mnist_bn_model::{Activation, MlpConfig, Norm};
+use plotters::chart::SeriesLabelPosition;
+use serde::Serialize;
+
+use super::common::{
+    Analysis, accuracy_curve, analysis, capitalize, lighter, line, normal, pair, pct, score, sgd,
+};
+use crate::lab::driver::{LabData, Outcome, Run};
+use crate::plot::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
+
+/// Learning rate of `distributions`: high enough for the plain sigmoid network to leave its
+/// plateau within the default steps.
+const DISTRIBUTIONS_LR: f64 = 0.5;
+
+/// What `distributions` found: how the probed sigmoid input moved in each network.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct DistributionsSummary {
+    /// The early measurement: the first at or after a tenth of the steps. Not in `lab.json`
+    /// (the table's header names it).
+    #[serde(skip)]
+    pub early: usize,
+    /// The two networks, batch norm first.
+    pub networks: Vec<DistributionsRow>,
+}
+
+/// One network of `distributions`. Percentiles are of the probed sigmoid input over the test
+/// images; "start" and "end" are its first and last measurements.
+///
+/// The fields `lab.json` holds are in alphabetical order: this summary used to be a
+/// `serde_json` map, which sorts its keys, and `lab.json` keeps that order.
+#[derive(Debug, Clone, Serialize)]
+pub struct DistributionsRow {
+    /// Test accuracy at the early measurement ([`DistributionsSummary::early`]).
+    pub accuracy_at_tenth: f64,
+    /// The median at the end.
+    pub median_end: f64,
+    /// The median at the start.
+    pub median_start: f64,
+    /// The median's highest value minus its lowest, over every measurement.
+    pub median_swing: f64,
+    /// The run's name.
+    pub network: String,
+    /// The 85th minus the 15th percentile at the end.
+    pub spread_end: f64,
+    /// The 85th minus the 15th percentile at the start.
+    pub spread_start: f64,
+    /// Test accuracy at the end.
+    pub test_accuracy: f64,
+    /// Whether the network has batch norm (not in `lab.json`: its name says so).
+    #[serde(skip)]
+    pub norm: Norm,
+    /// The step at which the network diverged, if it did (not in `lab.json`: the run has it).
+    #[serde(skip)]
+    pub diverged_at: Option<usize>,
+}
+
+/// The sigmoid network with and without batch norm, probed as it trains.
+pub(super) fn runs(steps: usize, seed: u64) -> Vec<Run> {
+    let config = MlpConfig::new(Norm::Batch)
+        .with_hidden(vec![100; 3])
+        .with_activation(Activation::Sigmoid)
+        .with_weight_init(normal(0.05));
+    pair("sigmoid 3×100", config, |name, config| Run {
+        measure_every: (steps / 200).max(50),
+        probe: true,
+        ..Run::new(name, config, sgd(DISTRIBUTIONS_LR, 60, seed), steps)
+    })
+    .into()
+}
+
+/// The section and figure of the outcomes of [`runs`].
+pub(super) fn report(
+    outcomes: Vec<Outcome>,
+    data: &LabData,
+) -> (Analysis<DistributionsSummary>, Figure) {
+    let steps = outcomes.first().map_or(0, |o| o.steps);
+    let every = outcomes
+        .first()
+        .and_then(|o| o.curve.get(1))
+        .map_or(0, |p| p.step);
+    let summary = summarize(&outcomes, steps);
+    let (table, findings) = (table(&summary), findings(&summary));
+    let mut s = analysis(
+        "How does the input of a sigmoid move during training, with and without batch norm? \
+         (Ioffe & Szegedy 2015, Figure 1)",
+        format!(
+            "784-100-100-100-10 with sigmoids, batch 60, plain SGD with lr {DISTRIBUTIONS_LR}, \
+             {steps} steps over the {} training images; initial weights normal with std 0.05 \
+             (the same for both). Every {every} steps: test accuracy, and the 15th, 50th and 85th percentiles over the test \
+             images of the input to the first sigmoid of the last hidden layer (the batch norm's \
+             output with batch norm, the linear layer's without), the test images normalized as \
+             one batch as in training; test accuracy with batch norm on its running statistics.",
+            data.train.len()
+        ),
+        summary,
+    );
+    s.table = table;
+    s.findings = findings;
+    let figure = figure(&outcomes, steps);
+    s.runs = outcomes;
+    (s, figure)
+}
+
+fn summarize(outcomes: &[Outcome], steps: usize) -> DistributionsSummary {
+    let early = outcomes
+        .first()
+        .and_then(|o| o.curve.iter().find(|p| p.step >= steps / 10))
+        .map_or(steps, |p| p.step);
+    let networks = outcomes
+        .iter()
+        .map(|o| {
+            let at_early = o
+                .curve
+                .iter()
+                .find(|p| p.step >= early)
+                .map_or(f64::NAN, |p| p.accuracy);
+            let probes: Vec<[f64; 3]> = o.curve.iter().filter_map(|p| p.probe).collect();
+            let (first, last) = (
+                probes.first().copied().unwrap_or([f64::NAN; 3]),
+                probes.last().copied().unwrap_or([f64::NAN; 3]),
+            );
+            let (low, high) = probes.iter().fold((f64::MAX, f64::MIN), |(lo, hi), q| {
+                (lo.min(q[1]), hi.max(q[1]))
+            });
+            DistributionsRow {
+                accuracy_at_tenth: at_early,
+                norm: o.config.norm,
+                diverged_at: o.diverged_at,
+                median_end: last[1],
+                median_start: first[1],
+                median_swing: high - low,
+                network: o.name.clone(),
+                spread_end: last[2] - last[0],
+                spread_start: first[2] - first[0],
+                test_accuracy: o.test_accuracy,
+            }
+        })
+        .collect();
+    DistributionsSummary { early, networks }
+}
+
+fn who(row: &DistributionsRow) -> &'static str {
+    if row.norm == Norm::Batch {
+        "with batch norm"
+    } else {
+        "without batch norm"
+    }
+}
+
+fn table(summary: &DistributionsSummary) -> String {
+    let rows: Vec<Vec<String>> = summary
+        .networks
+        .iter()
+        .map(|r| {
+            vec![
+                who(r).to_string(),
+                pct(r.accuracy_at_tenth),
+                score(r.test_accuracy, r.diverged_at),
+                format!("{:.2} → {:.2}", r.median_start, r.median_end),
+                format!("{:.2} → {:.2}", r.spread_start, r.spread_end),
+                format!("{:.2}", r.median_swing),
+            ]
+        })
+        .collect();
+    super::common::table(
+        &[
+            "network",
+            &format!("test accuracy after {} steps", summary.early),
+            "test accuracy at the end",
+            "median input: start → end",
+            "15–85 spread: start → end",
+            "median's swing (max − min)",
+        ],
+        &rows,
+    )
+}
+
+/// How far each network's sigmoid input moved, and whether batch norm held it steadier.
+fn findings(summary: &DistributionsSummary) -> String {
+    let early = summary.early;
+    let sentences: Vec<String> = summary
+        .networks
+        .iter()
+        .map(|r| {
+            format!(
+                "{} the median moved from {:.2} to {:.2} (spanning {:.2} between its lowest \
+                 and highest) and the 15–85 band went from {:.2} to {:.2} wide; test accuracy was {} after {early} steps \
+                 and {} at the end",
+                who(r),
+                r.median_start,
+                r.median_end,
+                r.median_swing,
+                r.spread_start,
+                r.spread_end,
+                pct(r.accuracy_at_tenth),
+                pct(r.test_accuracy)
+            )
+        })
+        .collect();
+    // The networks come in a pair, batch norm first.
+    let swings: Vec<f64> = summary.networks.iter().map(|r| r.median_swing).collect();
+    let held = swings.len() == 2 && swings[0] < swings[1];
+    format!(
+        "{}.{}",
+        capitalize(&sentences.join("; ")),
+        if held {
+            " Without batch norm the sigmoid's input wanders as the layers below it learn, so \
+             the layer above keeps chasing a moving distribution (what Ioffe and Szegedy called \
+             internal covariate shift); with batch norm its median stays closer to where gamma \
+             and beta put it."
+        } else {
+            " In this run the median moved at least as much with batch norm as without."
+        }
+    )
+}
+
+/// Test accuracy, then each network's percentiles over steps on one shared y range.
+fn figure(outcomes: &[Outcome], steps: usize) -> Figure {
+    let probe = |o: &Outcome, i: usize| -> Vec<(f64, f64)> {
+        o.curve
+            .iter()
+            .filter_map(|p| p.probe.map(|q| (p.step as f64, q[i])))
+            .collect()
+    };
+    let band = |o: &Outcome, legend: bool| -> Vec<Series> {
+        let color = if o.config.norm == Norm::Batch {
+            BATCH_NORM
+        } else {
+            PLAIN
+        };
+        (0..3)
+            .map(|i| Series {
+                label: if legend {
+                    ["15th", "50th", "85th"][i].to_string() + " percentile"
+                } else {
+                    String::new()
+                },
+                color: if i == 1 { color } else { lighter(color) },
+                mark: Mark::Line {
+                    width: if i == 1 { 3 } else { 1 },
+                },
+                points: probe(o, i),
+            })
+            .collect()
+    };
+    let values = outcomes
+        .iter()
+        .flat_map(|o| o.curve.iter().filter_map(|p| p.probe))
+        .flatten()
+        .filter(|v| v.is_finite());
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let pad = ((hi - lo) * 0.05).max(0.05);
+    let probe_range = (lo <= hi).then_some((lo - pad, hi + pad));
+    let (bn, plain) = (&outcomes[0], &outcomes[1]);
+    Figure {
+        title: format!("Sigmoid MLP over {steps} steps (Ioffe & Szegedy 2015, Fig. 1)"),
+        columns: 3,
+        panel_size: (480, 360),
+        panels: vec![
+            Panel {
+                title: "(a) test accuracy".into(),
+                x_axis: XAxis::Linear,
+                x_label: "step".into(),
+                y_label: "test accuracy".into(),
+                y_range: Some((0.0, 1.0)),
+                series: vec![
+                    line("batch norm", BATCH_NORM, accuracy_curve(bn)),
+                    line("plain", PLAIN, accuracy_curve(plain)),
+                ],
+                legend: SeriesLabelPosition::LowerRight,
+            },
+            Panel {
+                title: "(b) without batch norm: sigmoid input".into(),
+                x_axis: XAxis::Linear,
+                x_label: "step".into(),
+                y_label: "15th / 50th / 85th percentile".into(),
+                y_range: probe_range,
+                series: band(plain, true),
+                legend: SeriesLabelPosition::UpperRight,
+            },
+            Panel {
+                title: "(c) with batch norm: sigmoid input".into(),
+                x_axis: XAxis::Linear,
+                x_label: "step".into(),
+                y_label: "15th / 50th / 85th percentile".into(),
+                y_range: probe_range,
+                series: band(bn, false),
+                legend: SeriesLabelPosition::MiddleRight,
+            },
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A network whose median went from 0 to `median_end`, swinging `swing`.
+    fn row(norm: Norm, median_end: f64, swing: f64) -> DistributionsRow {
+        DistributionsRow {
+            accuracy_at_tenth: 0.5,
+            norm,
+            diverged_at: None,
+            median_end,
+            median_start: 0.0,
+            median_swing: swing,
+            network: String::new(),
+            spread_end: 2.5,
+            spread_start: 0.25,
+            test_accuracy: 0.9,
+        }
+    }
+
+    #[test]
+    fn a_steadier_median_with_batch_norm_is_read_as_less_covariate_shift() {
+        let summary = DistributionsSummary {
+            early: 1000,
+            networks: vec![row(Norm::Batch, 0.1, 0.3), row(Norm::None, -2.0, 2.5)],
+        };
+        let findings = findings(&summary);
+        assert!(
+            findings.starts_with(
+                "With batch norm the median moved from 0.00 to 0.10 (spanning 0.30 between its \
+                 lowest and highest) and the 15–85 band went from 0.25 to 2.50 wide; test \
+                 accuracy was 50.00% after 1000 steps and 90.00% at the end; without batch norm \
+                 the median moved from 0.00 to -2.00 (spanning 2.50"
+            ),
+            "{findings}"
+        );
+        assert!(findings.contains("internal covariate shift"), "{findings}");
+        assert!(!findings.contains("at least as much"), "{findings}");
+    }
+
+    #[test]
+    fn a_median_that_moves_as_much_with_batch_norm_is_reported_as_such() {
+        let summary = DistributionsSummary {
+            early: 1000,
+            networks: vec![row(Norm::Batch, 0.1, 2.5), row(Norm::None, -2.0, 2.5)],
+        };
+        let findings = findings(&summary);
+        assert!(
+            findings.ends_with(
+                "at the end. In this run the median moved at least as much with batch norm as \
+                 without."
+            ),
+            "{findings}"
+        );
+        assert!(!findings.contains("covariate shift"), "{findings}");
+    }
+
+    #[test]
+    fn the_table_names_the_early_step_and_the_divergence() {
+        let mut plain = row(Norm::None, -2.0, 2.5);
+        plain.diverged_at = Some(9);
+        let summary = DistributionsSummary {
+            early: 1000,
+            networks: vec![row(Norm::Batch, 0.1, 0.3), plain],
+        };
+        let table = table(&summary);
+        assert!(
+            table.contains("| test accuracy after 1000 steps |"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| without batch norm | 50.00% | 90.00% (diverged at step 9) | 0.00 → -2.00 | \
+                 0.25 → 2.50 | 2.50 |"
+            ),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn the_summary_keeps_lab_json_keys_and_values() {
+        let mut r = row(Norm::Batch, 0.1, f64::NAN);
+        r.network = "sigmoid 3×100, bn".into();
+        let summary = DistributionsSummary {
+            early: 1000,
+            networks: vec![r],
+        };
+        assert_eq!(
+            serde_json::to_string(&summary).unwrap(),
+            "[{\"accuracy_at_tenth\":0.5,\"median_end\":0.1,\"median_start\":0.0,\
+             \"median_swing\":null,\"network\":\"sigmoid 3×100, bn\",\"spread_end\":2.5,\
+             \"spread_start\":0.25,\"test_accuracy\":0.9}]"
+        );
+    }
+}

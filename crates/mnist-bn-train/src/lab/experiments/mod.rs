@@ -1,0 +1,135 @@
+//! The experiments: each is a list of runs (data for the driver), then a typed summary of the
+//! outcomes, and from that summary a table and a paragraph; the figure draws the outcomes.
+//!
+//! One file per experiment (`grid.rs`, `distributions.rs`, `inference.rs`, `batch_size.rs`,
+//! `init_scale.rs`), each with its runs, its summary, its findings (a function of the summary
+//! alone, so that tests can hand it summaries where the answer flips), its table and its
+//! figure. This file holds what they share.
+
+mod batch_size;
+mod common;
+mod distributions;
+mod grid;
+mod inference;
+mod init_scale;
+
+pub use batch_size::{BatchSizeNetwork, BatchSizeRow, BatchSizeSummary};
+pub use distributions::{DistributionsRow, DistributionsSummary};
+pub use grid::{GridRow, GridSummary, Published};
+pub use inference::{InferencePass, InferenceSummary};
+pub use init_scale::{InitScaleNetwork, InitScaleRow, InitScaleSummary};
+
+use std::path::Path;
+use web_time::Instant;
+
+use burn::tensor::Device;
+use mnist_bn_model::{NetConfig, Norm};
+
+use super::driver::{LabData, Run, run_all};
+use super::plan::{Experiment, LabOptions};
+use super::progress::LabProgress;
+use super::report::{Section, Summary};
+use crate::TrainError;
+use crate::checkpoint::load_checkpoint;
+use crate::plot::figure::Figure;
+use common::{Analysis, Tested};
+
+/// The runs of an experiment (none for `inference` given a checkpoint to test).
+pub(super) fn plan(experiment: Experiment, data: &LabData, options: &LabOptions) -> Vec<Run> {
+    let steps = |default| options.steps.unwrap_or(default);
+    match experiment {
+        Experiment::Grid => grid::runs(steps(2000), options.seed),
+        Experiment::Distributions => distributions::runs(steps(10_000), options.seed),
+        Experiment::Inference if options.checkpoint.is_some() => Vec::new(),
+        Experiment::Inference => vec![inference::lesson_run(data, options.seed)],
+        Experiment::BatchSize => batch_size::runs(data, options.seed),
+        Experiment::InitScale => init_scale::runs(steps(2000), options.seed),
+    }
+}
+
+/// Loads `--checkpoint` for `inference` (onto the autodiff device, so that each test pass can
+/// take its own copy of the running statistics); it must hold an MLP with batch norm.
+pub(super) fn load_tested(path: &Path, device: &Device) -> Result<Tested, TrainError> {
+    let checkpoint = load_checkpoint(path, &device.clone().autodiff())?;
+    let is_bn_mlp = matches!(&checkpoint.config, NetConfig::Mlp(c) if c.norm == Norm::Batch);
+    if !is_bn_mlp {
+        return Err(TrainError::checkpoint(
+            &checkpoint.path,
+            "does not hold an MLP with batch norm; the inference experiment needs one",
+        ));
+    }
+    let source = format!("the checkpoint {}", checkpoint.path.display());
+    Ok((checkpoint.model, source))
+}
+
+/// Runs one experiment's `runs` on the driver, then its analysis, table and figure.
+pub(super) fn run(
+    experiment: Experiment,
+    runs: &[Run],
+    tested: Option<Tested>,
+    data: &LabData,
+    options: &LabOptions,
+    device: &Device,
+) -> Result<Section, TrainError> {
+    let started = Instant::now();
+    let networks = match runs.len() {
+        1 => "1 network".to_string(),
+        n => format!("{n} networks"),
+    };
+    println!("== lab: {experiment} ({networks}) ==");
+    let progress = LabProgress::new(
+        options.progress,
+        experiment.name(),
+        runs.iter().map(|r| r.steps).sum(),
+    );
+    let outcomes = run_all(runs, data, device, options, &progress)?;
+    progress.finish();
+    let (mut section, figure) = match experiment {
+        Experiment::Grid => section(experiment, grid::report(outcomes, data), Summary::Grid),
+        Experiment::Distributions => section(
+            experiment,
+            distributions::report(outcomes, data),
+            Summary::Distributions,
+        ),
+        Experiment::Inference => section(
+            experiment,
+            inference::report(outcomes, tested, data, device),
+            Summary::Inference,
+        ),
+        Experiment::BatchSize => section(
+            experiment,
+            batch_size::report(outcomes, data),
+            Summary::BatchSize,
+        ),
+        Experiment::InitScale => section(
+            experiment,
+            init_scale::report(outcomes, data),
+            Summary::InitScale,
+        ),
+    };
+    figure.write(&options.out.join(experiment.name()))?;
+    section.figure = format!("{}.png", experiment.name());
+    section.seconds = started.elapsed().as_secs_f64();
+    Ok(section)
+}
+
+/// An experiment's analysis as its section of the report (the figure's name and the time are
+/// the caller's to fill in), and its figure.
+fn section<S>(
+    experiment: Experiment,
+    (analysis, figure): (Analysis<S>, Figure),
+    summary: fn(S) -> Summary,
+) -> (Section, Figure) {
+    let section = Section {
+        experiment,
+        question: analysis.question.to_string(),
+        setup: analysis.setup,
+        seconds: 0.0,
+        figure: String::new(),
+        table: analysis.table,
+        findings: analysis.findings,
+        summary: summary(analysis.summary),
+        runs: analysis.runs,
+    };
+    (section, figure)
+}

@@ -1,0 +1,107 @@
+//! What a lab is asked to do: the experiments ([`Experiment`], the one list the command line
+//! offers) and the settings of a run ([`LabOptions`]).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use serde::Serialize;
+
+use crate::learner::DeviceTuning;
+use crate::output::progress::ProgressMode;
+
+/// The lab's experiments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Experiment {
+    /// Activation × learning rate × initial weights, with and without batch norm (the older
+    /// TensorFlow version of the lesson).
+    Grid,
+    /// How the input of a sigmoid drifts during training (Ioffe & Szegedy 2015, Figure 1).
+    Distributions,
+    /// Testing with batch statistics: batches of 1 to 10,000, and running statistics.
+    Inference,
+    /// Batch norm against none at batch sizes 2 to 256.
+    BatchSize,
+    /// Eight hidden layers at initial weight scales from 1e-4 to 1 (cs231n).
+    InitScale,
+}
+
+impl Experiment {
+    /// Every experiment, in the order `mnist-bn lab` runs them.
+    pub const ALL: [Experiment; 5] = [
+        Experiment::Grid,
+        Experiment::Distributions,
+        Experiment::Inference,
+        Experiment::BatchSize,
+        Experiment::InitScale,
+    ];
+
+    /// The name on the command line and of the figure's files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Experiment::Grid => "grid",
+            Experiment::Distributions => "distributions",
+            Experiment::Inference => "inference",
+            Experiment::BatchSize => "batch-size",
+            Experiment::InitScale => "init-scale",
+        }
+    }
+
+    /// What it shows, in a line (the command line's help).
+    pub fn about(self) -> &'static str {
+        match self {
+            Experiment::Grid => {
+                "ReLU/sigmoid × lr 0.01/1/2 × good/bad initial weights, with and without batch norm"
+            }
+            Experiment::Distributions => {
+                "How a sigmoid's input drifts during training (Ioffe & Szegedy 2015, Figure 1)"
+            }
+            Experiment::Inference => {
+                "Testing with batch statistics on batches of 1 to 10,000, and with running statistics"
+            }
+            Experiment::BatchSize => "Batch norm vs none at batch sizes 2 to 256",
+            Experiment::InitScale => {
+                "8 hidden layers at initial weight scales from 1e-4 to 1 (cs231n)"
+            }
+        }
+    }
+
+    /// The experiment of a name.
+    pub fn parse(name: &str) -> Option<Experiment> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
+impl fmt::Display for Experiment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Settings of a lab run.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// The directory to write into.
+    pub out: PathBuf,
+    /// SGD steps of `grid`, `distributions` and `init-scale`; `None`: each one's default
+    /// (2,000, 10,000 and 2,000).
+    pub steps: Option<usize>,
+    /// Seed of every initial weight; the networks of a pair share it.
+    pub seed: u64,
+    /// `inference` tests this checkpoint of the lesson's batch-norm MLP instead of training
+    /// one as the lesson does.
+    pub checkpoint: Option<PathBuf>,
+    /// How progress is shown.
+    pub progress: ProgressMode,
+    /// The backend and device, for the report.
+    pub backend: String,
+    /// Networks trained at the same time, one per thread.
+    pub threads: usize,
+    /// Where the networks draw their initial weights before moving to the training device
+    /// (`None`: on it), as [`LessonOptions::init_device`](crate::LessonOptions).
+    pub init_device: Option<Device>,
+    /// How the learners use the device; of its decisions only SGD on the host applies here
+    /// (see [`DeviceTuning`]).
+    pub tuning: DeviceTuning,
+}
