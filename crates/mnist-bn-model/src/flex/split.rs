@@ -31,8 +31,8 @@ const MIN_PIECES: usize = 4;
 
 /// Into how many pieces [`linear`] splits a `[batch, d_in] · [d_in, d_out]` product for
 /// `threads` threads: 1 (no split) for one thread or a small product; else `threads`, or
-/// [`MIN_PIECES`] if that is more, lowered to a divisor of `d_in`; 1 again if no divisor of at
-/// least [`MIN_PIECES`] is found (fewer, larger pieces may run one after another).
+/// `MIN_PIECES` (4) if that is more, lowered to a divisor of `d_in`; 1 again if no divisor of at
+/// least `MIN_PIECES` (4) is found (fewer, larger pieces may run one after another).
 pub fn pieces(batch: usize, d_in: usize, d_out: usize, threads: usize) -> usize {
     let work = batch.saturating_mul(d_in).saturating_mul(d_out);
     if threads < 2 || work < MIN_SPLIT_WORK {

@@ -62,7 +62,7 @@ impl HotPool {
     /// Starts a spinner on each other worker of the current pool. `None` (and nothing started)
     /// when the calling thread is not a rayon worker, the pool has one thread, another
     /// `HotPool` is alive, or the other workers are busy and do not all start spinning within
-    /// [`START_TIMEOUT`].
+    /// `START_TIMEOUT` (200 ms).
     pub fn start() -> Option<Self> {
         let me = rayon::current_thread_index()?;
         let others = rayon::current_num_threads().saturating_sub(1);

@@ -61,7 +61,10 @@ impl fmt::Display for DeviceTuning {
     /// One line per decision, as `mnist-bn bench` prints them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let on_off = |on: bool| if on { "on" } else { "off" };
-        writeln!(f, "loss reads: every {} batches", self.loss_reads_every)?;
+        match self.loss_reads_every {
+            1 => writeln!(f, "loss reads: every batch")?,
+            n => writeln!(f, "loss reads: every {n} batches")?,
+        }
         writeln!(f, "data on device: {}", on_off(self.data_on_device))?;
         writeln!(
             f,
@@ -101,6 +104,10 @@ mod tests {
         .to_string();
         assert_eq!(text.lines().count(), 4);
         assert!(text.contains("every 16 batches"), "{text}");
+        assert!(
+            plain.to_string().contains("loss reads: every batch\n"),
+            "{plain}"
+        );
         assert!(text.contains("data on device: off"), "{text}");
         assert!(text.contains("parallel step: off"), "{text}");
         assert!(text.contains("SGD update: on the host"), "{text}");
