@@ -397,3 +397,93 @@ fn weights_are_finite(model: &Net) -> bool {
     model.visit(&mut visitor);
     visitor.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::Initializer;
+    use mnist_bn_data::Split;
+    use mnist_bn_model::{MlpConfig, Norm};
+
+    /// A small plain MLP whose SGD overflows within a few steps at this learning rate.
+    fn exploding() -> (NetConfig, TrainingConfig) {
+        let config = MlpConfig::new(Norm::None)
+            .with_hidden(vec![32])
+            .with_weight_init(Some(Initializer::Normal {
+                mean: 0.0,
+                std: 1.0,
+            }));
+        (config.into(), TrainingConfig::new().with_lr(1e30))
+    }
+
+    fn data() -> Mnist {
+        Mnist::load(Split::Train, None)
+            .expect("the shipped MNIST")
+            .truncate(256)
+    }
+
+    /// The losses of stepping `config`'s seeded model with `Learner::step` over the batches in
+    /// file order, one after another, until a loss is not finite or `steps` are taken.
+    fn stepped_by_hand(config: &NetConfig, training: &TrainingConfig, steps: usize) -> Vec<f64> {
+        let learner = Learner::new(training.clone(), &Device::flex());
+        let data = data();
+        let loss_fn = CrossEntropyLoss::new(None, learner.device());
+        let mut optim = learner.optimizer();
+        let mut model = learner.training_model(seeded_model(config, 0, None, &Device::flex()));
+        let mut losses = Vec::new();
+        for epoch in 0.. {
+            let order = epoch_order(data.len(), None, epoch);
+            for batch in Batches::new(&data, order, training.batch_size, learner.device()) {
+                let loss;
+                (model, loss) = learner.step(model, &mut optim, &loss_fn, batch);
+                losses.push(loss);
+                if !loss.is_finite() || losses.len() == steps {
+                    return losses;
+                }
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    #[test]
+    fn fit_steps_names_the_step_whose_loss_was_not_finite() {
+        let (config, training) = exploding();
+        let by_hand = stepped_by_hand(&config, &training, 100);
+        let first_bad = by_hand
+            .iter()
+            .position(|l| !l.is_finite())
+            .expect("it overflows")
+            + 1;
+        assert!(
+            first_bad > 1,
+            "the first step's loss is finite: {by_hand:?}"
+        );
+
+        let learner = Learner::new(training, &Device::flex());
+        let model = seeded_model(&config, 0, None, &Device::flex());
+        let mut seen = Vec::new();
+        let (_, diverged) = learner
+            .fit_steps(model, &data(), 100, |step, _, loss| seen.push((step, loss)))
+            .unwrap();
+        assert_eq!(diverged, Some(first_bad), "{by_hand:?}");
+        // Called back after every step before it, with that step's number and loss.
+        let expected: Vec<(usize, f64)> = (1..).zip(by_hand[..first_bad - 1].to_vec()).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn fit_steps_takes_the_steps_asked_for_across_epochs() {
+        let (config, _) = exploding();
+        let training = TrainingConfig::new();
+        // 256 images in batches of 64: 10 steps run into a third pass over the data.
+        let by_hand = stepped_by_hand(&config, &training, 10);
+        let learner = Learner::new(training, &Device::flex());
+        let model = seeded_model(&config, 0, None, &Device::flex());
+        let mut seen = Vec::new();
+        let (_, diverged) = learner
+            .fit_steps(model, &data(), 10, |step, _, loss| seen.push((step, loss)))
+            .unwrap();
+        assert_eq!(diverged, None);
+        assert_eq!(seen, (1..).zip(by_hand).collect::<Vec<_>>());
+    }
+}
