@@ -133,3 +133,76 @@ fn section<S>(
     };
     (section, figure)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use mnist_bn_data::{Mnist, Split};
+
+    use super::*;
+    use crate::learner::DeviceTuning;
+    use crate::output::progress::ProgressMode;
+
+    /// Every linear weight of an outcome's kept network, from the input side.
+    fn linear_weights(outcome: &crate::lab::driver::Outcome) -> Vec<Vec<f32>> {
+        let net = outcome.model.as_ref().expect("kept");
+        let mlp = net.as_mlp().expect("an MLP");
+        mlp.hidden
+            .iter()
+            .map(|block| &block.linear)
+            .chain([&mlp.output])
+            .map(|linear| linear.weight.val().into_data().try_to_vec::<f32>().unwrap())
+            .collect()
+    }
+
+    /// The lab's claim that both networks of a pair start from the same weights, checked on the
+    /// weights the driver draws (not on the configs), for every experiment's pairs.
+    #[test]
+    fn the_networks_of_a_pair_start_from_the_same_drawn_weights() {
+        let train = Mnist::load(Split::Train, None).unwrap().truncate(1200);
+        let test = Mnist::load(Split::Test, None).unwrap().truncate(100);
+        let data = LabData::new(train, test);
+        let options = LabOptions {
+            out: PathBuf::new(),
+            steps: Some(1),
+            seed: 3,
+            checkpoint: None,
+            progress: ProgressMode::Quiet,
+            backend: String::new(),
+            threads: 2,
+            init_device: None,
+            tuning: DeviceTuning::default(),
+        };
+        let device = Device::flex();
+        for experiment in Experiment::ALL {
+            let mut runs = plan(experiment, &data, &options);
+            // No step: the outcome's network is the one the driver drew.
+            for run in &mut runs {
+                run.steps = 0;
+                run.keep_model = true;
+            }
+            let progress = LabProgress::new(ProgressMode::Quiet, experiment.name(), 0);
+            let outcomes = run_all(&runs, &data, &device, &options, &progress).unwrap();
+            let mut pairs = 0;
+            for bn in outcomes.iter().filter(|o| o.name.ends_with(", bn")) {
+                let setting = bn.name.trim_end_matches(", bn");
+                let plain = outcomes
+                    .iter()
+                    .find(|o| o.name == format!("{setting}, plain"))
+                    .unwrap_or_else(|| panic!("{experiment}: no plain twin of {}", bn.name));
+                assert_eq!(bn.config.norm, Norm::Batch);
+                assert_eq!(plain.config.norm, Norm::None);
+                assert!(
+                    linear_weights(bn) == linear_weights(plain),
+                    "{experiment}: {setting}: the twins start from different weights"
+                );
+                pairs += 1;
+            }
+            match experiment {
+                Experiment::Inference => assert_eq!(pairs, 0),
+                _ => assert_eq!(2 * pairs, outcomes.len(), "{experiment}: unpaired runs"),
+            }
+        }
+    }
+}
