@@ -218,6 +218,7 @@ fn inference_tests_a_checkpoint_and_refuses_one_without_batch_norm() {
             .contains("the checkpoint")
     );
     assert_eq!(section["summary"].as_array().unwrap().len(), 6 + 2);
+    check_passes_against_eval(section, &trained.join("batchnorm"), dir.path());
 
     mnist_bn(
         &inference()
@@ -228,6 +229,60 @@ fn inference_tests_a_checkpoint_and_refuses_one_without_batch_norm() {
             .out(&out),
     )
     .assert_error("does not hold an MLP with batch norm");
+}
+
+/// Every row of `inference`'s table read against `mnist-bn eval` of the same checkpoint on the
+/// same 200 test images: each train-mode batch size (but 1, which `eval` refuses), eval mode,
+/// and eval mode after a train-mode pass in batches of 64 (`eval --mode both`), which must
+/// differ from the untouched model's.
+fn check_passes_against_eval(section: &Value, checkpoint: &std::path::Path, dir: &std::path::Path) {
+    let passes = section["summary"].as_array().unwrap();
+    let row = |label: &str| {
+        passes
+            .iter()
+            .find(|p| p["label"] == label)
+            .unwrap_or_else(|| panic!("no row {label}: {passes:?}"))
+    };
+    let eval = |mode: &str, batch: usize| -> Vec<Value> {
+        let json = dir.join(format!("eval-{mode}-{batch}.json"));
+        mnist_bn(
+            &Args::eval(checkpoint)
+                .opt("--mode", mode)
+                .opt("--batch-size", batch)
+                .test_limit(200)
+                .path("--json", &json),
+        )
+        .assert_ok();
+        read_json(&json).as_array().unwrap().clone()
+    };
+    let same = |row: &Value, result: &Value, what: &str| {
+        assert_eq!(
+            row["accuracy"], result["accuracy"],
+            "{what}: {row} vs {result}"
+        );
+        let (a, b) = (
+            row["loss"].as_f64().unwrap(),
+            result["loss"].as_f64().unwrap(),
+        );
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+            "{what}: loss {a} vs {b}"
+        );
+    };
+    for batch in [2, 4, 16, 64, 200] {
+        let label = format!("train, {batch}");
+        same(row(&label), &eval("train", batch)[0], &label);
+    }
+    let pristine = row("eval");
+    same(pristine, &eval("eval", 1000)[0], "eval");
+    let after = row("eval after train pass");
+    let both = eval("both", 64);
+    same(after, &both[1], "eval after train pass");
+    let moved = (after["loss"].as_f64().unwrap() - pristine["loss"].as_f64().unwrap()).abs();
+    assert!(
+        moved > 1e-4,
+        "the train-mode pass moved nothing: {after} vs {pristine}"
+    );
 }
 
 #[test]
