@@ -451,4 +451,108 @@ mod tests {
         assert!(cost(&run(2000, vec![100], 60)) > cost(&run(1000, vec![100], 60)));
         assert!(cost(&run(1000, vec![512, 256], 64)) > cost(&run(1000, vec![100], 64)));
     }
+
+    fn lab_data() -> LabData {
+        use mnist_bn_data::Split;
+        // 1,200 training images: 1,100 to fit, the last 100 held out; 97 test images, so that
+        // a validation and a test accuracy cannot be equal by chance (k/100 against j/97).
+        let train = Mnist::load(Split::Train, None).unwrap().truncate(1200);
+        let test = Mnist::load(Split::Test, None).unwrap().truncate(97);
+        LabData::new(train, test)
+    }
+
+    fn options() -> LabOptions {
+        LabOptions {
+            out: std::path::PathBuf::new(),
+            steps: None,
+            seed: 0,
+            checkpoint: None,
+            progress: crate::output::progress::ProgressMode::Quiet,
+            backend: String::new(),
+            threads: 1,
+            init_device: None,
+            tuning: crate::learner::DeviceTuning::default(),
+        }
+    }
+
+    /// A grid-like run: trained on the images left after the held-out ones, measured on those.
+    fn held_out_run(steps: usize) -> Run {
+        Run {
+            train_on: TrainOn::Fit,
+            measure_on: MeasureOn::Validation,
+            measure_every: 5,
+            keep_model: true,
+            ..Run::new(
+                "held out".into(),
+                MlpConfig::new(mnist_bn_model::Norm::None).with_hidden(vec![32]),
+                TrainingConfig::new(),
+                steps,
+            )
+        }
+    }
+
+    fn run_one(run: Run, data: &LabData) -> Outcome {
+        let progress = LabProgress::new(crate::output::progress::ProgressMode::Quiet, "test", 0);
+        let mut outcomes = run_all(&[run], data, &Device::flex(), &options(), &progress).unwrap();
+        outcomes.remove(0)
+    }
+
+    #[test]
+    fn the_validation_images_are_the_last_training_images_and_are_not_trained_on() {
+        let data = lab_data();
+        assert_eq!((data.fit.len(), data.validation.len()), (1100, 100));
+        assert_eq!(
+            data.fit.pixels(),
+            &data.train.pixels()[..1100 * IMAGE_PIXELS]
+        );
+        assert_eq!(
+            data.validation.pixels(),
+            &data.train.pixels()[1100 * IMAGE_PIXELS..]
+        );
+        // 20 steps of 64 wrap past the end of the 1,100 images (18 batches an epoch): trained
+        // on all 1,200, the 18th batch would hold validation images and the weights would differ.
+        let outcome = run_one(held_out_run(20), &data);
+        let run = held_out_run(20);
+        let learner = Learner::new(run.training.clone(), &Device::flex());
+        let fresh = seeded_model(
+            &NetConfig::Mlp(run.config.clone()),
+            0,
+            None,
+            &Device::flex(),
+        );
+        let (expected, _) = learner
+            .fit_steps(fresh, &data.fit, 20, |_, _, _| {})
+            .unwrap();
+        let weights = |net: &Net| -> Vec<f32> {
+            let mlp = net.as_mlp().unwrap();
+            mlp.hidden[0]
+                .linear
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        assert_eq!(weights(outcome.model.as_ref().unwrap()), weights(&expected));
+    }
+
+    #[test]
+    fn a_run_measured_on_validation_images_reports_its_test_accuracy_on_the_test_set() {
+        use crate::evaluate::{TestMode, evaluate};
+        let data = lab_data();
+        let outcome = run_one(held_out_run(10), &data);
+        let model = outcome.model.as_ref().unwrap();
+        let on = |images: &Mnist| {
+            evaluate(model, images, 1000, TestMode::Eval, &Device::flex())
+                .unwrap()
+                .accuracy
+        };
+        assert_eq!(outcome.test_accuracy, on(&data.test));
+        let last = outcome.curve.last().unwrap();
+        assert_eq!((last.step, last.accuracy), (10, on(&data.validation)));
+        assert_eq!(
+            outcome.curve.iter().map(|p| p.step).collect::<Vec<_>>(),
+            [0, 5, 10]
+        );
+    }
 }
