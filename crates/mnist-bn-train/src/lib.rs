@@ -63,3 +63,25 @@ pub use lesson::{LessonOptions, ModelSpec, initial_weights, run_lesson, write_ou
 pub use output::progress::ProgressMode;
 pub use output::report::{ModelReport, REPORT_SCHEMA, RunReport};
 pub use plot::{Curve, confusion_chart, loss_chart};
+
+/// What the unit tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::{Mutex, MutexGuard};
+
+    use burn::tensor::Device;
+
+    static SEEDED: Mutex<()> = Mutex::new(());
+
+    /// A device to draw seeded weights on, with its generator to the caller while the guard
+    /// lives. The unit tests run on threads of one process and draw from flex's one generator
+    /// whenever they build a model; a test that compares two seeded draws takes its weights
+    /// from NdArray's generator instead, which only the tests holding this guard use.
+    #[allow(deprecated)] // NdArray is deprecated in Burn 0.22; here it is only a generator.
+    pub(crate) fn seeded_init_device() -> (MutexGuard<'static, ()>, Device) {
+        let guard = SEEDED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (guard, Device::ndarray())
+    }
+}

@@ -461,7 +461,7 @@ mod tests {
         LabData::new(train, test)
     }
 
-    fn options() -> LabOptions {
+    fn options(init: &Device) -> LabOptions {
         LabOptions {
             out: std::path::PathBuf::new(),
             steps: None,
@@ -470,7 +470,7 @@ mod tests {
             progress: crate::output::progress::ProgressMode::Quiet,
             backend: String::new(),
             threads: 1,
-            init_device: None,
+            init_device: Some(init.clone()),
             tuning: crate::learner::DeviceTuning::default(),
         }
     }
@@ -491,9 +491,10 @@ mod tests {
         }
     }
 
-    fn run_one(run: Run, data: &LabData) -> Outcome {
+    fn run_one(run: Run, data: &LabData, init: &Device) -> Outcome {
         let progress = LabProgress::new(crate::output::progress::ProgressMode::Quiet, "test", 0);
-        let mut outcomes = run_all(&[run], data, &Device::flex(), &options(), &progress).unwrap();
+        let mut outcomes =
+            run_all(&[run], data, &Device::flex(), &options(init), &progress).unwrap();
         outcomes.remove(0)
     }
 
@@ -511,15 +512,12 @@ mod tests {
         );
         // 20 steps of 64 wrap past the end of the 1,100 images (18 batches an epoch): trained
         // on all 1,200, the 18th batch would hold validation images and the weights would differ.
-        let outcome = run_one(held_out_run(20), &data);
+        let (_generator, init) = crate::test_support::seeded_init_device();
+        let outcome = run_one(held_out_run(20), &data, &init);
         let run = held_out_run(20);
         let learner = Learner::new(run.training.clone(), &Device::flex());
-        let fresh = seeded_model(
-            &NetConfig::Mlp(run.config.clone()),
-            0,
-            None,
-            &Device::flex(),
-        );
+        let config = NetConfig::Mlp(run.config.clone());
+        let fresh = seeded_model(&config, 0, Some(&init), &Device::flex());
         let (expected, _) = learner
             .fit_steps(fresh, &data.fit, 20, |_, _, _| {})
             .unwrap();
@@ -540,7 +538,8 @@ mod tests {
     fn a_run_measured_on_validation_images_reports_its_test_accuracy_on_the_test_set() {
         use crate::evaluate::{TestMode, evaluate};
         let data = lab_data();
-        let outcome = run_one(held_out_run(10), &data);
+        let (_generator, init) = crate::test_support::seeded_init_device();
+        let outcome = run_one(held_out_run(10), &data, &init);
         let model = outcome.model.as_ref().unwrap();
         let on = |images: &Mnist| {
             evaluate(model, images, 1000, TestMode::Eval, &Device::flex())

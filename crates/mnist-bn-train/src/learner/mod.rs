@@ -425,11 +425,13 @@ mod tests {
     /// The losses of stepping `config`'s seeded model with `Learner::step` over the batches in
     /// file order, one after another, until a loss is not finite or `steps` are taken.
     fn stepped_by_hand(config: &NetConfig, training: &TrainingConfig, steps: usize) -> Vec<f64> {
+        let (_generator, init) = crate::test_support::seeded_init_device();
         let learner = Learner::new(training.clone(), &Device::flex());
         let data = data();
         let loss_fn = CrossEntropyLoss::new(None, learner.device());
         let mut optim = learner.optimizer();
-        let mut model = learner.training_model(seeded_model(config, 0, None, &Device::flex()));
+        let mut model =
+            learner.training_model(seeded_model(config, 0, Some(&init), &Device::flex()));
         let mut losses = Vec::new();
         for epoch in 0.. {
             let order = epoch_order(data.len(), None, epoch);
@@ -459,8 +461,9 @@ mod tests {
             "the first step's loss is finite: {by_hand:?}"
         );
 
+        let (_generator, init) = crate::test_support::seeded_init_device();
         let learner = Learner::new(training, &Device::flex());
-        let model = seeded_model(&config, 0, None, &Device::flex());
+        let model = seeded_model(&config, 0, Some(&init), &Device::flex());
         let mut seen = Vec::new();
         let (_, diverged) = learner
             .fit_steps(model, &data(), 100, |step, _, loss| seen.push((step, loss)))
@@ -477,8 +480,9 @@ mod tests {
         let training = TrainingConfig::new();
         // 256 images in batches of 64: 10 steps run into a third pass over the data.
         let by_hand = stepped_by_hand(&config, &training, 10);
+        let (_generator, init) = crate::test_support::seeded_init_device();
         let learner = Learner::new(training, &Device::flex());
-        let model = seeded_model(&config, 0, None, &Device::flex());
+        let model = seeded_model(&config, 0, Some(&init), &Device::flex());
         let mut seen = Vec::new();
         let (_, diverged) = learner
             .fit_steps(model, &data(), 10, |step, _, loss| seen.push((step, loss)))

@@ -163,6 +163,7 @@ mod tests {
         let train = Mnist::load(Split::Train, None).unwrap().truncate(1200);
         let test = Mnist::load(Split::Test, None).unwrap().truncate(100);
         let data = LabData::new(train, test);
+        let (_generator, init) = crate::test_support::seeded_init_device();
         let options = LabOptions {
             out: PathBuf::new(),
             steps: Some(1),
@@ -171,7 +172,7 @@ mod tests {
             progress: ProgressMode::Quiet,
             backend: String::new(),
             threads: 2,
-            init_device: None,
+            init_device: Some(init),
             tuning: DeviceTuning::default(),
         };
         let device = Device::flex();
