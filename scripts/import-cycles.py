@@ -36,10 +36,10 @@ def strip(text):
     """The file without comments, strings and its unit tests."""
     text = re.sub(r"//[^\n]*", "", text)
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    text = re.sub(r'r#*"(?:.|\n)*?"#*', '""', text)
-    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
     m = re.search(r"#\[cfg\([^\]]*\btest\b[^\]]*\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+tests\s*\{", text)
-    return text[: m.start()] if m else text
+    text = text[: m.start()] if m else text
+    text = re.sub(r'(?<![A-Za-z0-9_])r(#*)"(?:.|\n)*?"\1', '""', text)
+    return re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
 
 
 def expand(tree):
