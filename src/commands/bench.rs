@@ -73,9 +73,10 @@ pub fn bench(backend: Backend, args: &BenchArgs) -> Result<std::process::ExitCod
         let report = json!({
             "backend": backend.name,
             "rayon_threads": threads,
+            "loss_reads_every": tuning.loss_reads_every,
+            "data_on_device": tuning.data_on_device,
             "parallel_step": tuning.parallel_step,
             "host_sgd": tuning.host_sgd,
-            "tuning": tuning,
             "load_seconds": load_seconds,
             "peak_rss_mb": peak,
             "models": models,

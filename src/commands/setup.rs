@@ -52,8 +52,8 @@ pub fn prepare_out_dir(
 pub fn load_data(io: &IoArgs, train_limit: Option<u64>) -> Result<(Mnist, Mnist)> {
     let started = Instant::now();
     let dirs = search_dirs(io.data_dir.as_deref());
-    let train = Mnist::load_from(Split::Train, &dirs).context("loading the MNIST training set")?;
-    let test = Mnist::load_from(Split::Test, &dirs).context("loading the MNIST test set")?;
+    let train = load(Split::Train, &dirs)?;
+    let test = load(Split::Test, &dirs)?;
     let train = limit(train, train_limit, "--train-limit")?;
     let test = limit(test, io.test_limit, "--test-limit")?;
     println!(
@@ -77,7 +77,15 @@ fn limit(data: Mnist, limit: Option<u64>, flag: &str) -> Result<Mnist> {
 
 /// The test set alone, limited by `--test-limit` (for `eval`).
 pub fn load_test(io: &IoArgs) -> Result<Mnist> {
-    let dirs = search_dirs(io.data_dir.as_deref());
-    let test = Mnist::load_from(Split::Test, &dirs).context("loading the MNIST test set")?;
+    let test = load(Split::Test, &search_dirs(io.data_dir.as_deref()))?;
     limit(test, io.test_limit, "--test-limit")
+}
+
+/// One split of MNIST from the first of `dirs` that holds it.
+fn load(split: Split, dirs: &[PathBuf]) -> Result<Mnist> {
+    let what = match split {
+        Split::Train => "training",
+        Split::Test => "test",
+    };
+    Mnist::load_from(split, dirs).with_context(|| format!("loading the MNIST {what} set"))
 }

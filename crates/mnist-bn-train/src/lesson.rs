@@ -146,7 +146,11 @@ pub fn run_lesson(
     for group in models.chunks(options.side_by_side.clamp(1, threads.max(1))) {
         let reports = if group.len() == 1 {
             let spec = &group[0];
-            let started = start(spec, options, learner(spec, options, device))?;
+            let started = start(
+                spec,
+                options,
+                learner(spec, options, options.tuning, device),
+            )?;
             vec![train_and_test(
                 spec, started, train, test, options, device, interrupt,
             )]
@@ -190,9 +194,7 @@ fn side_by_side(
             parallel_step: false,
             ..options.tuning
         };
-        let learner = learner(spec, options, device)
-            .with_console(console.clone())
-            .with_tuning(tuning);
+        let learner = learner(spec, options, tuning, device).with_console(console.clone());
         starts.push(start(spec, options, learner)?);
     }
     let per_model = (threads / group.len()).max(1);
@@ -314,11 +316,16 @@ fn train_and_test(
     })
 }
 
-/// The learner for `spec`, printing to stdout.
-fn learner(spec: &ModelSpec, options: &LessonOptions, device: &Device) -> Learner {
+/// The learner for `spec` with `tuning`, printing to stdout.
+fn learner(
+    spec: &ModelSpec,
+    options: &LessonOptions,
+    tuning: DeviceTuning,
+    device: &Device,
+) -> Learner {
     Learner::new(options.training.clone(), device)
         .with_progress(options.progress, spec.name.clone())
-        .with_tuning(options.tuning)
+        .with_tuning(tuning)
 }
 
 /// A model ready to train: its learner, weights, optimizer and the epochs already done.

@@ -69,11 +69,6 @@ impl Learner {
         self
     }
 
-    /// The tuning the learner runs with.
-    pub fn tuning(&self) -> DeviceTuning {
-        self.tuning
-    }
-
     /// Sets how progress within an epoch is shown, and the label before it.
     pub fn with_progress(mut self, mode: ProgressMode, label: impl Into<String>) -> Self {
         self.progress = mode;

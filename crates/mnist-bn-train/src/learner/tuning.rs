@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use serde::Serialize;
-
 /// How a [`Learner`](crate::Learner) uses its device: four decisions about speed, made once
 /// where the backend is chosen (the app builds it from the backend and its `MNIST_BN_*`
 /// switches), taken by the learner in one call ([`Learner::with_tuning`](crate::Learner::with_tuning))
@@ -14,7 +12,7 @@ use serde::Serialize;
 /// None of them changes what is computed; only `parallel_step` changes float rounding (the
 /// forward products add their pieces' sums). What each gains, and on which machine, is measured
 /// in the project's `docs/performance.md`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceTuning {
     /// Read the batch losses to the host every this many batches instead of after each one
     /// (`fit` only; 1 reads each loss before its backward pass). Each read waits for the device

@@ -6,7 +6,7 @@ use mnist_bn_model::{MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, analysis, dots, loss, pair, pct, score, sgd};
+use super::common::{Analysis, dots, loss, pair, pct, score, sgd};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
 
@@ -80,22 +80,22 @@ pub(super) fn report(
 ) -> (Analysis<BatchSizeSummary>, Figure) {
     let summary = summarize(&outcomes);
     let (table, findings, figure) = (table(&summary), findings(&summary), figure(&summary));
-    let mut s = analysis(
-        "How small can the batch get before batch norm stops helping?",
-        format!(
+    let analysis = Analysis {
+        question: "How small can the batch get before batch norm stops helping?",
+        setup: format!(
             "The lesson's MLP (784-512-256-10; weights uniform in ±1/√fan_in as PyTorch draws \
-             them, biases 0, the same for both networks), lr 0.01, one epoch over the {} \
-             training images in file order at each batch size (so smaller batches take more \
-             steps); training loss is the mean over the epoch (what the lesson prints), test \
-             accuracy in eval mode.",
+                 them, biases 0, the same for both networks), lr 0.01, one epoch over the {} \
+                 training images in file order at each batch size (so smaller batches take more \
+                 steps); training loss is the mean over the epoch (what the lesson prints), test \
+                 accuracy in eval mode.",
             data.train.len()
         ),
+        table,
+        findings,
         summary,
-    );
-    s.table = table;
-    s.findings = findings;
-    s.runs = outcomes;
-    (s, figure)
+        runs: outcomes,
+    };
+    (analysis, figure)
 }
 
 fn summarize(outcomes: &[Outcome]) -> BatchSizeSummary {

@@ -60,19 +60,6 @@ pub(super) fn sgd(lr: f64, batch_size: usize, seed: u64) -> TrainingConfig {
 
 /// A section with its question, setup and summary; the caller fills in the table, the
 /// findings and the runs, and [`run`] the figure and the time.
-/// An experiment's analysis with its question, setup and summary, the table and findings to be
-/// filled in.
-pub(super) fn analysis<S>(question: &'static str, setup: String, summary: S) -> Analysis<S> {
-    Analysis {
-        question,
-        setup,
-        summary,
-        table: String::new(),
-        findings: String::new(),
-        runs: Vec::new(),
-    }
-}
-
 pub(super) fn pct(accuracy: f64) -> String {
     format!("{:.2}%", 100.0 * accuracy)
 }

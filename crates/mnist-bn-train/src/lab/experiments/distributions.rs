@@ -6,7 +6,7 @@ use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
 use super::common::{
-    Analysis, accuracy_curve, analysis, capitalize, lighter, line, normal, pair, pct, score, sgd,
+    Analysis, accuracy_curve, capitalize, lighter, line, normal, pair, pct, score, sgd,
 };
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
@@ -84,25 +84,25 @@ pub(super) fn report(
         .map_or(0, |p| p.step);
     let summary = summarize(&outcomes, steps);
     let (table, findings) = (table(&summary), findings(&summary));
-    let mut s = analysis(
-        "How does the input of a sigmoid move during training, with and without batch norm? \
-         (Ioffe & Szegedy 2015, Figure 1)",
-        format!(
+    let figure = figure(&outcomes, steps);
+    let analysis = Analysis {
+        question: "How does the input of a sigmoid move during training, with and without batch norm? \
+             (Ioffe & Szegedy 2015, Figure 1)",
+        setup: format!(
             "784-100-100-100-10 with sigmoids, batch 60, plain SGD with lr {DISTRIBUTIONS_LR}, \
-             {steps} steps over the {} training images; initial weights normal with std 0.05 \
-             (the same for both). Every {every} steps: test accuracy, and the 15th, 50th and 85th percentiles over the test \
-             images of the input to the first sigmoid of the last hidden layer (the batch norm's \
-             output with batch norm, the linear layer's without), the test images normalized as \
-             one batch as in training; test accuracy with batch norm on its running statistics.",
+                 {steps} steps over the {} training images; initial weights normal with std 0.05 \
+                 (the same for both). Every {every} steps: test accuracy, and the 15th, 50th and 85th percentiles over the test \
+                 images of the input to the first sigmoid of the last hidden layer (the batch norm's \
+                 output with batch norm, the linear layer's without), the test images normalized as \
+                 one batch as in training; test accuracy with batch norm on its running statistics.",
             data.train.len()
         ),
+        table,
+        findings,
         summary,
-    );
-    s.table = table;
-    s.findings = findings;
-    let figure = figure(&outcomes, steps);
-    s.runs = outcomes;
-    (s, figure)
+        runs: outcomes,
+    };
+    (analysis, figure)
 }
 
 fn summarize(outcomes: &[Outcome], steps: usize) -> DistributionsSummary {

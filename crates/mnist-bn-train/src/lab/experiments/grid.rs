@@ -4,7 +4,7 @@ use mnist_bn_model::{Activation, MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::{Serialize, Serializer};
 
-use super::common::{Analysis, accuracy_curve, analysis, line, normal, pair, pct, score, sgd};
+use super::common::{Analysis, accuracy_curve, line, normal, pair, pct, score, sgd};
 use crate::lab::driver::{LabData, MeasureOn, Outcome, Run, TrainOn};
 use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
 
@@ -153,23 +153,23 @@ pub(super) fn report(outcomes: Vec<Outcome>, data: &LabData) -> (Analysis<GridSu
     let steps = outcomes.first().map_or(0, |o| o.steps);
     let summary = summarize(&outcomes);
     let (table, findings) = (table(&summary), findings(&summary));
-    let mut s = analysis(
-        "Where does a plain network fail and the same network with batch norm train?",
-        format!(
+    let figure = figure(&outcomes, steps);
+    let analysis = Analysis {
+        question: "Where does a plain network fail and the same network with batch norm train?",
+        setup: format!(
             "784-100-100-100-10, batch 60, plain SGD, {steps} steps on the first {} training \
-             images; validation accuracy every 50 steps on the last {}, test accuracy at the \
-             end. Both networks of a setting start from the same weights (normal, biases 0); with \
-             batch norm the hidden layers have no bias and batch norm comes before the activation.",
+                 images; validation accuracy every 50 steps on the last {}, test accuracy at the \
+                 end. Both networks of a setting start from the same weights (normal, biases 0); with \
+                 batch norm the hidden layers have no bias and batch norm comes before the activation.",
             data.fit.len(),
             data.validation.len()
         ),
+        table,
+        findings,
         summary,
-    );
-    s.table = table;
-    s.findings = findings;
-    let figure = figure(&outcomes, steps);
-    s.runs = outcomes;
-    (s, figure)
+        runs: outcomes,
+    };
+    (analysis, figure)
 }
 
 fn summarize(outcomes: &[Outcome]) -> GridSummary {

@@ -7,7 +7,7 @@ use mnist_bn_model::{MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, Tested, analysis, pct, sgd};
+use super::common::{Analysis, Tested, pct, sgd};
 use crate::evaluate::{TestMode, TestReport, test_pass};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, Mark, Panel, Series, XAxis};
@@ -123,22 +123,22 @@ pub(super) fn report(
     ));
     let summary = InferenceSummary { sizes, passes };
     let (table, findings, figure) = (table(&summary), findings(&summary), figure(&summary));
-    let mut s = analysis(
-        "What happens when a batch-norm network is tested with batch statistics, one image or a \
-         few at a time?",
-        format!(
+    let analysis = Analysis {
+        question: "What happens when a batch-norm network is tested with batch statistics, one image or a \
+             few at a time?",
+        setup: format!(
             "Tested: {source}. Train mode normalizes each test batch with its own statistics \
-             (PyTorch's `model.train()`); each such pass starts from the trained running \
-             statistics. Eval mode uses the running statistics. A batch of one image has its own \
-             values as mean and zero variance, so batch norm outputs beta for it (TensorFlow's \
-             arithmetic; PyTorch refuses such a batch)."
+                 (PyTorch's `model.train()`); each such pass starts from the trained running \
+                 statistics. Eval mode uses the running statistics. A batch of one image has its own \
+                 values as mean and zero variance, so batch norm outputs beta for it (TensorFlow's \
+                 arithmetic; PyTorch refuses such a batch)."
         ),
+        table,
+        findings,
         summary,
-    );
-    s.table = table;
-    s.findings = findings;
-    s.runs = outcomes;
-    (s, figure)
+        runs: outcomes,
+    };
+    (analysis, figure)
 }
 
 /// How many digits a pass predicted for at least one image.

@@ -5,7 +5,7 @@ use mnist_bn_model::{MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, analysis, dots, loss, normal, pair, pct, score, sgd};
+use super::common::{Analysis, dots, loss, normal, pair, pct, score, sgd};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
 
@@ -93,22 +93,22 @@ pub(super) fn report(
     let summary = summarize(&outcomes, data);
     let (table, findings) = (table(&summary), findings(&summary));
     let figure = figure(&summary, steps);
-    let mut s = analysis(
-        "How much does the initial scale of the weights matter in a deep network, with and \
-         without batch norm? (cs231n)",
-        format!(
+    let analysis = Analysis {
+        question: "How much does the initial scale of the weights matter in a deep network, with and \
+             without batch norm? (cs231n)",
+        setup: format!(
             "784, 8 hidden layers of 100 ReLUs, 10; initial weights normal with the standard \
-             deviation on the x axis (biases 0), the same for both networks; batch 60, plain SGD \
-             with lr {INIT_SCALE_LR}, {steps} steps over the {} training images. Final training loss: the mean of the last 100 \
-             steps; test accuracy in eval mode.",
+                 deviation on the x axis (biases 0), the same for both networks; batch 60, plain SGD \
+                 with lr {INIT_SCALE_LR}, {steps} steps over the {} training images. Final training loss: the mean of the last 100 \
+                 steps; test accuracy in eval mode.",
             data.train.len()
         ),
+        table,
+        findings,
         summary,
-    );
-    s.table = table;
-    s.findings = findings;
-    s.runs = outcomes;
-    (s, figure)
+        runs: outcomes,
+    };
+    (analysis, figure)
 }
 
 fn summarize(outcomes: &[Outcome], data: &LabData) -> InitScaleSummary {
