@@ -1,4 +1,10 @@
-//! `mnist-bn lab`: every experiment end to end on a small subset of real MNIST.
+//! `mnist-bn lab`: every experiment end to end on a small subset of real MNIST, every number
+//! and sentence of its report recomputed from the runs it came from.
+
+mod markdown;
+mod recompute;
+
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -148,17 +154,66 @@ fn the_lab_runs_every_experiment_and_writes_its_report_and_figures() {
         assert!(md.contains(&format!("## {name}\n")), "{md}");
         assert!(md.contains(&format!("![{name}]({name}.png)")), "{md}");
     }
-    assert!(md.contains("| ReLU | 1 | 0.05 (reasonable) |"), "{md}");
+    check_every_number(&out);
+}
+
+/// Every table cell and findings sentence of `lab.md` and every summary number of `lab.json`
+/// in `out`, recomputed from the per-network outcomes (`runs`) of each experiment there.
+fn check_every_number(out: &Path) {
+    let report = read_json(&out.join("lab.json"));
+    let md = std::fs::read_to_string(out.join("lab.md")).unwrap();
+    let sections = markdown::sections(&md);
+    let experiments = report["experiments"].as_array().unwrap();
+    assert_eq!(sections.len(), experiments.len());
+    for section in experiments {
+        let name = section["experiment"].as_str().unwrap();
+        let md = &sections[name];
+        let check = match name {
+            "grid" => recompute::grid,
+            "distributions" => recompute::distributions,
+            "inference" => recompute::inference,
+            "batch-size" => recompute::batch_size,
+            "init-scale" => recompute::init_scale,
+            other => panic!("no check for {other}"),
+        };
+        check(section, md, &report);
+    }
+}
+
+/// `lab.json` without what a clock measures (when it started, how long each part took), and
+/// `lab.md` without its times.
+fn without_times(out: &Path) -> (Value, String) {
+    let mut report = read_json(&out.join("lab.json"));
+    report["started"] = Value::Null;
+    report["total_seconds"] = Value::Null;
+    for section in report["experiments"].as_array_mut().unwrap() {
+        section["seconds"] = Value::Null;
+        for run in section["runs"].as_array_mut().unwrap() {
+            run["seconds"] = Value::Null;
+        }
+    }
+    let md = std::fs::read_to_string(out.join("lab.md")).unwrap();
+    let md = md
+        .lines()
+        .filter(|l| !(l.starts_with('_') && l.ends_with(" s._")))
+        .map(|l| match l.find("; seed ") {
+            // The header's total time.
+            Some(i) if l.ends_with(" s in all.") => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    (report, md)
 }
 
 #[test]
 fn the_same_seed_gives_the_same_lab_and_another_seed_another() {
     let dir = tempfile::tempdir().unwrap();
+    // Every experiment, on fewer images and steps than the test above.
     let lab = |name: &str, seed: &str| {
         let out = dir.path().join(name);
         mnist_bn(
             &Args::command("lab")
-                .args(["grid"])
                 .limits(600, 100)
                 .opt("--steps", 30)
                 .opt("--seed", seed)
@@ -166,21 +221,21 @@ fn the_same_seed_gives_the_same_lab_and_another_seed_another() {
                 .out(&out),
         )
         .assert_ok();
-        let report = read_json(&out.join("lab.json"));
-        runs(&report["experiments"][0])
-            .iter()
-            .map(|r| {
-                (
-                    r["test_accuracy"].clone(),
-                    r["curve"].clone(),
-                    r["final_loss"].clone(),
-                )
-            })
-            .collect::<Vec<_>>()
+        without_times(&out)
     };
-    let a = lab("a", "5");
-    assert_eq!(a, lab("b", "5"));
-    assert_ne!(a, lab("c", "6"));
+    let (a, a_md) = lab("a", "5");
+    let (b, b_md) = lab("b", "5");
+    assert_eq!(a_md, b_md);
+    let experiments = |r: &Value| r["experiments"].as_array().unwrap().clone();
+    for (x, y) in experiments(&a).iter().zip(experiments(&b).iter()) {
+        assert_eq!(x, y, "{}: seed 5 twice", x["experiment"]);
+    }
+    assert_eq!(a, b);
+    // Another seed: other initial weights in every experiment.
+    let (c, _) = lab("c", "6");
+    for (x, y) in experiments(&a).iter().zip(experiments(&c).iter()) {
+        assert_ne!(x["runs"], y["runs"], "{}: seeds 5 and 6", x["experiment"]);
+    }
 }
 
 #[test]
@@ -219,6 +274,7 @@ fn inference_tests_a_checkpoint_and_refuses_one_without_batch_norm() {
     );
     assert_eq!(section["summary"].as_array().unwrap().len(), 6 + 2);
     check_passes_against_eval(section, &trained.join("batchnorm"), dir.path());
+    check_every_number(&out);
 
     mnist_bn(
         &inference()

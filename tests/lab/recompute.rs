@@ -1,0 +1,586 @@
+//! Every number and sentence of each experiment's section, recomputed from the per-network
+//! outcomes in `lab.json` and compared with its summary, its table in `lab.md` and its
+//! findings: a lab that prints the wrong numbers under the right headings fails here.
+
+use serde_json::{Value, json};
+
+use super::markdown::{MdSection, loss, num, pct, row, score, step};
+
+fn runs(section: &Value) -> &[Value] {
+    section["runs"].as_array().unwrap()
+}
+
+fn summary(section: &Value) -> &[Value] {
+    section["summary"].as_array().unwrap()
+}
+
+fn name(run: &Value) -> &str {
+    run["name"].as_str().unwrap()
+}
+
+fn accuracy(run: &Value) -> f64 {
+    num(&run["test_accuracy"])
+}
+
+/// The setting a run of a pair belongs to: its name less `, bn` or `, plain`, checked against
+/// the run's norm.
+fn setting<'a>(bn: &'a Value, plain: &Value) -> &'a str {
+    assert_eq!(bn["config"]["norm"], "Batch", "{}", name(bn));
+    assert_eq!(plain["config"]["norm"], "None", "{}", name(plain));
+    let setting = name(bn).strip_suffix(", bn").unwrap();
+    assert_eq!(name(plain), format!("{setting}, plain"));
+    setting
+}
+
+/// The findings paragraph is the same in `lab.md` and `lab.json`.
+fn same_findings(section: &Value, md: &MdSection) {
+    assert_eq!(section["findings"].as_str().unwrap(), md.findings);
+}
+
+/// The first index of the largest (`sign` 1) or smallest (`sign` -1) value, as the report
+/// picks them.
+fn first_extreme(values: &[f64], sign: f64) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if sign * v > sign * values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+pub fn grid(section: &Value, md: &MdSection, report: &Value) {
+    let runs = runs(section);
+    let rows = summary(section);
+    assert_eq!((rows.len(), runs.len()), (12, 24));
+    let (train, validation) = (&report["train_images"], &report["validation_images"]);
+    let fit = train.as_u64().unwrap() - validation.as_u64().unwrap();
+    let steps = &runs[0]["steps"];
+    assert!(
+        md.setup.contains(&format!(
+            "{steps} steps on the first {fit} training images; validation accuracy every 50 \
+             steps on the last {validation}"
+        )),
+        "{}",
+        md.setup
+    );
+    let mut order = Vec::new();
+    let mut table = Vec::new();
+    let (mut ahead, mut behind) = (0, 0);
+    let (mut plain_failed, mut bn_failed) = (Vec::new(), Vec::new());
+    let mut leads = Vec::new();
+    for (summary, pair) in rows.iter().zip(runs.chunks(2)) {
+        let (bn, plain) = (&pair[0], &pair[1]);
+        let label = setting(bn, plain);
+        for key in ["activation", "weight_init", "hidden"] {
+            assert_eq!(bn["config"][key], plain["config"][key], "{label}: {key}");
+        }
+        assert_eq!(bn["lr"], plain["lr"], "{label}");
+        let activation = match bn["config"]["activation"].as_str().unwrap() {
+            "Relu" => "ReLU",
+            "Sigmoid" => "sigmoid",
+            other => panic!("{label}: {other}"),
+        };
+        let lr = num(&bn["lr"]);
+        let std = num(&bn["config"]["weight_init"]["Normal"]["std"]);
+        let init = if std < 1.0 { "reasonable" } else { "bad" };
+        assert_eq!(label, format!("{activation}, lr {lr}, std {std} ({init})"));
+        order.push((activation, std, lr));
+        // The summary row is the pair's outcomes.
+        assert_eq!(summary["activation"], activation.to_lowercase(), "{label}");
+        assert_eq!((num(&summary["lr"]), num(&summary["std"])), (lr, std));
+        assert_eq!(summary["batch_norm"], bn["test_accuracy"], "{label}");
+        assert_eq!(summary["plain"], plain["test_accuracy"], "{label}");
+        assert_eq!(
+            summary["batch_norm_diverged_at"], bn["diverged_at"],
+            "{label}"
+        );
+        assert_eq!(
+            summary["plain_diverged_at"], plain["diverged_at"],
+            "{label}"
+        );
+        // The older TensorFlow lesson's figures, where it states them.
+        let published = match (activation, lr, std) {
+            ("ReLU", 1.0, 0.05) => Some((0.98, 0.10)),
+            ("sigmoid", 0.01, 0.05) => Some((0.97, 0.83)),
+            ("ReLU", 0.01, 5.0) => Some((0.80, 0.10)),
+            _ => None,
+        };
+        let published_json = published.map(|(b, p)| json!({"batch_norm": b, "plain": p}));
+        assert_eq!(
+            summary["published_50000_steps"],
+            published_json.unwrap_or(Value::Null),
+            "{label}"
+        );
+        let (a_bn, a_plain) = (accuracy(bn), accuracy(plain));
+        table.push(row(&[
+            activation.to_string(),
+            lr.to_string(),
+            format!("{std} ({init})"),
+            score(a_bn, step(&bn["diverged_at"])),
+            score(a_plain, step(&plain["diverged_at"])),
+            published.map_or("–".to_string(), |(b, p)| {
+                format!("≈{:.0}% / ≈{:.0}%", 100.0 * b, 100.0 * p)
+            }),
+        ]));
+        let lead = a_bn - a_plain;
+        ahead += usize::from(lead > 0.05);
+        behind += usize::from(lead < -0.05);
+        if a_plain < 0.2 {
+            plain_failed.push(label.to_string());
+        }
+        if a_bn < 0.2 {
+            bn_failed.push(label.to_string());
+        }
+        leads.push((lead, label, a_bn, a_plain));
+    }
+    // The figure's order: ReLU then sigmoid, reasonable then bad weights, learning rates rising.
+    let mut sorted = order.clone();
+    sorted.sort_by(|a, b| {
+        (a.0 != "ReLU", a.1, a.2)
+            .partial_cmp(&(b.0 != "ReLU", b.1, b.2))
+            .unwrap()
+    });
+    assert_eq!(order, sorted);
+    assert_eq!(md.rows, table);
+
+    same_findings(section, md);
+    let list = |names: &[String]| match names {
+        [] => String::new(),
+        names => format!(": {}", names.join("; ")),
+    };
+    let diverged = |k: usize| {
+        runs.iter()
+            .skip(k)
+            .step_by(2)
+            .filter(|r| !r["diverged_at"].is_null())
+            .count()
+    };
+    let magnitudes: Vec<f64> = leads.iter().map(|l| l.0.abs()).collect();
+    let (lead, label, a_bn, a_plain) = leads[first_extreme(&magnitudes, 1.0)];
+    let expected = format!(
+        "With batch norm the network ended more than 5 points ahead in {ahead} of 12 settings \
+         and more than 5 points behind in {behind}. Without batch norm {} of 12 networks did not \
+         learn (test accuracy under 20%{}); with it, {}{}. {} plain and {} batch-norm networks \
+         diverged (a loss that was not a number). The largest gap ({:+.1} points) is {label}: \
+         {} with batch norm against {} without.",
+        plain_failed.len(),
+        list(&plain_failed),
+        bn_failed.len(),
+        list(&bn_failed),
+        diverged(1),
+        diverged(0),
+        100.0 * lead,
+        pct(a_bn),
+        pct(a_plain),
+    );
+    let explanation = " Batch norm keeps every hidden layer's input to the activation";
+    match md.findings.strip_prefix(&expected) {
+        Some("") => assert!(!(bn_failed.is_empty() && !plain_failed.is_empty())),
+        Some(rest) => {
+            assert!(rest.starts_with(explanation), "{rest}");
+            assert!(bn_failed.is_empty() && !plain_failed.is_empty(), "{rest}");
+        }
+        None => panic!("findings:\n{}\nexpected:\n{expected}", md.findings),
+    }
+}
+
+pub fn distributions(section: &Value, md: &MdSection, report: &Value) {
+    let runs = runs(section);
+    let rows = summary(section);
+    assert_eq!((runs.len(), rows.len()), (2, 2));
+    setting(&runs[0], &runs[1]);
+    let steps = runs[0]["steps"].as_u64().unwrap() as usize;
+    let curve = |run: &Value| run["curve"].as_array().unwrap().clone();
+    let every = &curve(&runs[0])[1]["step"];
+    assert!(
+        md.setup.contains(&format!(
+            "{steps} steps over the {} training images",
+            report["train_images"]
+        )) && md.setup.contains(&format!(
+            "Every {every} steps: test accuracy, and the 15th, 50th and 85th percentiles"
+        )),
+        "{}",
+        md.setup
+    );
+    // The early measurement: the first at or after a tenth of the steps.
+    let early = curve(&runs[0])
+        .iter()
+        .map(|p| p["step"].as_u64().unwrap() as usize)
+        .find(|&s| s >= steps / 10)
+        .unwrap_or(steps);
+    assert!(
+        md.header
+            .contains(&format!("| test accuracy after {early} steps |")),
+        "{}",
+        md.header
+    );
+    let mut table = Vec::new();
+    let mut sentences = Vec::new();
+    let mut swings = Vec::new();
+    for (run, summary) in runs.iter().zip(rows) {
+        let points = curve(run);
+        let probes: Vec<Vec<f64>> = points
+            .iter()
+            .map(|p| p["probe"].as_array().unwrap().iter().map(num).collect())
+            .collect();
+        assert_eq!(probes.len(), points.len(), "every measurement probes");
+        let (first, last) = (&probes[0], &probes[probes.len() - 1]);
+        let medians: Vec<f64> = probes.iter().map(|q| q[1]).collect();
+        let swing = medians.iter().cloned().fold(f64::MIN, f64::max)
+            - medians.iter().cloned().fold(f64::MAX, f64::min);
+        let at_early = points
+            .iter()
+            .find(|p| p["step"].as_u64().unwrap() as usize >= early)
+            .map(|p| num(&p["accuracy"]))
+            .unwrap();
+        let expected = json!({
+            "accuracy_at_tenth": at_early,
+            "median_end": last[1],
+            "median_start": first[1],
+            "median_swing": swing,
+            "network": run["name"],
+            "spread_end": last[2] - last[0],
+            "spread_start": first[2] - first[0],
+            "test_accuracy": run["test_accuracy"],
+        });
+        assert_eq!(summary, &expected);
+        let who = match run["config"]["norm"].as_str().unwrap() {
+            "Batch" => "with batch norm",
+            _ => "without batch norm",
+        };
+        table.push(row(&[
+            who.to_string(),
+            pct(at_early),
+            score(accuracy(run), step(&run["diverged_at"])),
+            format!("{:.2} → {:.2}", first[1], last[1]),
+            format!("{:.2} → {:.2}", first[2] - first[0], last[2] - last[0]),
+            format!("{swing:.2}"),
+        ]));
+        sentences.push(format!(
+            "{who} the median moved from {:.2} to {:.2} (spanning {swing:.2} between its lowest \
+             and highest) and the 15–85 band went from {:.2} to {:.2} wide; test accuracy was {} \
+             after {early} steps and {} at the end",
+            first[1],
+            last[1],
+            first[2] - first[0],
+            last[2] - last[0],
+            pct(at_early),
+            pct(accuracy(run)),
+        ));
+        swings.push(swing);
+    }
+    assert_eq!(md.rows, table);
+    same_findings(section, md);
+    let text = sentences.join("; ");
+    let expected = format!("W{}.", &text[1..]);
+    let rest = md
+        .findings
+        .strip_prefix(&expected)
+        .unwrap_or_else(|| panic!("findings:\n{}\nexpected:\n{expected}", md.findings));
+    if swings[0] < swings[1] {
+        assert!(
+            rest.starts_with(" Without batch norm the sigmoid's input wanders"),
+            "{rest}"
+        );
+    } else {
+        assert_eq!(
+            rest,
+            " In this run the median moved at least as much with batch norm as without."
+        );
+    }
+}
+
+/// `inference`'s passes, table and findings; `trained` when the lab trained the model it
+/// tested (rather than testing `--checkpoint`).
+pub fn inference(section: &Value, md: &MdSection, report: &Value) {
+    let passes = summary(section);
+    let test = report["test_images"].as_u64().unwrap() as usize;
+    let mut sizes: Vec<usize> = [1, 2, 4, 16, 64, 10_000]
+        .map(|b: usize| b.min(test))
+        .to_vec();
+    sizes.dedup();
+    let mut labels: Vec<String> = sizes.iter().map(|b| format!("train, {b}")).collect();
+    labels.extend(["eval".to_string(), "eval after train pass".to_string()]);
+    let mut texts: Vec<String> = sizes
+        .iter()
+        .map(|b| format!("train mode (batch statistics), batch {b}"))
+        .collect();
+    texts.push("eval mode (running statistics)".into());
+    texts.push("eval mode after a train-mode pass in batches of 64 (the lesson's order)".into());
+    let got = |key: &str| -> Vec<String> {
+        passes
+            .iter()
+            .map(|p| p[key].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!((got("label"), got("pass")), (labels, texts));
+    let pass = |label: &str| passes.iter().find(|p| p["label"] == label).unwrap();
+    let acc = |label: &str| num(&pass(label)["accuracy"]);
+    if let Some(run) = runs(section).first() {
+        // The lesson's model, trained 10 epochs of batch 64: its own test accuracy (eval mode,
+        // at the end of training) is the eval pass's.
+        let train = report["train_images"].as_u64().unwrap();
+        let steps = 10 * train.div_ceil(64);
+        assert_eq!(
+            (&run["steps"], &run["batch_size"]),
+            (&json!(steps), &json!(64))
+        );
+        assert!(
+            md.setup
+                .contains(&format!("({steps} steps: 10 epochs of batch 64"))
+        );
+        assert_eq!(num(&run["test_accuracy"]), acc("eval"));
+    }
+    let table: Vec<String> = passes
+        .iter()
+        .map(|p| {
+            row(&[
+                p["pass"].as_str().unwrap().to_string(),
+                pct(num(&p["accuracy"])),
+                format!("{:.4}", num(&p["loss"])),
+                p["digits_predicted"].to_string(),
+            ])
+        })
+        .collect();
+    assert_eq!(md.rows, table);
+    same_findings(section, md);
+    let one = pass(&format!("train, {}", sizes[0]));
+    let others: Vec<String> = sizes[1..]
+        .iter()
+        .map(|b| format!("{} with batches of {b}", pct(acc(&format!("train, {b}")))))
+        .collect();
+    let moved = 100.0 * (acc("eval after train pass") - acc("eval"));
+    let expected = format!(
+        "One image at a time with batch statistics, every image is normalized to the same \
+         vector (beta), so the network gives every image the same answer: {} digit(s) ever \
+         predicted, {} accuracy. With more images sharing the statistics: {}. With running \
+         statistics (eval mode) each image is classified on its own, whatever the batch: {}. \
+         After a train-mode pass in batches of 64 (the lesson tests in that order) the running \
+         statistics have moved toward the test batches', and eval mode gives {} ({moved:+.2} \
+         points){}.",
+        one["digits_predicted"],
+        pct(num(&one["accuracy"])),
+        others.join(", "),
+        pct(acc("eval")),
+        pct(acc("eval after train pass")),
+        if moved.abs() < 0.005 {
+            ": here the lesson's order did not change the eval-mode figure"
+        } else {
+            ": the lesson's eval-mode figure is not quite that of the trained model"
+        },
+    );
+    assert_eq!(md.findings, expected);
+}
+
+pub fn batch_size(section: &Value, md: &MdSection, report: &Value) {
+    let runs = runs(section);
+    let rows = summary(section);
+    let train = report["train_images"].as_u64().unwrap() as usize;
+    assert_eq!((rows.len(), runs.len()), (6, 12));
+    let mut table = Vec::new();
+    let mut leads = Vec::new();
+    for (summary, pair) in rows.iter().zip(runs.chunks(2)) {
+        let (bn, plain) = (&pair[0], &pair[1]);
+        let label = setting(bn, plain);
+        let batch = bn["batch_size"].as_u64().unwrap() as usize;
+        assert_eq!(label, format!("batch {batch}"));
+        // One epoch over every training image, from the same weights.
+        let steps = train.div_ceil(batch);
+        for run in pair {
+            assert_eq!(run["batch_size"], json!(batch));
+            assert_eq!(run["steps"], json!(steps), "{}", name(run));
+            assert_eq!(run["config"]["weight_init"], bn["config"]["weight_init"]);
+            // The mean training loss is the mean of every step's loss: one window here.
+            let curve = run["curve"].as_array().unwrap();
+            if run["diverged_at"].is_null() {
+                assert_eq!(curve.last().unwrap()["step"], json!(steps));
+                assert_eq!(curve.last().unwrap()["train_loss"], run["mean_loss"]);
+            }
+        }
+        let network = |run: &Value| json!({"test_accuracy": run["test_accuracy"], "train_loss": run["mean_loss"]});
+        assert_eq!(
+            summary,
+            &json!({
+                "batch_norm": network(bn),
+                "batch_size": batch,
+                "plain": network(plain),
+                "steps": steps,
+            })
+        );
+        let lead = accuracy(bn) - accuracy(plain);
+        table.push(row(&[
+            batch.to_string(),
+            steps.to_string(),
+            loss(num(&bn["mean_loss"]), step(&bn["diverged_at"])),
+            loss(num(&plain["mean_loss"]), step(&plain["diverged_at"])),
+            score(accuracy(bn), step(&bn["diverged_at"])),
+            score(accuracy(plain), step(&plain["diverged_at"])),
+            format!("{:+.2}", 100.0 * lead),
+        ]));
+        leads.push((batch, lead, accuracy(plain)));
+    }
+    let batches: Vec<usize> = leads.iter().map(|l| l.0).collect();
+    assert_eq!(batches, [2, 4, 8, 16, 64, 256]);
+    assert_eq!(md.rows, table);
+    same_findings(section, md);
+    let values: Vec<f64> = leads.iter().map(|l| l.1).collect();
+    let (best, worst) = (
+        leads[first_extreme(&values, 1.0)].0,
+        leads[first_extreme(&values, -1.0)].0,
+    );
+    let not_ahead: Vec<String> = leads
+        .iter()
+        .filter(|l| l.1 < 0.005)
+        .map(|l| l.0.to_string())
+        .collect();
+    let (smallest, largest) = (leads[0], leads[5]);
+    let expected = format!(
+        "Batch norm's lead in test accuracy, in points by batch size: {}. The lead is largest at \
+         batch {best} and smallest at batch {worst}. {} Smaller batches take more steps over the \
+         same images: the plain network's test accuracy is {} at batch {} and {} at batch {}.",
+        leads
+            .iter()
+            .map(|(b, l, _)| format!("{:+.2} at {b}", 100.0 * l))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if not_ahead.is_empty() {
+            "It is half a point or more ahead at every batch size tried.".to_string()
+        } else {
+            format!(
+                "It is not even half a point ahead at batch {}.",
+                not_ahead.join(" and ")
+            )
+        },
+        pct(largest.2),
+        largest.0,
+        pct(smallest.2),
+        smallest.0,
+    );
+    assert!(
+        md.findings.starts_with(&expected),
+        "findings:\n{}\nexpected:\n{expected}",
+        md.findings
+    );
+}
+
+pub fn init_scale(section: &Value, md: &MdSection, report: &Value) {
+    let runs = runs(section);
+    let rows = summary(section);
+    assert_eq!((rows.len(), runs.len()), (10, 20));
+    let mut table = Vec::new();
+    let mut stds = Vec::new();
+    for (i, (summary, pair)) in rows.iter().zip(runs.chunks(2)).enumerate() {
+        let (bn, plain) = (&pair[0], &pair[1]);
+        let label = setting(bn, plain);
+        let std = num(&bn["config"]["weight_init"]["Normal"]["std"]);
+        // Ten scales, evenly spaced in log10 from 1e-4 to 1.
+        let scale = 10f64.powf(-4.0 + 4.0 * i as f64 / 9.0);
+        assert!((std / scale - 1.0).abs() < 1e-12, "{std} vs {scale}");
+        assert_eq!(label, format!("std {std:.1e}"));
+        for run in pair {
+            assert_eq!(run["config"]["weight_init"], bn["config"]["weight_init"]);
+            assert_eq!(run["config"]["hidden"], json!(vec![100; 8]));
+            // Final loss: the mean of the last 100 steps, one window at 100 steps or fewer.
+            let steps = run["steps"].as_u64().unwrap();
+            if steps <= 100 && run["diverged_at"].is_null() {
+                let last = run["curve"].as_array().unwrap().last().unwrap().clone();
+                assert_eq!(last["train_loss"], run["final_loss"], "{}", name(run));
+            }
+        }
+        let network = |run: &Value| {
+            json!({
+                "diverged_at": run["diverged_at"],
+                "final_loss": run["final_loss"],
+                "test_accuracy": run["test_accuracy"],
+            })
+        };
+        assert_eq!(
+            summary,
+            &json!({"batch_norm": network(bn), "plain": network(plain), "std": std})
+        );
+        table.push(row(&[
+            format!("{std:.1e}"),
+            loss(num(&bn["final_loss"]), step(&bn["diverged_at"])),
+            loss(num(&plain["final_loss"]), step(&plain["diverged_at"])),
+            score(accuracy(bn), step(&bn["diverged_at"])),
+            score(accuracy(plain), step(&plain["diverged_at"])),
+        ]));
+        stds.push((std, accuracy(bn), accuracy(plain)));
+    }
+    assert_eq!(md.rows, table);
+    same_findings(section, md);
+    let range = |learned: Vec<f64>| match learned.as_slice() {
+        [] => "at none of the scales".to_string(),
+        [a] => format!("only at std {a:.1e}"),
+        [a, .., b] => format!(
+            "for std from {a:.1e} to {b:.1e} ({} of 10 scales)",
+            learned.len()
+        ),
+    };
+    let learned = |k: fn(&(f64, f64, f64)) -> f64| -> Vec<f64> {
+        stds.iter().filter(|s| k(s) > 0.9).map(|s| s.0).collect()
+    };
+    let expected = format!(
+        "Without batch norm the 8-layer network learned (test accuracy above 90%) {}; with \
+         batch norm {}.",
+        range(learned(|s| s.2)),
+        range(learned(|s| s.1)),
+    );
+    assert!(
+        md.findings.starts_with(&expected),
+        "findings:\n{}\nexpected:\n{expected}",
+        md.findings
+    );
+    // Why batch norm fails at the smallest scale, when it does: the first layer's outputs
+    // start with a variance (std² times the images' mean ‖x‖²) under batch norm's ε.
+    let (std, bn_accuracy, _) = stds[0];
+    let fails = format!(
+        " At std {std:.1e} batch norm fails too ({})",
+        pct(bn_accuracy)
+    );
+    if bn_accuracy < 0.5 {
+        let images = report["train_images"].as_u64().unwrap() as usize;
+        let variance = std * std * mean_squared_norm(images);
+        let epsilon = num(&runs[0]["config"]["bn_epsilon"]);
+        let why = format!(
+            "{fails}: the first hidden layer's outputs start with a variance of about \
+             {variance:.1e} (std² times the images' mean ‖x‖²), below batch norm's ε = \
+             {epsilon:.0e}"
+        );
+        if variance < epsilon {
+            assert!(
+                md.findings.contains(&why),
+                "{}\nexpected: {why}",
+                md.findings
+            );
+        } else {
+            assert!(
+                md.findings.ends_with(&format!("{fails}.")),
+                "{}",
+                md.findings
+            );
+        }
+    } else {
+        assert!(
+            !md.findings.contains("batch norm fails too"),
+            "{}",
+            md.findings
+        );
+    }
+}
+
+/// The mean over the first `n` training images of ‖x‖², pixels scaled to [0, 1], read from
+/// the IDX file here.
+fn mean_squared_norm(n: usize) -> f64 {
+    let path = crate::util::shipped_data().join("train-images.idx3-ubyte.gz");
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap()),
+        &mut bytes,
+    )
+    .unwrap();
+    let pixels = &bytes[16..16 + n * 784];
+    let sum: f64 = pixels.iter().map(|&p| (f64::from(p) / 255.0).powi(2)).sum();
+    sum / n as f64
+}
