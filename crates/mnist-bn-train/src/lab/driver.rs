@@ -554,4 +554,104 @@ mod tests {
             [0, 5, 10]
         );
     }
+
+    /// The host's values of a parameter.
+    fn host(tensor: Tensor<1>) -> Vec<f64> {
+        tensor
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect()
+    }
+
+    /// The probe, computed by hand on the host from a trained network's parameters: the
+    /// input of the first unit's activation in the *last* hidden layer over the measurement
+    /// images, batch norm normalizing with those images' own statistics (train mode).
+    fn probe_by_hand(mlp: &Mlp, images: &Mnist) -> [f64; 3] {
+        let n = images.len();
+        let mut x: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                images
+                    .image(i)
+                    .iter()
+                    .map(|&p| f64::from(pixel_to_f32(p)))
+                    .collect()
+            })
+            .collect();
+        for (layer, block) in mlp.hidden.iter().enumerate() {
+            let [inputs, outputs] = block.linear.weight.dims();
+            let weight = host(block.linear.weight.val().reshape([inputs * outputs]));
+            let bias = block.linear.bias.as_ref().map(|b| host(b.val()));
+            let mut y: Vec<Vec<f64>> = x
+                .iter()
+                .map(|row| {
+                    (0..outputs)
+                        .map(|o| {
+                            let dot: f64 =
+                                (0..inputs).map(|i| row[i] * weight[i * outputs + o]).sum();
+                            dot + bias.as_ref().map_or(0.0, |b| b[o])
+                        })
+                        .collect()
+                })
+                .collect();
+            if let Some(bn) = &block.norm {
+                let (gamma, beta) = (host(bn.weight.val()), host(bn.bias.val()));
+                for o in 0..outputs {
+                    let mean = y.iter().map(|r| r[o]).sum::<f64>() / n as f64;
+                    let var = y.iter().map(|r| (r[o] - mean).powi(2)).sum::<f64>() / n as f64;
+                    for r in &mut y {
+                        r[o] = (r[o] - mean) / (var + bn.epsilon).sqrt() * gamma[o] + beta[o];
+                    }
+                }
+            }
+            if layer + 1 == mlp.hidden.len() {
+                let mut column: Vec<f64> = y.iter().map(|r| r[0]).collect();
+                column.sort_by(f64::total_cmp);
+                return PROBE_PERCENTILES.map(|p| column[(p * (n - 1) as f64).round() as usize]);
+            }
+            x = y
+                .into_iter()
+                .map(|r| r.into_iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect())
+                .collect();
+        }
+        unreachable!("a network with hidden layers")
+    }
+
+    /// The lab's claim for `distributions`: the probe follows the first unit of the last hidden
+    /// layer, after batch norm (with the measurement images' own statistics, as the sigmoid
+    /// sees its input in training) and before the sigmoid; without batch norm, the linear
+    /// layer's output.
+    #[test]
+    fn the_probe_reads_the_last_hidden_layers_first_unit_with_batch_statistics() {
+        let data = lab_data();
+        let (_generator, init) = crate::test_support::seeded_init_device();
+        for norm in [mnist_bn_model::Norm::Batch, mnist_bn_model::Norm::None] {
+            let config = MlpConfig::new(norm)
+                .with_hidden(vec![16, 8, 4])
+                .with_activation(mnist_bn_model::Activation::Sigmoid);
+            let run = Run {
+                probe: true,
+                keep_model: true,
+                ..Run::new(
+                    "probed".into(),
+                    config,
+                    TrainingConfig::new().with_lr(0.5),
+                    30,
+                )
+            };
+            let outcome = run_one(run, &data, &init);
+            let mlp = outcome.model.as_ref().unwrap().as_mlp().unwrap();
+            let recorded = outcome.curve.last().unwrap().probe.unwrap();
+            let expected = probe_by_hand(mlp, &data.test);
+            for (r, e) in recorded.iter().zip(expected) {
+                assert!(
+                    (r - e).abs() <= 1e-4 * e.abs().max(1.0),
+                    "{norm:?}: {recorded:?} vs {expected:?}"
+                );
+            }
+        }
+    }
 }

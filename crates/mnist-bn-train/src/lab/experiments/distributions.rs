@@ -315,6 +315,50 @@ mod tests {
         }
     }
 
+    /// An outcome measured every `every` steps of `steps`, its accuracy the step / 1000 and
+    /// its median the step / 100 (percentiles median ∓ 1).
+    fn outcome(steps: usize, every: usize) -> Outcome {
+        let curve = (0..=steps)
+            .step_by(every)
+            .map(|step| crate::lab::driver::Point {
+                step,
+                accuracy: step as f64 / 1000.0,
+                train_loss: None,
+                probe: Some([-1.0, 0.0, 1.0].map(|d| d + step as f64 / 100.0)),
+            })
+            .collect();
+        Outcome {
+            name: "probed".into(),
+            config: MlpConfig::new(Norm::None),
+            lr: 0.5,
+            batch_size: 60,
+            steps,
+            diverged_at: None,
+            mean_loss: 1.0,
+            final_loss: 1.0,
+            test_accuracy: 0.75,
+            curve,
+            seconds: 0.0,
+            model: None,
+        }
+    }
+
+    #[test]
+    fn the_early_measurement_is_the_first_at_or_after_a_tenth_of_the_steps() {
+        // 500 steps measured every 50: a tenth is step 50 itself.
+        let summary = summarize(&[outcome(500, 50)], 500);
+        assert_eq!(summary.early, 50);
+        let row = &summary.networks[0];
+        assert_eq!(row.accuracy_at_tenth, 0.05);
+        assert_eq!(
+            (row.median_start, row.median_end, row.median_swing),
+            (0.0, 5.0, 5.0)
+        );
+        assert_eq!((row.spread_start, row.spread_end), (2.0, 2.0));
+        // 1,000 steps measured every 300: the first at or after step 100 is 300.
+        assert_eq!(summarize(&[outcome(1000, 300)], 1000).early, 300);
+    }
+
     #[test]
     fn a_steadier_median_with_batch_norm_is_read_as_less_covariate_shift() {
         let summary = DistributionsSummary {
