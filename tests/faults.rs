@@ -418,6 +418,73 @@ fn a_second_writer_of_a_live_run_directory_is_refused_and_a_killed_one_leaves_no
     );
 }
 
+/// Waits for a line of the child's stdout that starts with `prefix`.
+fn wait_for(lines: &mpsc::Receiver<String>, prefix: &str) {
+    let mut seen = Vec::new();
+    loop {
+        match lines.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) if line.starts_with(prefix) => return,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!(
+                "no line {prefix:?}; the child printed:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+}
+
+#[test]
+fn every_command_that_writes_into_a_live_run_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run_dir, lab_dir) = (tmp.path().join("run"), tmp.path().join("lab"));
+    // Two live writers: a lesson run of 100 epochs and a lab of every experiment on all of
+    // MNIST, each well under way; both are killed at the end.
+    let mut lesson = spawn(&args(&run_dir, &[]).set("--epochs", 100));
+    let lesson_lines = lines(lesson.stdout.take().unwrap());
+    wait_until_mid_epoch_2(&lesson_lines);
+    let mut lab = spawn(&Args::command("lab").quiet().out(&lab_dir));
+    let lab_lines = lines(lab.stdout.take().unwrap());
+    wait_for(&lab_lines, "== lab: grid");
+    let weights = crate::util::fixture("init_bn.pt");
+    for (dir, holder) in [(&run_dir, &mut lesson), (&lab_dir, &mut lab)] {
+        let in_use = format!("in use by process {}", holder.id());
+        let writers = [
+            ("run", Args::lesson().limits(640, 64).epochs(1).quiet()),
+            (
+                "train",
+                Args::train("batchnorm").limits(640, 64).epochs(1).quiet(),
+            ),
+            (
+                "lab",
+                Args::command("lab")
+                    .args(["grid"])
+                    .limits(600, 64)
+                    .opt("--steps", 10)
+                    .quiet(),
+            ),
+        ];
+        for (command, writer) in writers {
+            eprintln!("{command} --force into {}", dir.display());
+            mnist_bn(&writer.out(dir).flag("--force")).assert_exit(1, &in_use);
+        }
+        // `import --force` replaces its --out: neither the run directory nor a directory in it.
+        for out in [dir.clone(), dir.join("plain")] {
+            mnist_bn(&Args::import(&weights, "batchnorm", &out).flag("--force"))
+                .assert_error(&in_use);
+        }
+        assert!(
+            holder.try_wait().unwrap().is_none(),
+            "the writer of {} ended before the others were refused",
+            dir.display()
+        );
+    }
+    assert!(run_dir.join("plain").is_dir() && !lab_dir.join("lab.json").exists());
+    for mut holder in [lesson, lab] {
+        let _ = holder.kill();
+        let _ = holder.wait();
+    }
+}
+
 #[test]
 fn a_checkpoint_that_cannot_be_written_is_a_clear_error_and_the_last_one_survives() {
     // A file-size limit (prlimit, util-linux) below model.bpk's 2.1 MB stands in for a full

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use mnist_bn_model::NetConfig;
 use mnist_bn_train::{
-    CHECKPOINT_FORMAT, TrainState, TrainingConfig, import_pytorch, write_checkpoint_dir,
+    CHECKPOINT_FORMAT, RunDirLock, TrainState, TrainingConfig, import_pytorch, write_checkpoint_dir,
 };
 
 use crate::backend::Backend;
@@ -38,6 +38,8 @@ pub fn import(backend: Backend, args: &ImportArgs) -> Result<ExitCode> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
+    // `--out` may be, or lie inside, a run directory that a live run is writing.
+    let _locks = RunDirLock::acquire_enclosing(&args.out)?;
     write_checkpoint_dir(&args.out, &config.into(), &model.into(), None, &state)?;
     println!(
         "imported {} into checkpoint {}",

@@ -60,6 +60,19 @@ impl RunDirLock {
             .map_err(TrainError::io(&path))?;
         Ok(Self { _file: file })
     }
+
+    /// Locks every run directory that holds `path`: `path` itself and each of its ancestors
+    /// with a lock file (only those: no lock file is created). A command that replaces a
+    /// directory which may be, or lie inside, a run directory (`import --force`) holds these
+    /// while it writes, so that it never replaces a live run's files.
+    pub fn acquire_enclosing(path: &Path) -> Result<Vec<Self>, TrainError> {
+        let absolute = std::path::absolute(path).map_err(TrainError::io(path))?;
+        absolute
+            .ancestors()
+            .filter(|dir| dir.join(LOCK_FILE).is_file())
+            .map(Self::acquire)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +93,29 @@ mod tests {
         drop(first);
         let again = RunDirLock::acquire(dir.path());
         assert!(again.is_ok(), "{again:?}");
+    }
+
+    #[test]
+    fn the_run_directories_around_a_path_are_locked_and_no_lock_file_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let inside = run.join("plain").join("checkpoints");
+        std::fs::create_dir_all(&inside).unwrap();
+        // No run directory around it yet: nothing to lock, nothing created.
+        assert!(RunDirLock::acquire_enclosing(&inside).unwrap().is_empty());
+        assert!(!run.join(LOCK_FILE).exists() && !inside.join(LOCK_FILE).exists());
+        let live = RunDirLock::acquire(&run).unwrap();
+        for path in [&run, &inside, &inside.join("not yet")] {
+            let msg = RunDirLock::acquire_enclosing(path).unwrap_err().to_string();
+            assert!(msg.contains("in use by process"), "{msg}");
+        }
+        drop(live);
+        let held = RunDirLock::acquire_enclosing(&inside).unwrap();
+        assert_eq!(held.len(), 1);
+        assert!(
+            RunDirLock::acquire(&run).is_err(),
+            "held while the command writes"
+        );
     }
 
     #[test]
