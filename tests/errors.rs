@@ -358,6 +358,134 @@ fn weight_files_that_claim_huge_tensors_are_refused_before_any_allocation() {
         .assert_error("a 1073741824-byte header");
 }
 
+/// The lesson's tensors by their PyTorch names, with and without batch norm.
+fn lesson_tensors(model: &str) -> Vec<(String, Vec<usize>)> {
+    let mut tensors = Vec::new();
+    for (i, [rows, cols]) in [[512, 784], [256, 512], [10, 256]].into_iter().enumerate() {
+        let n = i + 1;
+        tensors.push((format!("fc{n}.weight"), vec![rows, cols]));
+        if model == "plain" || n == 3 {
+            tensors.push((format!("fc{n}.bias"), vec![rows]));
+        } else {
+            for part in ["weight", "bias", "running_mean", "running_var"] {
+                tensors.push((format!("batch_norm{n}.{part}"), vec![rows]));
+            }
+        }
+    }
+    tensors
+}
+
+/// A `.safetensors` file declaring `tensors` (float32), its data all zeros (a sparse file).
+fn safetensors_file(path: &Path, tensors: &[(String, Vec<usize>)]) {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0u64;
+    for (name, shape) in tensors {
+        let bytes = 4 * shape.iter().product::<usize>() as u64;
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]}),
+        );
+        offset += bytes;
+    }
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&header);
+    std::fs::write(path, &bytes).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(bytes.len() as u64 + offset)
+        .unwrap();
+}
+
+/// `import` refuses a weight file whose tensors are declared at any other shape than the
+/// model's, one more or one fewer row as well as gigabytes, and names every wrong tensor,
+/// not only the first; at the model's shapes it imports. The `.pt` files hold no tensor data
+/// (tests/fixtures/make_shape_lies.py), so only their declared shapes can be refused.
+#[test]
+fn every_tensor_a_weight_file_declares_is_checked_against_the_models_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("imported");
+    let changes: [(&str, fn(&[usize]) -> Vec<usize>); 3] = [
+        ("plus_one", |s| [vec![s[0] + 1], s[1..].to_vec()].concat()),
+        ("minus_one", |s| [vec![s[0] - 1], s[1..].to_vec()].concat()),
+        ("huge", |_| vec![1 << 28]),
+    ];
+    let refused = |run: crate::util::Run,
+                   tensors: &[(String, Vec<usize>)],
+                   change: fn(&[usize]) -> Vec<usize>| {
+        let mut needles = vec!["not a state_dict of this model (nothing read)".to_string()];
+        needles.extend(
+            tensors
+                .iter()
+                .map(|(name, shape)| format!("{name} is {:?}, expected {shape:?}", change(shape))),
+        );
+        for needle in needles {
+            run.assert_error(&needle);
+        }
+    };
+    for (name, change) in changes {
+        let file = fixture(&format!("lie_{name}.pt"));
+        let run = mnist_bn_with_limit(MEMORY_LIMIT, &Args::import(&file, "batchnorm", &out));
+        refused(run, &lesson_tensors("batchnorm"), change);
+        for model in ["batchnorm", "plain"] {
+            let tensors: Vec<(String, Vec<usize>)> = lesson_tensors(model)
+                .into_iter()
+                .map(|(n, s)| (n, change(&s)))
+                .collect();
+            let file = tmp.path().join(format!("{model}_{name}.safetensors"));
+            safetensors_file(&file, &tensors);
+            let run = mnist_bn_with_limit(MEMORY_LIMIT, &Args::import(&file, model, &out));
+            refused(run, &lesson_tensors(model), change);
+        }
+    }
+    assert!(!out.exists(), "nothing imported");
+    // At the model's own shapes the same files import (zeros here; the shipped fixture's
+    // weights for the .pt).
+    for model in ["batchnorm", "plain"] {
+        let file = tmp.path().join(format!("{model}.safetensors"));
+        safetensors_file(&file, &lesson_tensors(model));
+        mnist_bn_with_limit(
+            MEMORY_LIMIT,
+            &Args::import(&file, model, &out).flag("--force"),
+        )
+        .assert_ok();
+    }
+    mnist_bn_with_limit(
+        MEMORY_LIMIT,
+        &Args::import(&fixture("init_bn.pt"), "batchnorm", &out).flag("--force"),
+    )
+    .assert_ok();
+}
+
+/// A safetensors header is read up to 1 MiB: one of exactly 1 MiB (the model's tensors, padded
+/// with spaces as the format allows) imports, one a byte longer is refused unread.
+#[test]
+fn a_safetensors_header_of_one_mib_is_read_and_one_byte_more_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("imported");
+    let base = tmp.path().join("base.safetensors");
+    safetensors_file(&base, &lesson_tensors("plain"));
+    let bytes = std::fs::read(&base).unwrap();
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let (header, data) = (&bytes[8..8 + len], &bytes[8 + len..]);
+    for (padded, ok) in [(1 << 20, true), ((1 << 20) + 1, false)] {
+        let mut file = (padded as u64).to_le_bytes().to_vec();
+        file.extend_from_slice(header);
+        file.resize(8 + padded, b' ');
+        file.extend_from_slice(data);
+        let path = tmp.path().join(format!("padded-{padded}.safetensors"));
+        std::fs::write(&path, file).unwrap();
+        let run = mnist_bn(&Args::import(&path, "plain", &out).flag("--force"));
+        if ok {
+            run.assert_ok();
+        } else {
+            run.assert_error(&format!("a {padded}-byte header"));
+        }
+    }
+}
+
 #[test]
 fn checkpoint_files_larger_than_the_model_can_hold_are_refused_unread() {
     let tmp = tempfile::tempdir().unwrap();
@@ -379,6 +507,76 @@ fn checkpoint_files_larger_than_the_model_can_hold_are_refused_unread() {
             .assert_error(&format!("{file}: is 8589934592 bytes, more than"));
         std::fs::copy(&copy, epoch.join(file)).unwrap();
     }
+    mnist_bn(&eval).assert_ok();
+}
+
+/// The documented bounds of a checkpoint's files, each tried at the bound and one byte past
+/// it: `model.bpk` and `optimizer.bin` at most twice the model's tensors plus 1 MiB,
+/// `model.json` and `training.json` at most 16 MiB, and `model.bpk` at least the model's
+/// tensors less 1 MiB.
+#[test]
+fn checkpoint_files_are_read_up_to_their_bounds_and_refused_one_byte_past_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    mnist_bn(&Args::quick_train("plain", &out)).assert_ok();
+    let epoch = epoch_dir(&out, "plain", 1);
+    let eval = Args::eval(&out.join("plain")).test_limit(64);
+    // The bound on the plain lesson MLP's float32 tensors that the bounds are taken from:
+    // per layer, (fan-in + 5) × width, room for the weights, a bias and batch norm's four
+    // vectors.
+    let tensor_bytes: u64 = 4 * ((784 + 5) * 512 + (512 + 5) * 256 + (256 + 5) * 10);
+    let most = 2 * tensor_bytes + (1 << 20);
+    let too_big = |file: &str, len: u64, limit: u64| {
+        format!("{file}: is {len} bytes, more than this model's checkpoint can hold ({limit})")
+    };
+    let resized = |file: &str, len: u64, pad: u8, check: &dyn Fn(crate::util::Run)| {
+        let path = epoch.join(file);
+        let saved = std::fs::read(&path).unwrap();
+        let mut bytes = saved.clone();
+        bytes.resize(len as usize, pad);
+        std::fs::write(&path, bytes).unwrap();
+        check(mnist_bn_with_limit(MEMORY_LIMIT, &eval));
+        std::fs::write(&path, saved).unwrap();
+    };
+    for file in ["model.bpk", "optimizer.bin"] {
+        // At the bound the size is accepted (what follows the record is then the reader's
+        // to refuse, or not).
+        resized(file, most, 0, &|run| {
+            assert!(
+                !run.stderr.contains("more than this model's"),
+                "{file}: {}",
+                run.stderr
+            );
+        });
+        resized(file, most + 1, 0, &|run| {
+            run.assert_error(&too_big(file, most + 1, most))
+        });
+    }
+    let json_most = 16u64 << 20;
+    for file in ["model.json", "training.json"] {
+        // Padded with spaces, still valid JSON: at 16 MiB the checkpoint is read.
+        resized(file, json_most, b' ', &|run| {
+            run.assert_ok();
+        });
+        resized(file, json_most + 1, b' ', &|run| {
+            run.assert_error(&too_big(file, json_most + 1, json_most))
+        });
+    }
+    let least = tensor_bytes - (1 << 20);
+    resized("model.bpk", least - 1, 0, &|run| {
+        run.assert_error(&format!(
+            "model.bpk: holds {} bytes, too few for the model model.json describes (up to \
+             {tensor_bytes} bytes of tensors)",
+            least - 1
+        ))
+    });
+    resized("model.bpk", least, 0, &|run| {
+        assert!(
+            run.code != Some(0) && !run.stderr.contains("too few"),
+            "{}",
+            run.stderr
+        );
+    });
     mnist_bn(&eval).assert_ok();
 }
 
