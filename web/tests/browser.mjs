@@ -5,8 +5,9 @@
 //
 // Fails on any console error; checks the WebAssembly logits against the native build's
 // (tests/fixtures/native_logits.json, within 1e-5), test-set digits drawn as strokes on the pad
-// (both models must name them), and a few hundred batches of live training (both curves fall,
-// batch norm's below plain's). Saves a screenshot and prints the timings.
+// (both models must name them), the first 20 batches of the default run (all 60,000 images)
+// against the native build's losses (tests/fixtures/native_losses.json, within 1e-4), and a few
+// hundred batches of live training (both curves fall, batch norm's below plain's). Saves a screenshot and prints the timings.
 import { chromium } from 'playwright-core';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -96,6 +97,29 @@ try {
   assert.ok(await page.isVisible('#pitfall'));
   await page.uncheck('#trainmode');
   figures.drawn = drawn.length;
+
+  // ---- The page's default run (all 60,000 images, one epoch): the native build's losses ----
+  // web/tests/session.rs checks that the native page trains as the CLI does and writes the
+  // first 20 losses of this run to the fixture.
+  const defaults = JSON.parse(readFileSync(new URL('./fixtures/native_losses.json', import.meta.url)));
+  assert.equal(await page.inputValue('#limit'), '0', 'the default is every training image');
+  assert.equal(await page.inputValue('#epochs'), '1');
+  await page.click('#train');
+  await page.waitForFunction(() => window.mnistBn.history.batchnorm.length >= 20, null,
+    { timeout: 300_000, polling: 200 });
+  await page.click('#stop');
+  await page.waitForFunction(() => document.body.dataset.state === 'stopped', null, { timeout: 30_000 });
+  assert.equal(await page.evaluate(() => window.mnistBn.totalBatches), Math.ceil(60000 / 64));
+  const defaultRun = await page.evaluate(() => window.mnistBn.history);
+  figures.defaultRunMaxLossDifference = 0;
+  for (const name of ['batchnorm', 'plain']) {
+    defaults[name].forEach((v, i) => {
+      figures.defaultRunMaxLossDifference = Math.max(figures.defaultRunMaxLossDifference,
+        Math.abs(defaultRun[name][i] - v));
+    });
+  }
+  assert.ok(figures.defaultRunMaxLossDifference <= 1e-4,
+    `the default run's losses differ from the native build's by ${figures.defaultRunMaxLossDifference}`);
 
   // ---- Live training: a few hundred batches of both models ----
   await page.selectOption('#limit', '6400');

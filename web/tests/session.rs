@@ -52,47 +52,137 @@ fn test_set(n: usize) -> Mnist {
         .truncate(n)
 }
 
+/// The page's run on the first `limit` training images (0: all of them), to its end: the
+/// batch-norm and plain losses of every batch, and the batches per epoch.
+fn page_run(
+    session: &mut Session,
+    epochs: usize,
+    limit: usize,
+    seed: u64,
+) -> (Vec<[f64; 2]>, usize) {
+    let total = session.start(epochs, limit, seed).unwrap();
+    let mut losses = session.train(3).unwrap();
+    assert_eq!(losses.len(), 3.min(total));
+    assert_eq!(session.progress().unwrap().batches_done, losses.len());
+    losses.extend(session.train(usize::MAX).unwrap());
+    assert_eq!(losses.len(), total, "the run ends after its batches");
+    assert!(session.train(5).unwrap().is_empty());
+    assert!(session.trained());
+    (losses, total / epochs)
+}
+
+/// The page trains as `mnist-bn run --seed S --train-limit N` does, for a training set of a
+/// whole number of batches, one with a short last batch, and the page's default (all 60,000
+/// images): from `seeded_model`, every batch's loss is the learner's step for step
+/// (`fit_steps`, bit for bit), and each epoch's mean is the epoch loss the CLI's `Learner::fit`
+/// prints (the lesson's line).
 #[test]
-fn the_page_trains_with_the_learners_step_from_the_runs_initial_weights() {
+fn the_page_trains_as_the_cli_does_for_any_training_set_size_and_the_default() {
     let _turn = turn();
     let mut session = shipped();
     assert!(!session.trained());
     assert_eq!(with_training_data(&mut session), 60_000);
-    // 640 images, batch 64: 10 batches per epoch, 2 epochs.
-    assert_eq!(session.start(2, 640, 7).unwrap(), 20);
-    let mut losses = session.train(3).unwrap();
-    assert_eq!(losses.len(), 3);
-    let progress = session.progress().unwrap();
-    assert_eq!((progress.batches_done, progress.epoch), (3, 1));
-    losses.extend(session.train(100).unwrap());
-    assert_eq!(losses.len(), 20, "the run ends after its batches");
-    assert!(session.train(5).unwrap().is_empty());
-    assert!(session.trained());
-
-    // The CLI's learner, from `seeded_model` (what `mnist-bn run --seed 7` starts from), on the
-    // same 640 images in file order, for the same 20 steps: the same losses, bit for bit.
+    let all = Mnist::load(Split::Train, Some(&root().join("data/mnist"))).unwrap();
     let device = Device::flex();
-    let data = Mnist::load(Split::Train, Some(&root().join("data/mnist")))
-        .unwrap()
-        .truncate(640);
-    for (i, name) in MODEL_NAMES.iter().enumerate() {
-        let config = ModelSpec::parse(name).unwrap().config;
-        let learner = Learner::new(TrainingConfig::new().with_seed(7), &device);
-        let mut expected = Vec::new();
-        learner
-            .fit_steps(
-                seeded_model(&config, 7, None, &device),
-                &data,
-                20,
-                |_, _, loss| expected.push(loss),
-            )
-            .unwrap();
-        let got: Vec<f64> = losses.iter().map(|pair| pair[i]).collect();
-        assert_eq!(got, expected, "{name}");
+    // (training images, epochs, seed): 10 batches of 64; 10 of 64 and one of 10; the default.
+    for (limit, epochs, seed) in [(640, 2, 7), (650, 2, 3), (0, 1, 0)] {
+        let (losses, per_epoch) = page_run(&mut session, epochs, limit, seed);
+        let images = if limit == 0 { all.len() } else { limit };
+        assert_eq!(per_epoch, images.div_ceil(64), "limit {limit}");
+        let data = all.clone().truncate(images);
+        for (i, name) in MODEL_NAMES.iter().enumerate() {
+            let what = format!("{name}, {images} images, seed {seed}");
+            let config = ModelSpec::parse(name).unwrap().config;
+            let training = TrainingConfig::new().with_seed(seed).with_epochs(epochs);
+            let learner = Learner::new(training, &device);
+            let got: Vec<f64> = losses.iter().map(|pair| pair[i]).collect();
+            let mut expected = Vec::new();
+            learner
+                .fit_steps(
+                    seeded_model(&config, seed, None, &device),
+                    &data,
+                    losses.len(),
+                    |_, _, loss| expected.push(loss),
+                )
+                .unwrap();
+            assert_eq!(got, expected, "{what}");
+            // The CLI's epochs: `mnist-bn run` trains with `Learner::fit`.
+            let mut history = Vec::new();
+            let model = seeded_model(&config, seed, None, &device);
+            let mut optim = learner.optimizer();
+            learner
+                .fit(
+                    model,
+                    &mut optim,
+                    &data,
+                    &mut history,
+                    &Default::default(),
+                    |_, _, _| Ok(()),
+                )
+                .unwrap();
+            assert_eq!(history.len(), epochs);
+            for (epoch, stats) in history.iter().enumerate() {
+                let batches = &got[epoch * per_epoch..(epoch + 1) * per_epoch];
+                let mean = batches.iter().sum::<f64>() / per_epoch as f64;
+                assert!(
+                    (mean - stats.train_loss).abs() <= 1e-12 * stats.train_loss,
+                    "{what}, epoch {}: the page's mean {mean}, the CLI's {}",
+                    epoch + 1,
+                    stats.train_loss
+                );
+            }
+        }
+        if limit == 0 {
+            check_default_run_fixture(&losses);
+        }
+        // Batch norm learns faster, as in the lesson.
+        let tail = |i: usize| losses[losses.len() - 5..].iter().map(|p| p[i]).sum::<f64>();
+        assert!(tail(0) < tail(1), "{limit}: {} vs {}", tail(0), tail(1));
     }
-    // Batch norm learns faster, as in the lesson.
-    let last = |i: usize| losses[15..].iter().map(|p| p[i]).sum::<f64>() / 5.0;
-    assert!(last(0) < last(1), "{} vs {}", last(0), last(1));
+}
+
+/// `web/tests/fixtures/native_losses.json`: the first 20 losses of both models in the page's
+/// default run (all 60,000 images, seed 0), from this native build. The browser test holds
+/// the WebAssembly build's default run to these. `MNIST_BN_BLESS=1` rewrites the file.
+fn check_default_run_fixture(losses: &[[f64; 2]]) {
+    let first: Vec<[f64; 2]> = losses[..20].to_vec();
+    let fixture = json!({
+        "limit": 0,
+        "seed": 0,
+        "batchnorm": first.iter().map(|p| p[0]).collect::<Vec<_>>(),
+        "plain": first.iter().map(|p| p[1]).collect::<Vec<_>>(),
+    });
+    let path = root().join("web/tests/fixtures/native_losses.json");
+    if std::env::var_os("MNIST_BN_BLESS").is_some() {
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&fixture).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    let stored: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for name in MODEL_NAMES {
+        let values = |v: &Value| -> Vec<f64> {
+            v[name]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        let (a, b) = (values(&stored), values(&fixture));
+        assert_eq!(a.len(), 20);
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        // Float results differ between CPU kinds in the last digits.
+        assert!(
+            worst <= 1e-5,
+            "{name}: {worst} (MNIST_BN_BLESS=1 rewrites the fixture)"
+        );
+    }
 }
 
 #[test]

@@ -10,9 +10,11 @@ const pending = new Map();
 let lastPrediction = null;
 let modelsReady = false;
 
-// For tests and the curious: the loss history, the last prediction, eval-mode logits.
+// For tests and the curious: the loss history, the run's batches, the last prediction,
+// eval-mode logits.
 window.mnistBn = {
   history,
+  get totalBatches() { return total; },
   get lastPrediction() { return lastPrediction; },
   timings: {},
   logits: (name, pixels) => ask({ type: 'logits', name, pixels }),
