@@ -399,6 +399,9 @@ fn safetensors_file(path: &Path, tensors: &[(String, Vec<usize>)]) {
         .unwrap();
 }
 
+/// A shape changed into the one a lying file declares.
+type Reshape = fn(&[usize]) -> Vec<usize>;
+
 /// `import` refuses a weight file whose tensors are declared at any other shape than the
 /// model's, one more or one fewer row as well as gigabytes, and names every wrong tensor,
 /// not only the first; at the model's shapes it imports. The `.pt` files hold no tensor data
@@ -407,7 +410,7 @@ fn safetensors_file(path: &Path, tensors: &[(String, Vec<usize>)]) {
 fn every_tensor_a_weight_file_declares_is_checked_against_the_models_shape() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("imported");
-    let changes: [(&str, fn(&[usize]) -> Vec<usize>); 3] = [
+    let changes: [(&str, Reshape); 3] = [
         ("plus_one", |s| [vec![s[0] + 1], s[1..].to_vec()].concat()),
         ("minus_one", |s| [vec![s[0] - 1], s[1..].to_vec()].concat()),
         ("huge", |_| vec![1 << 28]),

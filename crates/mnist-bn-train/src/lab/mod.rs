@@ -6,13 +6,15 @@
 //! - `experiments/` turns each experiment into runs (`Run`) and its outcomes into a
 //!   [`Section`] with a typed [`Summary`] (`report.rs`, with the [`LabReport`]).
 //! - `driver.rs` trains many small networks at once, one per thread, with the learner's
-//!   [`Learner::fit_steps`](crate::Learner::fit_steps), measuring them as they train.
+//!   [`Learner::fit_steps`](crate::Learner::fit_steps), measuring them as they train
+//!   (`measure.rs`: accuracy and the probe).
 //! - `progress.rs` shows an experiment's progress.
 //! - [`run_lab`] (this file) runs the chosen experiments one after another and writes `lab.md`,
 //!   `lab.json` and a figure per experiment after each.
 
 mod driver;
 mod experiments;
+mod measure;
 mod plan;
 mod progress;
 mod report;
