@@ -152,37 +152,7 @@ fn check_default_run_fixture(losses: &[[f64; 2]]) {
         "batchnorm": first.iter().map(|p| p[0]).collect::<Vec<_>>(),
         "plain": first.iter().map(|p| p[1]).collect::<Vec<_>>(),
     });
-    let path = root().join("web/tests/fixtures/native_losses.json");
-    if std::env::var_os("MNIST_BN_BLESS").is_some() {
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&fixture).unwrap() + "\n",
-        )
-        .unwrap();
-    }
-    let stored: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    for name in MODEL_NAMES {
-        let values = |v: &Value| -> Vec<f64> {
-            v[name]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap())
-                .collect()
-        };
-        let (a, b) = (values(&stored), values(&fixture));
-        assert_eq!(a.len(), 20);
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max);
-        // Float results differ between CPU kinds in the last digits.
-        assert!(
-            worst <= 1e-5,
-            "{name}: {worst} (MNIST_BN_BLESS=1 rewrites the fixture)"
-        );
-    }
+    check_fixture("native_losses.json", &fixture, 20);
 }
 
 #[test]
@@ -273,22 +243,32 @@ fn the_native_logits_fixture_matches_this_build() {
         let logits = session.logits(name, test.pixels()).unwrap();
         fixture[name] = json!(logits.chunks(10).collect::<Vec<_>>());
     }
-    let path = root().join("web/tests/fixtures/native_logits.json");
+    let stored = check_fixture("native_logits.json", &fixture, 80);
+    assert_eq!(stored["images"], fixture["images"]);
+    assert!(session.logits("resnet", test.pixels()).is_err());
+    assert!(session.logits("plain", &[0; 100]).is_err());
+}
+
+/// Every number of `value`, depth first.
+fn numbers(value: &Value) -> Vec<f64> {
+    match value {
+        Value::Array(items) => items.iter().flat_map(numbers).collect(),
+        number => vec![number.as_f64().unwrap()],
+    }
+}
+
+/// Holds this build's `fixture` to the stored `web/tests/fixtures/{file}`: for each model,
+/// `per_model` numbers, each within 1e-5 (float results differ between CPU kinds in the last
+/// digits). `MNIST_BN_BLESS=1` rewrites the file first. Returns the stored fixture.
+fn check_fixture(file: &str, fixture: &Value, per_model: usize) -> Value {
+    let path = root().join("web/tests/fixtures").join(file);
     if std::env::var_os("MNIST_BN_BLESS").is_some() {
-        std::fs::write(&path, serde_json::to_string(&fixture).unwrap() + "\n").unwrap();
+        std::fs::write(&path, serde_json::to_string(fixture).unwrap() + "\n").unwrap();
     }
     let stored: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(stored["images"], fixture["images"]);
     for name in MODEL_NAMES {
-        let flat = |v: &Value| -> Vec<f64> {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
-                .collect()
-        };
-        let (a, b) = (flat(&stored[name]), flat(&fixture[name]));
-        assert_eq!(a.len(), 80);
+        let (a, b) = (numbers(&stored[name]), numbers(&fixture[name]));
+        assert_eq!((a.len(), b.len()), (per_model, per_model), "{file}: {name}");
         let worst = a
             .iter()
             .zip(&b)
@@ -296,9 +276,8 @@ fn the_native_logits_fixture_matches_this_build() {
             .fold(0.0, f64::max);
         assert!(
             worst <= 1e-5,
-            "{name}: {worst} (MNIST_BN_BLESS=1 rewrites the fixture)"
+            "{file}: {name}: {worst} (MNIST_BN_BLESS=1 rewrites the fixture)"
         );
     }
-    assert!(session.logits("resnet", test.pixels()).is_err());
-    assert!(session.logits("plain", &[0; 100]).is_err());
+    stored
 }
