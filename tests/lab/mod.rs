@@ -10,12 +10,13 @@ use serde_json::Value;
 
 use crate::util::{Args, mnist_bn, path_str, read_json};
 
-const NAMES: [&str; 5] = [
+const NAMES: [&str; 6] = [
     "grid",
     "distributions",
     "inference",
     "batch-size",
     "init-scale",
+    "learning-rate",
 ];
 
 fn runs(section: &Value) -> &Vec<Value> {
@@ -174,6 +175,7 @@ fn check_every_number(out: &Path) {
             "inference" => recompute::inference,
             "batch-size" => recompute::batch_size,
             "init-scale" => recompute::init_scale,
+            "learning-rate" => recompute::learning_rate,
             other => panic!("no check for {other}"),
         };
         check(section, md, &report);

@@ -586,3 +586,114 @@ fn mean_squared_norm(n: usize) -> f64 {
     let sum: f64 = pixels.iter().map(|&p| (f64::from(p) / 255.0).powi(2)).sum();
     sum / n as f64
 }
+
+pub fn learning_rate(section: &Value, md: &MdSection, report: &Value) {
+    let runs = runs(section);
+    let rows = summary(section);
+    let train = report["train_images"].as_u64().unwrap() as usize;
+    assert_eq!((rows.len(), runs.len()), (12, 24));
+    let mut table = Vec::new();
+    let mut rates = Vec::new();
+    for (i, (summary, pair)) in rows.iter().zip(runs.chunks(2)).enumerate() {
+        let (bn, plain) = (&pair[0], &pair[1]);
+        let label = setting(bn, plain);
+        // Twelve rates, evenly spaced in log10 from 1e-3 to 10; one epoch of batch 64 each,
+        // from the same weights.
+        let lr = num(&bn["lr"]);
+        let expected = 10f64.powf(-3.0 + 4.0 * i as f64 / 11.0);
+        assert!((lr / expected - 1.0).abs() < 1e-12, "{lr} vs {expected}");
+        assert_eq!(label, format!("lr {lr:.1e}"));
+        for run in pair {
+            assert_eq!(run["lr"], bn["lr"]);
+            assert_eq!(run["batch_size"], json!(64));
+            assert_eq!(run["steps"], json!(train.div_ceil(64)), "{}", name(run));
+            assert_eq!(run["config"]["weight_init"], bn["config"]["weight_init"]);
+            assert_eq!(run["config"]["hidden"], json!([512, 256]));
+            if run["diverged_at"].is_null() {
+                let last = run["curve"].as_array().unwrap().last().unwrap().clone();
+                assert_eq!(last["train_loss"], run["mean_loss"], "{}", name(run));
+            }
+        }
+        let network = |run: &Value| {
+            json!({
+                "diverged_at": run["diverged_at"],
+                "test_accuracy": run["test_accuracy"],
+                "train_loss": run["mean_loss"],
+            })
+        };
+        assert_eq!(
+            summary,
+            &json!({"batch_norm": network(bn), "lr": lr, "plain": network(plain)})
+        );
+        table.push(row(&[
+            format!("{lr:.1e}"),
+            loss(num(&bn["mean_loss"]), step(&bn["diverged_at"])),
+            loss(num(&plain["mean_loss"]), step(&plain["diverged_at"])),
+            score(accuracy(bn), step(&bn["diverged_at"])),
+            score(accuracy(plain), step(&plain["diverged_at"])),
+        ]));
+        rates.push((lr, bn, plain));
+    }
+    assert_eq!(md.rows, table);
+    same_findings(section, md);
+    let learned = |k: usize| -> Vec<f64> {
+        rates
+            .iter()
+            .filter(|r| accuracy([r.1, r.2][k]) > 0.9)
+            .map(|r| r.0)
+            .collect()
+    };
+    let range = |lrs: &[f64]| match lrs {
+        [] => "at none of the learning rates".to_string(),
+        [a] => format!("only at lr {a:.1e}"),
+        [a, .., b] => format!("from lr {a:.1e} to {b:.1e} ({} of 12)", lrs.len()),
+    };
+    let diverged = |k: usize| {
+        let lrs: Vec<String> = rates
+            .iter()
+            .filter(|r| ![r.1, r.2][k]["diverged_at"].is_null())
+            .map(|r| format!("{:.1e}", r.0))
+            .collect();
+        if lrs.is_empty() {
+            "at none".to_string()
+        } else {
+            format!("at lr {}", lrs.join(", "))
+        }
+    };
+    let best = |k: usize| {
+        let accuracies: Vec<f64> = rates.iter().map(|r| accuracy([r.1, r.2][k])).collect();
+        let i = first_extreme(&accuracies, 1.0);
+        (accuracies[i], rates[i].0)
+    };
+    let ((bn_best, bn_lr), (plain_best, plain_lr)) = (best(0), best(1));
+    let (bn_learned, plain_learned) = (learned(0), learned(1));
+    let expected = format!(
+        "With batch norm the network learned (test accuracy above 90%) {}; without, {}. It \
+         diverged {} with batch norm and {} without. The best test accuracy is {} at lr \
+         {bn_lr:.1e} with batch norm and {} at lr {plain_lr:.1e} without.",
+        range(&bn_learned),
+        range(&plain_learned),
+        diverged(0),
+        diverged(1),
+        pct(bn_best),
+        pct(plain_best),
+    );
+    let verdict = md
+        .findings
+        .strip_prefix(&expected)
+        .unwrap_or_else(|| panic!("findings:\n{}\nexpected:\n{expected}", md.findings));
+    // Reproduced when batch norm learned at a higher rate than any the plain network learned at.
+    let higher = bn_learned
+        .last()
+        .is_some_and(|b| plain_learned.last().is_none_or(|p| b > p));
+    assert_eq!(
+        verdict.ends_with(": reproduced in this run."),
+        higher,
+        "{verdict}"
+    );
+    assert_eq!(
+        verdict.ends_with("not reproduced here."),
+        !higher,
+        "{verdict}"
+    );
+}

@@ -28,7 +28,7 @@ pub use driver::{LabData, Outcome, Point};
 pub use experiments::{
     BatchSizeNetwork, BatchSizeRow, BatchSizeSummary, DistributionsRow, DistributionsSummary,
     GridRow, GridSummary, InferencePass, InferenceSummary, InitScaleNetwork, InitScaleRow,
-    InitScaleSummary, Published,
+    InitScaleSummary, LearningRateNetwork, LearningRateRow, LearningRateSummary, Published,
 };
 pub use plan::{Experiment, LabOptions};
 pub use report::{LAB_SCHEMA, LabReport, Section, Summary};

@@ -25,16 +25,20 @@ pub enum Experiment {
     BatchSize,
     /// Eight hidden layers at initial weight scales from 1e-4 to 1 (cs231n).
     InitScale,
+    /// Batch norm against none at learning rates from 1e-3 to 10 (Bjorck et al. 2018,
+    /// Figure 1).
+    LearningRate,
 }
 
 impl Experiment {
     /// Every experiment, in the order `mnist-bn lab` runs them.
-    pub const ALL: [Experiment; 5] = [
+    pub const ALL: [Experiment; 6] = [
         Experiment::Grid,
         Experiment::Distributions,
         Experiment::Inference,
         Experiment::BatchSize,
         Experiment::InitScale,
+        Experiment::LearningRate,
     ];
 
     /// The name on the command line and of the figure's files.
@@ -45,6 +49,7 @@ impl Experiment {
             Experiment::Inference => "inference",
             Experiment::BatchSize => "batch-size",
             Experiment::InitScale => "init-scale",
+            Experiment::LearningRate => "learning-rate",
         }
     }
 
@@ -63,6 +68,9 @@ impl Experiment {
             Experiment::BatchSize => "Batch norm vs none at batch sizes 2 to 256",
             Experiment::InitScale => {
                 "8 hidden layers at initial weight scales from 1e-4 to 1 (cs231n)"
+            }
+            Experiment::LearningRate => {
+                "Batch norm vs none at learning rates from 1e-3 to 10 (Bjorck et al. 2018, Figure 1)"
             }
         }
     }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::driver::Outcome;
 use super::experiments::{
     BatchSizeSummary, DistributionsSummary, GridSummary, InferenceSummary, InitScaleSummary,
+    LearningRateSummary,
 };
 use super::plan::Experiment;
 use crate::TrainError;
@@ -56,6 +57,8 @@ pub enum Summary {
     BatchSize(BatchSizeSummary),
     /// [`Experiment::InitScale`]'s.
     InitScale(InitScaleSummary),
+    /// [`Experiment::LearningRate`]'s.
+    LearningRate(LearningRateSummary),
 }
 
 /// Everything a lab run produced (`lab.json`).

@@ -1,12 +1,10 @@
 //! `batch-size`: one epoch of the lesson's MLP with and without batch norm at batch sizes 2
 //! to 256.
 
-use burn::nn::Initializer;
-use mnist_bn_model::{MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, dots, loss, pair, pct, score, sgd};
+use super::common::{Analysis, dots, lesson_weights, loss, pair, pct, score, sgd};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
 
@@ -46,16 +44,6 @@ pub struct BatchSizeNetwork {
     pub test_accuracy: f64,
     /// Mean training loss over the epoch.
     pub train_loss: f64,
-}
-
-/// The lesson's MLP with PyTorch's default weights, uniform in ±1/√fan_in (Burn's default
-/// `KaimingUniform` with gain 1/√3), but biases at zero, so that the network with batch norm
-/// gets exactly its plain twin's weights.
-fn lesson_weights() -> MlpConfig {
-    MlpConfig::new(Norm::Batch).with_weight_init(Some(Initializer::KaimingUniform {
-        gain: 1.0 / 3f64.sqrt(),
-        fan_out_only: false,
-    }))
 }
 
 /// One epoch at each batch size, with and without batch norm.

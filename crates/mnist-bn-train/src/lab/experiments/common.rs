@@ -47,6 +47,16 @@ pub(super) fn pair(
     })
 }
 
+/// The lesson's MLP with PyTorch's default weights, uniform in ±1/√fan_in (Burn's default
+/// `KaimingUniform` with gain 1/√3), but biases at zero, so that the network with batch norm
+/// gets exactly its plain twin's weights.
+pub(super) fn lesson_weights() -> MlpConfig {
+    MlpConfig::new(Norm::Batch).with_weight_init(Some(Initializer::KaimingUniform {
+        gain: 1.0 / 3f64.sqrt(),
+        fan_out_only: false,
+    }))
+}
+
 pub(super) fn normal(std: f64) -> Option<Initializer> {
     Some(Initializer::Normal { mean: 0.0, std })
 }

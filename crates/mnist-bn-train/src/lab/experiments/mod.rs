@@ -2,7 +2,7 @@
 //! outcomes, and from that summary a table and a paragraph; the figure draws the outcomes.
 //!
 //! One file per experiment (`grid.rs`, `distributions.rs`, `inference.rs`, `batch_size.rs`,
-//! `init_scale.rs`), each with its runs, its summary, its findings (a function of the summary
+//! `init_scale.rs`, `learning_rate.rs`), each with its runs, its summary, its findings (a function of the summary
 //! alone, so that tests can hand it summaries where the answer flips), its table and its
 //! figure. This file holds what they share.
 
@@ -12,12 +12,14 @@ mod distributions;
 mod grid;
 mod inference;
 mod init_scale;
+mod learning_rate;
 
 pub use batch_size::{BatchSizeNetwork, BatchSizeRow, BatchSizeSummary};
 pub use distributions::{DistributionsRow, DistributionsSummary};
 pub use grid::{GridRow, GridSummary, Published};
 pub use inference::{InferencePass, InferenceSummary};
 pub use init_scale::{InitScaleNetwork, InitScaleRow, InitScaleSummary};
+pub use learning_rate::{LearningRateNetwork, LearningRateRow, LearningRateSummary};
 
 use std::path::Path;
 use web_time::Instant;
@@ -44,6 +46,7 @@ pub(super) fn plan(experiment: Experiment, data: &LabData, options: &LabOptions)
         Experiment::Inference => vec![inference::lesson_run(data, options.seed)],
         Experiment::BatchSize => batch_size::runs(data, options.seed),
         Experiment::InitScale => init_scale::runs(steps(2000), options.seed),
+        Experiment::LearningRate => learning_rate::runs(data, options.seed),
     }
 }
 
@@ -105,6 +108,11 @@ pub(super) fn run(
             experiment,
             init_scale::report(outcomes, data),
             Summary::InitScale,
+        ),
+        Experiment::LearningRate => section(
+            experiment,
+            learning_rate::report(outcomes, data),
+            Summary::LearningRate,
         ),
     };
     figure.write(&options.out.join(experiment.name()))?;
