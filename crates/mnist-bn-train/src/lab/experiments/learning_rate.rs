@@ -359,6 +359,49 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_takes_each_networks_epoch_mean_and_its_own_rate() {
+        let outcome = |name: &str, norm, lr, mean_loss| Outcome {
+            name: name.into(),
+            config: mnist_bn_model::MlpConfig {
+                norm,
+                ..lesson_weights()
+            },
+            lr,
+            batch_size: BATCH,
+            steps: 938,
+            diverged_at: None,
+            mean_loss,
+            final_loss: mean_loss / 2.0,
+            test_accuracy: 0.5,
+            curve: Vec::new(),
+            seconds: 0.0,
+            model: None,
+        };
+        let summary = summarize(&[
+            outcome("lr 1.0e-3, bn", Norm::Batch, 1e-3, 0.8),
+            outcome("lr 1.0e-3, plain", Norm::None, 1e-3, 1.6),
+        ]);
+        let row = &summary.rates[0];
+        assert_eq!(row.lr, 1e-3);
+        assert_eq!(
+            (row.batch_norm.train_loss, row.plain.train_loss),
+            (0.8, 1.6)
+        );
+    }
+
+    #[test]
+    fn a_tie_for_the_best_accuracy_names_the_lowest_rate() {
+        let mut s = summary([(0.5, 0.5); 12]);
+        s.rates[4].batch_norm.test_accuracy = 0.97;
+        s.rates[6].batch_norm.test_accuracy = 0.97;
+        assert!(
+            findings(&s).contains("The best test accuracy is 97.00% at lr 2.8e-2 with batch norm"),
+            "{}",
+            findings(&s)
+        );
+    }
+
+    #[test]
     fn the_table_names_each_rate_and_divergence() {
         let mut s = summary([(0.9, 0.8); 12]);
         s.rates[11].plain.diverged_at = Some(2);
