@@ -4,9 +4,9 @@
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, dots, lesson_weights, loss, pair, pct, score, sgd};
+use super::common::{Analysis, Sweep, lesson_weights, pair, pair_cells, pct, sgd};
 use crate::lab::driver::{LabData, Outcome, Run};
-use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
+use crate::plot::figure::{Figure, XAxis};
 
 const BATCH_SIZES: [usize; 6] = [2, 4, 8, 16, 64, 256];
 
@@ -115,16 +115,11 @@ fn table(summary: &BatchSizeSummary) -> String {
         .sizes
         .iter()
         .map(|r| {
-            let (bn, plain) = (&r.batch_norm, &r.plain);
-            vec![
-                r.batch_size.to_string(),
-                r.steps.to_string(),
-                loss(bn.train_loss, bn.diverged_at),
-                loss(plain.train_loss, plain.diverged_at),
-                score(bn.test_accuracy, bn.diverged_at),
-                score(plain.test_accuracy, plain.diverged_at),
-                format!("{:+.2}", 100.0 * lead(r)),
-            ]
+            let n = |n: &BatchSizeNetwork| (n.train_loss, n.test_accuracy, n.diverged_at);
+            let mut cells = vec![r.batch_size.to_string(), r.steps.to_string()];
+            cells.extend(pair_cells(n(&r.batch_norm), n(&r.plain)));
+            cells.push(format!("{:+.2}", 100.0 * lead(r)));
+            cells
         })
         .collect();
     super::common::table(
@@ -190,52 +185,37 @@ fn findings(summary: &BatchSizeSummary) -> String {
 
 /// Training loss and test accuracy by batch size, the two networks side by side.
 fn figure(summary: &BatchSizeSummary) -> Figure {
-    let labels: Vec<String> = summary
-        .sizes
-        .iter()
-        .map(|r| r.batch_size.to_string())
-        .collect();
-    let mut series = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
-    for (i, r) in summary.sizes.iter().enumerate() {
-        for (k, n) in [&r.batch_norm, &r.plain].into_iter().enumerate() {
-            series[0][k].push((i as f64, n.train_loss));
-            series[1][k].push((i as f64, n.test_accuracy));
-        }
-    }
-    let [[bn_loss, plain_loss], [bn_acc, plain_acc]] = series;
-    let panel = |title: &str, y: &str, bn, plain, legend| Panel {
-        title: title.into(),
-        x_axis: XAxis::Categories(labels.clone()),
-        x_label: "batch size (one epoch)".into(),
-        y_label: y.into(),
-        y_range: None,
-        series: vec![
-            dots("batch norm", BATCH_NORM, bn),
-            dots("plain", PLAIN, plain),
-        ],
-        legend,
-    };
-    Figure {
+    Sweep {
         title: "One epoch of the lesson's MLP at each batch size (lr 0.01)".into(),
-        columns: 2,
-        panel_size: (560, 400),
-        panels: vec![
-            panel(
-                "training loss (mean over the epoch)",
-                "training loss",
-                bn_loss,
-                plain_loss,
-                SeriesLabelPosition::UpperMiddle,
-            ),
-            panel(
-                "test accuracy (eval mode)",
-                "test accuracy",
-                bn_acc,
-                plain_acc,
-                SeriesLabelPosition::LowerMiddle,
-            ),
+        x_axis: XAxis::Categories(
+            summary
+                .sizes
+                .iter()
+                .map(|r| r.batch_size.to_string())
+                .collect(),
+        ),
+        x_label: "batch size (one epoch)",
+        points: summary
+            .sizes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let n = |n: &BatchSizeNetwork| (n.train_loss, n.test_accuracy);
+                (i as f64, [n(&r.batch_norm), n(&r.plain)])
+            })
+            .collect(),
+        titles: [
+            "training loss (mean over the epoch)",
+            "test accuracy (eval mode)",
+        ],
+        loss_label: "training loss",
+        accuracy_range: None,
+        legends: [
+            SeriesLabelPosition::UpperMiddle,
+            SeriesLabelPosition::LowerMiddle,
         ],
     }
+    .figure()
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use plotters::style::RGBColor;
 
 use crate::lab::driver::{Outcome, Run};
 use crate::learner::TrainingConfig;
-use crate::plot::figure::{Mark, Series};
+use crate::plot::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
+use plotters::chart::SeriesLabelPosition;
 
 /// A model for `inference` to test, and where it came from.
 pub(super) type Tested = (Net, String);
@@ -87,6 +88,74 @@ pub(super) fn loss(value: f64, diverged_at: Option<usize>) -> String {
     match diverged_at {
         Some(step) => format!("diverged at step {step}"),
         None => format!("{value:.4}"),
+    }
+}
+
+/// One network of a pair at one value of a sweep: its training loss, test accuracy and step of
+/// divergence.
+pub(super) type Measured = (f64, f64, Option<usize>);
+
+/// A sweep's four table cells for one value of its setting: the training loss with batch norm
+/// and without, then the test accuracy with and without, each naming its divergence.
+pub(super) fn pair_cells(bn: Measured, plain: Measured) -> [String; 4] {
+    [
+        loss(bn.0, bn.2),
+        loss(plain.0, plain.2),
+        score(bn.1, bn.2),
+        score(plain.1, plain.2),
+    ]
+}
+
+/// The figure of a sweep (one setting varied, the networks with and without batch norm at each
+/// value: `batch-size`, `init-scale`, `learning-rate`): training loss and test accuracy against
+/// the setting, side by side, batch norm blue and plain orange.
+#[derive(Debug)]
+pub(super) struct Sweep {
+    /// The figure's title.
+    pub title: String,
+    /// The x axis of both panels.
+    pub x_axis: XAxis,
+    /// Its label.
+    pub x_label: &'static str,
+    /// Per value: its x, and (training loss, test accuracy) with batch norm and without.
+    pub points: Vec<(f64, [(f64, f64); 2])>,
+    /// The titles of the loss panel and the accuracy panel.
+    pub titles: [&'static str; 2],
+    /// The loss panel's y label.
+    pub loss_label: &'static str,
+    /// The accuracy panel's y range (`None` fits the data).
+    pub accuracy_range: Option<(f64, f64)>,
+    /// Where each panel's legend goes.
+    pub legends: [SeriesLabelPosition; 2],
+}
+
+impl Sweep {
+    pub(super) fn figure(self) -> Figure {
+        let values = |which: fn((f64, f64)) -> f64, k: usize| -> Vec<(f64, f64)> {
+            self.points.iter().map(|(x, n)| (*x, which(n[k]))).collect()
+        };
+        let panel = |i: usize, y_label: &str, which: fn((f64, f64)) -> f64, y_range| Panel {
+            title: self.titles[i].into(),
+            x_axis: self.x_axis.clone(),
+            x_label: self.x_label.into(),
+            y_label: y_label.into(),
+            y_range,
+            series: vec![
+                dots("batch norm", BATCH_NORM, values(which, 0)),
+                dots("plain", PLAIN, values(which, 1)),
+            ],
+            legend: self.legends[i].clone(),
+        };
+        let panels = vec![
+            panel(0, self.loss_label, |n| n.0, None),
+            panel(1, "test accuracy", |n| n.1, self.accuracy_range),
+        ];
+        Figure {
+            title: self.title.clone(),
+            columns: 2,
+            panel_size: (560, 400),
+            panels,
+        }
     }
 }
 

@@ -5,9 +5,9 @@ use mnist_bn_model::{MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, dots, loss, normal, pair, pct, score, sgd};
+use super::common::{Analysis, Sweep, normal, pair, pair_cells, pct, sgd};
 use crate::lab::driver::{LabData, Outcome, Run};
-use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
+use crate::plot::figure::{Figure, XAxis};
 
 /// Learning rate of `init-scale` (plain SGD, as everywhere in the lab).
 const INIT_SCALE_LR: f64 = 0.01;
@@ -138,14 +138,10 @@ fn table(summary: &InitScaleSummary) -> String {
         .scales
         .iter()
         .map(|r| {
-            let (bn, plain) = (&r.batch_norm, &r.plain);
-            vec![
-                format!("{:.1e}", r.std),
-                loss(bn.final_loss, bn.diverged_at),
-                loss(plain.final_loss, plain.diverged_at),
-                score(bn.test_accuracy, bn.diverged_at),
-                score(plain.test_accuracy, plain.diverged_at),
-            ]
+            let n = |n: &InitScaleNetwork| (n.final_loss, n.test_accuracy, n.diverged_at);
+            let mut cells = vec![format!("{:.1e}", r.std)];
+            cells.extend(pair_cells(n(&r.batch_norm), n(&r.plain)));
+            cells
         })
         .collect();
     super::common::table(
@@ -220,47 +216,27 @@ fn findings(summary: &InitScaleSummary) -> String {
 
 /// Final training loss and test accuracy against the weight scale (log axis).
 fn figure(summary: &InitScaleSummary, steps: usize) -> Figure {
-    let mut series = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
-    for r in &summary.scales {
-        for (k, n) in [&r.batch_norm, &r.plain].into_iter().enumerate() {
-            series[0][k].push((r.std, n.final_loss));
-            series[1][k].push((r.std, n.test_accuracy));
-        }
-    }
-    let [[bn_loss, plain_loss], [bn_acc, plain_acc]] = series;
-    let panel = |title: &str, y: &str, bn, plain, y_range| Panel {
-        title: title.into(),
-        x_axis: XAxis::Log10,
-        x_label: "initial weight std".into(),
-        y_label: y.into(),
-        y_range,
-        series: vec![
-            dots("batch norm", BATCH_NORM, bn),
-            dots("plain", PLAIN, plain),
-        ],
-        legend: SeriesLabelPosition::MiddleMiddle,
-    };
-    Figure {
+    Sweep {
         title: format!("8 hidden layers, {steps} steps, by initial weight scale"),
-        columns: 2,
-        panel_size: (560, 400),
-        panels: vec![
-            panel(
-                "final training loss",
-                "training loss (last 100 steps)",
-                bn_loss,
-                plain_loss,
-                None,
-            ),
-            panel(
-                "test accuracy",
-                "test accuracy",
-                bn_acc,
-                plain_acc,
-                Some((0.0, 1.0)),
-            ),
+        x_axis: XAxis::Log10,
+        x_label: "initial weight std",
+        points: summary
+            .scales
+            .iter()
+            .map(|r| {
+                let n = |n: &InitScaleNetwork| (n.final_loss, n.test_accuracy);
+                (r.std, [n(&r.batch_norm), n(&r.plain)])
+            })
+            .collect(),
+        titles: ["final training loss", "test accuracy"],
+        loss_label: "training loss (last 100 steps)",
+        accuracy_range: Some((0.0, 1.0)),
+        legends: [
+            SeriesLabelPosition::MiddleMiddle,
+            SeriesLabelPosition::MiddleMiddle,
         ],
     }
+    .figure()
 }
 
 #[cfg(test)]

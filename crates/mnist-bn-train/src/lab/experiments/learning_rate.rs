@@ -4,9 +4,9 @@
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, dots, lesson_weights, loss, pair, pct, score, sgd};
+use super::common::{Analysis, Sweep, lesson_weights, pair, pair_cells, pct, sgd};
 use crate::lab::driver::{LabData, Outcome, Run};
-use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
+use crate::plot::figure::{Figure, XAxis};
 
 /// Batch size of `learning-rate` (the lesson's).
 const BATCH: usize = 64;
@@ -113,14 +113,10 @@ fn table(summary: &LearningRateSummary) -> String {
         .rates
         .iter()
         .map(|r| {
-            let (bn, plain) = (&r.batch_norm, &r.plain);
-            vec![
-                format!("{:.1e}", r.lr),
-                loss(bn.train_loss, bn.diverged_at),
-                loss(plain.train_loss, plain.diverged_at),
-                score(bn.test_accuracy, bn.diverged_at),
-                score(plain.test_accuracy, plain.diverged_at),
-            ]
+            let n = |n: &LearningRateNetwork| (n.train_loss, n.test_accuracy, n.diverged_at);
+            let mut cells = vec![format!("{:.1e}", r.lr)];
+            cells.extend(pair_cells(n(&r.batch_norm), n(&r.plain)));
+            cells
         })
         .collect();
     super::common::table(
@@ -212,47 +208,30 @@ fn findings(summary: &LearningRateSummary) -> String {
 
 /// Training loss and test accuracy against the learning rate (log axis).
 fn figure(summary: &LearningRateSummary) -> Figure {
-    let mut series = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
-    for r in &summary.rates {
-        for (k, n) in [&r.batch_norm, &r.plain].into_iter().enumerate() {
-            series[0][k].push((r.lr, n.train_loss));
-            series[1][k].push((r.lr, n.test_accuracy));
-        }
-    }
-    let [[bn_loss, plain_loss], [bn_acc, plain_acc]] = series;
-    let panel = |title: &str, y: &str, bn, plain, y_range| Panel {
-        title: title.into(),
-        x_axis: XAxis::Log10,
-        x_label: "learning rate".into(),
-        y_label: y.into(),
-        y_range,
-        series: vec![
-            dots("batch norm", BATCH_NORM, bn),
-            dots("plain", PLAIN, plain),
-        ],
-        legend: SeriesLabelPosition::MiddleMiddle,
-    };
-    Figure {
+    Sweep {
         title: format!("One epoch of the lesson's MLP at each learning rate (batch {BATCH})"),
-        columns: 2,
-        panel_size: (560, 400),
-        panels: vec![
-            panel(
-                "training loss (mean over the epoch)",
-                "training loss",
-                bn_loss,
-                plain_loss,
-                None,
-            ),
-            panel(
-                "test accuracy (eval mode)",
-                "test accuracy",
-                bn_acc,
-                plain_acc,
-                Some((0.0, 1.0)),
-            ),
+        x_axis: XAxis::Log10,
+        x_label: "learning rate",
+        points: summary
+            .rates
+            .iter()
+            .map(|r| {
+                let n = |n: &LearningRateNetwork| (n.train_loss, n.test_accuracy);
+                (r.lr, [n(&r.batch_norm), n(&r.plain)])
+            })
+            .collect(),
+        titles: [
+            "training loss (mean over the epoch)",
+            "test accuracy (eval mode)",
+        ],
+        loss_label: "training loss",
+        accuracy_range: Some((0.0, 1.0)),
+        legends: [
+            SeriesLabelPosition::MiddleMiddle,
+            SeriesLabelPosition::MiddleMiddle,
         ],
     }
+    .figure()
 }
 
 #[cfg(test)]
