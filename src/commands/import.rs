@@ -34,12 +34,12 @@ pub fn import(backend: Backend, args: &ImportArgs) -> Result<ExitCode> {
         history: Vec::new(),
         batches_seen: 0,
     };
+    // `--out` may be, or lie inside, a run directory that a live run is writing.
+    let _locks = RunDirLock::acquire_enclosing(&args.out)?;
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    // `--out` may be, or lie inside, a run directory that a live run is writing.
-    let _locks = RunDirLock::acquire_enclosing(&args.out)?;
     write_checkpoint_dir(&args.out, &config.into(), &model.into(), None, &state)?;
     println!(
         "imported {} into checkpoint {}",

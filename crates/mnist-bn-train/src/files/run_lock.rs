@@ -62,14 +62,20 @@ impl RunDirLock {
     }
 
     /// Locks every run directory that holds `path`: `path` itself and each of its ancestors
-    /// with a lock file (only those: no lock file is created). A command that replaces a
+    /// with a lock file of ours, one that holds a process id (only those: no lock file is
+    /// created, and another program's `.lock` is left alone). A command that replaces a
     /// directory which may be, or lie inside, a run directory (`import --force`) holds these
     /// while it writes, so that it never replaces a live run's files.
     pub fn acquire_enclosing(path: &Path) -> Result<Vec<Self>, TrainError> {
         let absolute = std::path::absolute(path).map_err(TrainError::io(path))?;
         absolute
             .ancestors()
-            .filter(|dir| dir.join(LOCK_FILE).is_file())
+            .filter(|dir| {
+                let mut holder = String::new();
+                File::open(dir.join(LOCK_FILE))
+                    .and_then(|f| f.take(64).read_to_string(&mut holder))
+                    .is_ok_and(|_| holder.trim().parse::<u32>().is_ok())
+            })
             .map(Self::acquire)
             .collect()
     }
@@ -110,6 +116,8 @@ mod tests {
             assert!(msg.contains("in use by process"), "{msg}");
         }
         drop(live);
+        // Another program's lock file, which holds no process id, is not ours to take.
+        std::fs::write(inside.join(LOCK_FILE), "held by an editor").unwrap();
         let held = RunDirLock::acquire_enclosing(&inside).unwrap();
         assert_eq!(held.len(), 1);
         assert!(

@@ -94,7 +94,7 @@ mod tests {
             .collect()
     }
 
-    /// The probe, computed by hand on the host from a trained network's parameters: the
+    /// The probe, computed by hand on the host from a network's parameters: the
     /// input of the first unit's activation in the *last* hidden layer over the measurement
     /// images, batch norm normalizing with those images' own statistics (train mode).
     fn probe_by_hand(mlp: &Mlp, images: &Mnist) -> [f64; 3] {

@@ -11,6 +11,9 @@ use crate::plot::figure::{Figure, XAxis};
 /// Batch size of `learning-rate` (the lesson's).
 const BATCH: usize = 64;
 
+/// The highest training loss the figure draws.
+const LOSS_DRAWN: f64 = 10.0;
+
 /// Test accuracy above which a network counts as having learned in its one epoch.
 const LEARNED: f64 = 0.9;
 
@@ -216,12 +219,15 @@ fn figure(summary: &LearningRateSummary) -> Figure {
             .rates
             .iter()
             .map(|r| {
-                let n = |n: &LearningRateNetwork| (n.train_loss, n.test_accuracy);
+                // A blown-up loss (the plain network's reaches 1e10) would flatten the
+                // panel: losses above the cap are not drawn.
+                let shown = |loss: f64| if loss <= LOSS_DRAWN { loss } else { f64::NAN };
+                let n = |n: &LearningRateNetwork| (shown(n.train_loss), n.test_accuracy);
                 (r.lr, [n(&r.batch_norm), n(&r.plain)])
             })
             .collect(),
         titles: [
-            "training loss (mean over the epoch)",
+            "training loss (mean over the epoch; above 10 not drawn)",
             "test accuracy (eval mode)",
         ],
         loss_label: "training loss",
