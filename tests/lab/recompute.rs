@@ -22,6 +22,19 @@ fn accuracy(run: &Value) -> f64 {
     num(&run["test_accuracy"])
 }
 
+/// A sweep's four cells for one value, as the report prints them: the pair's training loss
+/// (`loss_key`: `mean_loss` or `final_loss`) with batch norm and without, then their test
+/// accuracy, each naming its divergence.
+fn pair_cells(bn: &Value, plain: &Value, loss_key: &str) -> [String; 4] {
+    let diverged = |run: &Value| step(&run["diverged_at"]);
+    [
+        loss(num(&bn[loss_key]), diverged(bn)),
+        loss(num(&plain[loss_key]), diverged(plain)),
+        score(accuracy(bn), diverged(bn)),
+        score(accuracy(plain), diverged(plain)),
+    ]
+}
+
 /// The setting a run of a pair belongs to: its name less `, bn` or `, plain`, checked against
 /// the run's norm.
 fn setting<'a>(bn: &'a Value, plain: &Value) -> &'a str {
@@ -426,15 +439,10 @@ pub fn batch_size(section: &Value, md: &MdSection, report: &Value) {
             })
         );
         let lead = accuracy(bn) - accuracy(plain);
-        table.push(row(&[
-            batch.to_string(),
-            steps.to_string(),
-            loss(num(&bn["mean_loss"]), step(&bn["diverged_at"])),
-            loss(num(&plain["mean_loss"]), step(&plain["diverged_at"])),
-            score(accuracy(bn), step(&bn["diverged_at"])),
-            score(accuracy(plain), step(&plain["diverged_at"])),
-            format!("{:+.2}", 100.0 * lead),
-        ]));
+        let mut cells = vec![batch.to_string(), steps.to_string()];
+        cells.extend(pair_cells(bn, plain, "mean_loss"));
+        cells.push(format!("{:+.2}", 100.0 * lead));
+        table.push(row(&cells));
         leads.push((batch, lead, accuracy(plain)));
     }
     let batches: Vec<usize> = leads.iter().map(|l| l.0).collect();
@@ -516,13 +524,9 @@ pub fn init_scale(section: &Value, md: &MdSection, report: &Value) {
             summary,
             &json!({"batch_norm": network(bn), "plain": network(plain), "std": std})
         );
-        table.push(row(&[
-            format!("{std:.1e}"),
-            loss(num(&bn["final_loss"]), step(&bn["diverged_at"])),
-            loss(num(&plain["final_loss"]), step(&plain["diverged_at"])),
-            score(accuracy(bn), step(&bn["diverged_at"])),
-            score(accuracy(plain), step(&plain["diverged_at"])),
-        ]));
+        let mut cells = vec![format!("{std:.1e}")];
+        cells.extend(pair_cells(bn, plain, "final_loss"));
+        table.push(row(&cells));
         stds.push((std, accuracy(bn), accuracy(plain)));
     }
     assert_eq!(md.rows, table);
@@ -640,13 +644,9 @@ pub fn learning_rate(section: &Value, md: &MdSection, report: &Value) {
             summary,
             &json!({"batch_norm": network(bn), "lr": lr, "plain": network(plain)})
         );
-        table.push(row(&[
-            format!("{lr:.1e}"),
-            loss(num(&bn["mean_loss"]), step(&bn["diverged_at"])),
-            loss(num(&plain["mean_loss"]), step(&plain["diverged_at"])),
-            score(accuracy(bn), step(&bn["diverged_at"])),
-            score(accuracy(plain), step(&plain["diverged_at"])),
-        ]));
+        let mut cells = vec![format!("{lr:.1e}")];
+        cells.extend(pair_cells(bn, plain, "mean_loss"));
+        table.push(row(&cells));
         rates.push((lr, bn, plain));
     }
     assert_eq!(md.rows, table);

@@ -392,20 +392,6 @@ mod tests {
         LabData::new(train, test)
     }
 
-    fn options(init: &Device) -> LabOptions {
-        LabOptions {
-            out: std::path::PathBuf::new(),
-            steps: None,
-            seed: 0,
-            checkpoint: None,
-            progress: crate::output::progress::ProgressMode::Quiet,
-            backend: String::new(),
-            threads: 1,
-            init_device: Some(init.clone()),
-            tuning: crate::learner::DeviceTuning::default(),
-        }
-    }
-
     /// A grid-like run: trained on the images left after the held-out ones, measured on those.
     fn held_out_run(steps: usize) -> Run {
         Run {
@@ -424,8 +410,14 @@ mod tests {
 
     fn run_one(run: Run, data: &LabData, init: &Device) -> Outcome {
         let progress = LabProgress::new(crate::output::progress::ProgressMode::Quiet, "test", 0);
-        let mut outcomes =
-            run_all(&[run], data, &Device::flex(), &options(init), &progress).unwrap();
+        let mut outcomes = run_all(
+            &[run],
+            data,
+            &Device::flex(),
+            &LabOptions::for_tests(init),
+            &progress,
+        )
+        .unwrap();
         outcomes.remove(0)
     }
 

@@ -113,3 +113,22 @@ pub struct LabOptions {
     /// (see [`DeviceTuning`]).
     pub tuning: DeviceTuning,
 }
+
+#[cfg(test)]
+impl LabOptions {
+    /// Options for the unit tests: quiet, one thread, seed 0, nothing written, the weights drawn
+    /// on `init` (see `test_support::seeded_init_device`).
+    pub(crate) fn for_tests(init: &Device) -> Self {
+        Self {
+            out: PathBuf::new(),
+            steps: None,
+            seed: 0,
+            checkpoint: None,
+            progress: ProgressMode::Quiet,
+            backend: String::new(),
+            threads: 1,
+            init_device: Some(init.clone()),
+            tuning: DeviceTuning::default(),
+        }
+    }
+}

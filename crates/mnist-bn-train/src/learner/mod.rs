@@ -442,6 +442,25 @@ mod tests {
         unreachable!("the loop returns")
     }
 
+    /// `fit_steps` of `config`'s seeded model for `steps`: the step it reports diverging at, and
+    /// every `(step, loss)` it called back with.
+    fn fit_steps_seen(
+        config: &NetConfig,
+        training: TrainingConfig,
+        steps: usize,
+    ) -> (Option<usize>, Vec<(usize, f64)>) {
+        let (_generator, init) = crate::test_support::seeded_init_device();
+        let learner = Learner::new(training, &Device::flex());
+        let model = seeded_model(config, 0, Some(&init), &Device::flex());
+        let mut seen = Vec::new();
+        let (_, diverged) = learner
+            .fit_steps(model, &data(), steps, |step, _, loss| {
+                seen.push((step, loss))
+            })
+            .unwrap();
+        (diverged, seen)
+    }
+
     #[test]
     fn fit_steps_names_the_step_whose_loss_was_not_finite() {
         let (config, training) = exploding();
@@ -456,13 +475,7 @@ mod tests {
             "the first step's loss is finite: {by_hand:?}"
         );
 
-        let (_generator, init) = crate::test_support::seeded_init_device();
-        let learner = Learner::new(training, &Device::flex());
-        let model = seeded_model(&config, 0, Some(&init), &Device::flex());
-        let mut seen = Vec::new();
-        let (_, diverged) = learner
-            .fit_steps(model, &data(), 100, |step, _, loss| seen.push((step, loss)))
-            .unwrap();
+        let (diverged, seen) = fit_steps_seen(&config, training, 100);
         assert_eq!(diverged, Some(first_bad), "{by_hand:?}");
         // Called back after every step before it, with that step's number and loss.
         let expected: Vec<(usize, f64)> = (1..).zip(by_hand[..first_bad - 1].to_vec()).collect();
@@ -475,13 +488,7 @@ mod tests {
         let training = TrainingConfig::new();
         // 256 images in batches of 64: 10 steps run into a third pass over the data.
         let by_hand = stepped_by_hand(&config, &training, 10);
-        let (_generator, init) = crate::test_support::seeded_init_device();
-        let learner = Learner::new(training, &Device::flex());
-        let model = seeded_model(&config, 0, Some(&init), &Device::flex());
-        let mut seen = Vec::new();
-        let (_, diverged) = learner
-            .fit_steps(model, &data(), 10, |step, _, loss| seen.push((step, loss)))
-            .unwrap();
+        let (diverged, seen) = fit_steps_seen(&config, training, 10);
         assert_eq!(diverged, None);
         assert_eq!(seen, (1..).zip(by_hand).collect::<Vec<_>>());
     }

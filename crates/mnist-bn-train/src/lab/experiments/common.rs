@@ -69,8 +69,7 @@ pub(super) fn sgd(lr: f64, batch_size: usize, seed: u64) -> TrainingConfig {
         .with_seed(seed)
 }
 
-/// A section with its question, setup and summary; the caller fills in the table, the
-/// findings and the runs, and [`run`] the figure and the time.
+/// An accuracy as a percentage with two decimals.
 pub(super) fn pct(accuracy: f64) -> String {
     format!("{:.2}%", 100.0 * accuracy)
 }
@@ -151,7 +150,7 @@ impl Sweep {
             panel(1, "test accuracy", |n| n.1, self.accuracy_range),
         ];
         Figure {
-            title: self.title.clone(),
+            title: self.title,
             columns: 2,
             panel_size: (560, 400),
             panels,

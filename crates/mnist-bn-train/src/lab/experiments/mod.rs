@@ -2,9 +2,10 @@
 //! outcomes, and from that summary a table and a paragraph; the figure draws the outcomes.
 //!
 //! One file per experiment (`grid.rs`, `distributions.rs`, `inference.rs`, `batch_size.rs`,
-//! `init_scale.rs`, `learning_rate.rs`), each with its runs, its summary, its findings (a function of the summary
-//! alone, so that tests can hand it summaries where the answer flips), its table and its
-//! figure. This file holds what they share.
+//! `init_scale.rs`, `learning_rate.rs`), each with its runs, its summary, its findings (a
+//! function of the summary alone, so that tests can hand it summaries where the answer
+//! flips), its table and its figure. `common.rs` holds what they share; this file plans and
+//! runs an experiment.
 
 mod batch_size;
 mod common;
@@ -144,12 +145,10 @@ fn section<S>(
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use mnist_bn_data::{Mnist, Split};
 
     use super::*;
-    use crate::learner::DeviceTuning;
     use crate::output::progress::ProgressMode;
 
     /// Every linear weight of an outcome's kept network, from the input side.
@@ -173,15 +172,10 @@ mod tests {
         let data = LabData::new(train, test);
         let (_generator, init) = crate::test_support::seeded_init_device();
         let options = LabOptions {
-            out: PathBuf::new(),
             steps: Some(1),
             seed: 3,
-            checkpoint: None,
-            progress: ProgressMode::Quiet,
-            backend: String::new(),
             threads: 2,
-            init_device: Some(init),
-            tuning: DeviceTuning::default(),
+            ..LabOptions::for_tests(&init)
         };
         let device = Device::flex();
         for experiment in Experiment::ALL {
