@@ -102,9 +102,14 @@ pub struct LabArgs {
     /// `--steps 50000` is the published grid's long run].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
-    /// Seed of the initial weights (both networks of a pair share them).
+    /// The first seed of the initial weights (both networks of a pair share each seed).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Train every network from this many seeds (`--seed`, `--seed` + 1, …): tables show the
+    /// mean and the range, figures a band, findings how many seeds agree.
+    #[arg(long, value_name = "N", default_value_t = mnist_bn_train::lab::DEFAULT_SEEDS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub seeds: u64,
     /// Test this checkpoint of the lesson's batch-norm MLP in `inference` instead of training
     /// one as the lesson does.
     #[arg(long, value_name = "DIR")]

@@ -33,6 +33,7 @@ pub fn lab(backend: Backend, args: &LabArgs) -> Result<ExitCode> {
         out: out.clone(),
         steps: args.steps.map(|n| n as usize),
         seed: args.seed,
+        seeds: args.seeds as usize,
         checkpoint: args.checkpoint.clone(),
         progress: if args.quiet {
             ProgressMode::Quiet

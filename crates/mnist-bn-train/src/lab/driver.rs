@@ -130,6 +130,8 @@ pub struct Outcome {
     pub name: String,
     /// The network.
     pub config: MlpConfig,
+    /// The seed of its initial weights (the networks of a pair share it).
+    pub seed: u64,
     /// Learning rate.
     pub lr: f64,
     /// Batch size.
@@ -349,6 +351,7 @@ fn train_one(
     let outcome = Outcome {
         name: run.name.clone(),
         config: run.config.clone(),
+        seed: run.training.seed,
         lr: run.training.lr,
         batch_size: run.training.batch_size,
         steps: run.steps,

@@ -30,7 +30,7 @@ pub use experiments::{
     GridRow, GridSummary, InferencePass, InferenceSummary, InitScaleNetwork, InitScaleRow,
     InitScaleSummary, LearningRateNetwork, LearningRateRow, LearningRateSummary, Published,
 };
-pub use plan::{Experiment, LabOptions};
+pub use plan::{DEFAULT_SEEDS, Experiment, LabOptions};
 pub use report::{LAB_SCHEMA, LabReport, Section, Summary};
 
 use crate::TrainError;
@@ -52,13 +52,16 @@ pub fn run_lab(
     if options.steps == Some(0) {
         return Err(TrainError::Invalid("steps must be at least 1".into()));
     }
+    if options.seeds == 0 {
+        return Err(TrainError::Invalid("seeds must be at least 1".into()));
+    }
     let data = LabData::new(train, test);
     // Everything that can be refused is refused before the first network trains.
-    let plans: Vec<Vec<driver::Run>> = experiments
+    let plans: Vec<Vec<Vec<driver::Run>>> = experiments
         .iter()
         .map(|&e| experiments::plan(e, &data, options))
         .collect();
-    for runs in &plans {
+    for runs in plans.iter().flatten() {
         driver::validate(runs, &data)?;
     }
     let mut tested = match &options.checkpoint {
@@ -78,6 +81,7 @@ pub fn run_lab(
         validation_images: data.validation.len(),
         test_images: data.test.len(),
         seed: options.seed,
+        seeds: options.seeds,
         experiments: Vec::new(),
     };
     for (&experiment, runs) in experiments.iter().zip(&plans) {

@@ -87,6 +87,9 @@ impl fmt::Display for Experiment {
     }
 }
 
+/// Seeds each network trains from unless told otherwise (`mnist-bn lab --seeds`).
+pub const DEFAULT_SEEDS: usize = 3;
+
 /// Settings of a lab run.
 #[derive(Debug, Clone)]
 pub struct LabOptions {
@@ -95,8 +98,10 @@ pub struct LabOptions {
     /// SGD steps of `grid`, `distributions` and `init-scale`; `None`: each one's default
     /// (2,000, 10,000 and 2,000).
     pub steps: Option<usize>,
-    /// Seed of every initial weight; the networks of a pair share it.
+    /// The first seed of the initial weights; the networks of a pair share each seed.
     pub seed: u64,
+    /// How many seeds each network trains from: `seed`, `seed + 1`, … (at least 1).
+    pub seeds: usize,
     /// `inference` tests this checkpoint of the lesson's batch-norm MLP instead of training
     /// one as the lesson does.
     pub checkpoint: Option<PathBuf>,
@@ -123,6 +128,7 @@ impl LabOptions {
             out: PathBuf::new(),
             steps: None,
             seed: 0,
+            seeds: 1,
             checkpoint: None,
             progress: ProgressMode::Quiet,
             backend: String::new(),
@@ -130,5 +136,14 @@ impl LabOptions {
             init_device: Some(init.clone()),
             tuning: DeviceTuning::default(),
         }
+    }
+}
+
+impl LabOptions {
+    /// The seeds every network trains from, in order.
+    pub fn seed_list(&self) -> Vec<u64> {
+        (0..self.seeds.max(1) as u64)
+            .map(|k| self.seed.wrapping_add(k))
+            .collect()
     }
 }

@@ -41,24 +41,24 @@ pub struct Section {
     pub runs: Vec<Outcome>,
 }
 
-/// An experiment's summary: the numbers its table and findings are computed from. In
-/// `lab.json` it is the experiment's own summary as it is (a list of rows), with no tag: the
-/// section's `experiment` says which it is.
+/// An experiment's summary, one per seed: the numbers its table and findings are computed
+/// from. In `lab.json` it is a list with the experiment's own summary for each seed (each a
+/// list of rows), with no tag: the section's `experiment` says which it is.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Summary {
     /// [`Experiment::Grid`]'s.
-    Grid(GridSummary),
+    Grid(Vec<GridSummary>),
     /// [`Experiment::Distributions`]'s.
-    Distributions(DistributionsSummary),
+    Distributions(Vec<DistributionsSummary>),
     /// [`Experiment::Inference`]'s.
-    Inference(InferenceSummary),
+    Inference(Vec<InferenceSummary>),
     /// [`Experiment::BatchSize`]'s.
-    BatchSize(BatchSizeSummary),
+    BatchSize(Vec<BatchSizeSummary>),
     /// [`Experiment::InitScale`]'s.
-    InitScale(InitScaleSummary),
+    InitScale(Vec<InitScaleSummary>),
     /// [`Experiment::LearningRate`]'s.
-    LearningRate(LearningRateSummary),
+    LearningRate(Vec<LearningRateSummary>),
 }
 
 /// Everything a lab run produced (`lab.json`).
@@ -78,8 +78,11 @@ pub struct LabReport {
     pub validation_images: usize,
     /// Test images.
     pub test_images: usize,
-    /// The seed of the initial weights.
+    /// The first seed of the initial weights.
     pub seed: u64,
+    /// How many seeds each network trained from (`seed`, `seed + 1`, …); each section's
+    /// summary has one entry per seed, in this order.
+    pub seeds: usize,
     /// The experiments, in the order they ran.
     pub experiments: Vec<Section>,
 }
@@ -99,14 +102,24 @@ impl LabReport {
     pub fn markdown(&self) -> String {
         let mut md = format!(
             "# The batch-norm lab\n\n{} training images ({} of them held out for validation), \
-             {} test images; backend {}; seed {}; {:.0} s in all.\n",
+             {} test images; backend {}; {}; {:.0} s in all.\n",
             self.train_images,
             self.validation_images,
             self.test_images,
             self.backend,
-            self.seed,
+            self.seeds_line(),
             self.total_seconds
         );
+        if self.seeds > 1 {
+            md.push_str(&format!(
+                "\nEvery network trained from {} seeds, the networks of a pair sharing each \
+                 seed's initial weights. A table shows the mean over the seeds and, in brackets, \
+                 the lowest and the highest seed's; a figure draws the mean with a band from \
+                 the lowest to the highest seed; findings use the means and say in how many \
+                 seeds a claim holds.\n",
+                self.seeds
+            ));
+        }
         for s in &self.experiments {
             md.push_str(&format!(
                 "\n## {}\n\n**{}**\n\n{}\n\n![{}]({})\n\n{}\n{}\n\n_{:.0} s._\n",
@@ -121,6 +134,18 @@ impl LabReport {
             ));
         }
         md
+    }
+
+    /// `seed 0`, or `seeds 0 to 2`.
+    fn seeds_line(&self) -> String {
+        match self.seeds {
+            0 | 1 => format!("seed {}", self.seed),
+            n => format!(
+                "seeds {} to {}",
+                self.seed,
+                self.seed.wrapping_add(n as u64 - 1)
+            ),
+        }
     }
 
     /// A short summary for the terminal: one line per experiment.

@@ -26,6 +26,11 @@ pub enum Mark {
     LineDots,
     /// A bar per point, side by side with the panel's other bar series.
     Bars,
+    /// A filled area, light in the series' colour, whose outline is the points (along the
+    /// lower edge, then back along the upper: a band over seeds), drawn under the lines.
+    Band,
+    /// A small dot on every point, no line (one seed's value beside the mean's bar).
+    Dots,
 }
 
 /// One series of a panel.
@@ -204,6 +209,13 @@ fn draw_panel<DB: DrawingBackend>(
         .filter(|(_, s)| s.mark == Mark::Bars)
         .map(|(i, _)| i)
         .collect();
+    // The centre of bar series `i`'s bar at x = 0; a dot series sits on the bar series
+    // before it.
+    let bar_slot = |i: usize| {
+        let width = 0.8 / bar_series.len().max(1) as f64;
+        let owner = bar_series.iter().rposition(|&j| j <= i).unwrap_or(0);
+        -0.4 + owner as f64 * width + width * 0.46
+    };
     let mut labelled = false;
     for (i, series) in panel.series.iter().enumerate() {
         let color = series.color;
@@ -214,6 +226,18 @@ fn draw_panel<DB: DrawingBackend>(
             .map(|&(x, y)| (place(x), y.clamp(y0, y1)))
             .collect();
         let drawn = match series.mark {
+            Mark::Band => chart.draw_series(std::iter::once(Polygon::new(
+                points,
+                color.mix(0.22).filled(),
+            )))?,
+            Mark::Dots => {
+                let slot = bar_slot(i);
+                chart.draw_series(
+                    points
+                        .iter()
+                        .map(|&(x, y)| Circle::new((x + slot, y), 2, BLACK.mix(0.6).filled())),
+                )?
+            }
             Mark::Line { width } => {
                 chart.draw_series(LineSeries::new(points, color.stroke_width(width)))?
             }
@@ -222,11 +246,11 @@ fn draw_panel<DB: DrawingBackend>(
                 chart.draw_series(LineSeries::new(points, color.stroke_width(2)))?
             }
             Mark::Bars => {
-                let slot = bar_series.iter().position(|&j| j == i).unwrap_or(0);
                 let width = 0.8 / bar_series.len().max(1) as f64;
                 let base = y0.max(0.0).min(y1);
+                let offset = bar_slot(i) - width * 0.46;
                 chart.draw_series(points.into_iter().map(|(x, y)| {
-                    let left = x - 0.4 + slot as f64 * width;
+                    let left = x + offset;
                     Rectangle::new([(left, base), (left + width * 0.92, y)], color.filled())
                 }))?
             }

@@ -4,7 +4,8 @@
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, Sweep, lesson_weights, pair, pair_cells, pct, sgd};
+use super::common::{Analysis, Measured, Sweep, lesson_weights, pair, pair_cells, sgd};
+use super::seeds::{Diverged, Spread, mean_word, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{Figure, XAxis};
 
@@ -61,13 +62,13 @@ pub(super) fn runs(data: &LabData, seed: u64) -> Vec<Run> {
         .collect()
 }
 
-/// The section and figure of the outcomes of [`runs`].
+/// The section and figure of the outcomes of [`runs`], one list per seed.
 pub(super) fn report(
-    outcomes: Vec<Outcome>,
+    per_seed: Vec<Vec<Outcome>>,
     data: &LabData,
 ) -> (Analysis<BatchSizeSummary>, Figure) {
-    let summary = summarize(&outcomes);
-    let (table, findings, figure) = (table(&summary), findings(&summary), figure(&summary));
+    let seeds: Vec<BatchSizeSummary> = per_seed.iter().map(|o| summarize(o)).collect();
+    let (table, findings, figure) = (table(&seeds), findings(&seeds), figure(&seeds));
     let analysis = Analysis {
         question: "How small can the batch get before batch norm stops helping?",
         setup: format!(
@@ -80,8 +81,8 @@ pub(super) fn report(
         ),
         table,
         findings,
-        summary,
-        runs: outcomes,
+        summary: seeds,
+        runs: per_seed.into_iter().flatten().collect(),
     };
     (analysis, figure)
 }
@@ -105,20 +106,32 @@ fn summarize(outcomes: &[Outcome]) -> BatchSizeSummary {
     BatchSizeSummary { sizes }
 }
 
-/// Batch norm's lead in test accuracy (a fraction; the report gives it in points).
-fn lead(row: &BatchSizeRow) -> f64 {
-    row.batch_norm.test_accuracy - row.plain.test_accuracy
+type Pick = fn(&BatchSizeRow) -> &BatchSizeNetwork;
+const BN: Pick = |r| &r.batch_norm;
+const PLAIN: Pick = |r| &r.plain;
+
+/// One network at one batch size over the seeds (each seed's row).
+fn measured(row: &[&BatchSizeRow], net: Pick) -> Measured {
+    (
+        Spread::over(row, |r| net(r).train_loss),
+        Spread::over(row, |r| net(r).test_accuracy),
+        Diverged::over(row, |r| net(r).diverged_at),
+    )
 }
 
-fn table(summary: &BatchSizeSummary) -> String {
-    let rows: Vec<Vec<String>> = summary
-        .sizes
+/// Batch norm's lead in test accuracy over the seeds (a fraction; the report gives it in
+/// points).
+fn lead(row: &[&BatchSizeRow]) -> Spread {
+    Spread::over(row, |r| r.batch_norm.test_accuracy - r.plain.test_accuracy)
+}
+
+fn table(seeds: &[BatchSizeSummary]) -> String {
+    let rows: Vec<Vec<String>> = transpose(seeds, |s| &s.sizes)
         .iter()
-        .map(|r| {
-            let n = |n: &BatchSizeNetwork| (n.train_loss, n.test_accuracy, n.diverged_at);
-            let mut cells = vec![r.batch_size.to_string(), r.steps.to_string()];
-            cells.extend(pair_cells(n(&r.batch_norm), n(&r.plain)));
-            cells.push(format!("{:+.2}", 100.0 * lead(r)));
+        .map(|row| {
+            let mut cells = vec![row[0].batch_size.to_string(), row[0].steps.to_string()];
+            cells.extend(pair_cells(measured(row, BN), measured(row, PLAIN)));
+            cells.push(lead(row).points());
             cells
         })
         .collect();
@@ -136,34 +149,35 @@ fn table(summary: &BatchSizeSummary) -> String {
     )
 }
 
-/// Batch norm's lead at each batch size, where it is largest and smallest, and where it is
-/// under half a point.
-fn findings(summary: &BatchSizeSummary) -> String {
-    let rows = &summary.sizes;
+/// Batch norm's lead at each batch size (the mean over the seeds), where it is largest and
+/// smallest, and where it is under half a point.
+fn findings(seeds: &[BatchSizeSummary]) -> String {
+    let rows = transpose(seeds, |s| &s.sizes);
     let (Some(smallest), Some(largest)) = (rows.first(), rows.last()) else {
         return String::new();
     };
-    let leads: Vec<(usize, f64)> = rows.iter().map(|r| (r.batch_size, lead(r))).collect();
-    let fmt_lead = |(b, l): &(usize, f64)| format!("{:+.2} at {b}", 100.0 * l);
+    let leads: Vec<(usize, Spread)> = rows.iter().map(|r| (r[0].batch_size, lead(r))).collect();
+    let fmt_lead = |(b, l): &(usize, Spread)| format!("{} at {b}", l.points());
     let (best, worst) = leads
         .iter()
         .fold((leads[0], leads[0]), |(best, worst), &l| {
             (
-                if l.1 > best.1 { l } else { best },
-                if l.1 < worst.1 { l } else { worst },
+                if l.1.mean > best.1.mean { l } else { best },
+                if l.1.mean < worst.1.mean { l } else { worst },
             )
         });
     let not_ahead: Vec<String> = leads
         .iter()
-        .filter(|(_, l)| *l < 0.005)
+        .filter(|(_, l)| l.mean < 0.005)
         .map(|(b, _)| b.to_string())
         .collect();
+    let word = mean_word(seeds.len());
     format!(
-        "Batch norm's lead in test accuracy, in points by batch size: {}. The lead is largest at \
-         batch {} and smallest at batch {}. {} Smaller batches take more steps over the same \
-         images: the plain network's test accuracy is {} at batch {} and {} at batch {}. With \
-         batch norm a small batch also makes its statistics a noisy estimate of the \
-         population's, so the network trains on normalizations that eval mode will not \
+        "Batch norm's {word}lead in test accuracy, in points by batch size: {}. The lead is \
+         largest at batch {} and smallest at batch {}. {} Smaller batches take more steps over \
+         the same images: the plain network's {word}test accuracy is {} at batch {} and {} at \
+         batch {}. With batch norm a small batch also makes its statistics a noisy estimate of \
+         the population's, so the network trains on normalizations that eval mode will not \
          reproduce.",
         leads.iter().map(fmt_lead).collect::<Vec<_>>().join(", "),
         best.0,
@@ -176,32 +190,29 @@ fn findings(summary: &BatchSizeSummary) -> String {
                 not_ahead.join(" and ")
             )
         },
-        pct(largest.plain.test_accuracy),
-        largest.batch_size,
-        pct(smallest.plain.test_accuracy),
-        smallest.batch_size,
+        measured(largest, PLAIN).1.pct(),
+        largest[0].batch_size,
+        measured(smallest, PLAIN).1.pct(),
+        smallest[0].batch_size,
     )
 }
 
 /// Training loss and test accuracy by batch size, the two networks side by side.
-fn figure(summary: &BatchSizeSummary) -> Figure {
+fn figure(seeds: &[BatchSizeSummary]) -> Figure {
+    let rows = transpose(seeds, |s| &s.sizes);
     Sweep {
         title: "One epoch of the lesson's MLP at each batch size (lr 0.01)".into(),
-        x_axis: XAxis::Categories(
-            summary
-                .sizes
-                .iter()
-                .map(|r| r.batch_size.to_string())
-                .collect(),
-        ),
+        x_axis: XAxis::Categories(rows.iter().map(|r| r[0].batch_size.to_string()).collect()),
         x_label: "batch size (one epoch)",
-        points: summary
-            .sizes
+        points: rows
             .iter()
             .enumerate()
-            .map(|(i, r)| {
-                let n = |n: &BatchSizeNetwork| (n.train_loss, n.test_accuracy);
-                (i as f64, [n(&r.batch_norm), n(&r.plain)])
+            .map(|(i, row)| {
+                let n = |net: Pick| {
+                    let (loss, accuracy, _) = measured(row, net);
+                    (loss, accuracy)
+                };
+                (i as f64, [n(BN), n(PLAIN)])
             })
             .collect(),
         titles: [
@@ -245,14 +256,14 @@ mod tests {
 
     #[test]
     fn a_lead_at_every_batch_size_is_reported_with_where_it_peaks() {
-        let findings = findings(&summary([
+        let findings = findings(&[summary([
             (0.80, 0.70),
             (0.85, 0.80),
             (0.90, 0.88),
             (0.91, 0.90),
             (0.93, 0.85),
             (0.90, 0.60),
-        ]));
+        ])]);
         assert!(
             findings.starts_with(
                 "Batch norm's lead in test accuracy, in points by batch size: +10.00 at 2, \
@@ -268,14 +279,14 @@ mod tests {
 
     #[test]
     fn where_plain_wins_at_every_batch_size_the_findings_say_so() {
-        let findings = findings(&summary([
+        let findings = findings(&[summary([
             (0.55, 0.70),
             (0.70, 0.80),
             (0.85, 0.88),
             (0.89, 0.90),
             (0.80, 0.85),
             (0.58, 0.60),
-        ]));
+        ])]);
         assert!(
             findings.contains(
                 "-15.00 at 2, -10.00 at 4, -3.00 at 8, -1.00 at 16, -5.00 at 64, -2.00 at 256. \
@@ -294,11 +305,43 @@ mod tests {
     fn the_table_gives_the_lead_in_points_and_divergence() {
         let mut s = summary([(0.9, 0.8); 6]);
         s.sizes[0].plain.diverged_at = Some(5);
-        let table = table(&s);
+        let table = table(&[s]);
         assert!(
             table.contains(
-                "| 2 | 600 | 0.3000 | diverged at step 5 | 90.00% | 80.00% (diverged at step 5) \
+                "| 2 | 600 | 0.3000 | diverged at step 5 | 90.00% | 80.00%, diverged at step 5 \
                  | +10.00 |"
+            ),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn over_seeds_the_leads_are_means_with_their_range() {
+        let a = summary([(0.9, 0.8); 6]);
+        let mut b = summary([(0.9, 0.8); 6]);
+        b.sizes[0].batch_norm.test_accuracy = 0.6;
+        b.sizes[5].plain.test_accuracy = 0.6;
+        let findings = findings(&[a.clone(), b.clone()]);
+        assert!(
+            findings.starts_with(
+                "Batch norm's mean lead in test accuracy, in points by batch size: -5.00 \
+                 (-20.00 to +10.00) at 2, +10.00 (+10.00 to +10.00) at 4,"
+            ),
+            "{findings}"
+        );
+        assert!(
+            findings.contains(
+                "largest at batch 256 and smallest at batch 2. It is not even half a point \
+                 ahead at batch 2. Smaller batches take more steps over the same images: the \
+                 plain network's mean test accuracy is 70.00% (60.00–80.00) at batch 256 and \
+                 80.00% (80.00–80.00) at batch 2."
+            ),
+            "{findings}"
+        );
+        let table = table(&[a, b]);
+        assert!(
+            table.contains(
+                "| 75.00% (60.00–90.00) | 80.00% (80.00–80.00) | -5.00 (-20.00 to +10.00) |"
             ),
             "{table}"
         );

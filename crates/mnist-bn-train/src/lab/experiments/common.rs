@@ -5,6 +5,7 @@ use burn::nn::Initializer;
 use mnist_bn_model::{MlpConfig, Net, Norm};
 use plotters::style::RGBColor;
 
+use super::seeds::{Diverged, Spread, band, loss, score};
 use crate::lab::driver::{Outcome, Run};
 use crate::learner::TrainingConfig;
 use crate::plot::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
@@ -21,8 +22,8 @@ pub(super) struct Analysis<S> {
     pub question: &'static str,
     /// How it is set up.
     pub setup: String,
-    /// The summary its table and findings are computed from.
-    pub summary: S,
+    /// The summaries its table and findings are computed from, one per seed.
+    pub summary: Vec<S>,
     /// The results table, in Markdown.
     pub table: String,
     /// What the numbers show, written from the summary.
@@ -69,33 +70,12 @@ pub(super) fn sgd(lr: f64, batch_size: usize, seed: u64) -> TrainingConfig {
         .with_seed(seed)
 }
 
-/// An accuracy as a percentage with two decimals.
-pub(super) fn pct(accuracy: f64) -> String {
-    format!("{:.2}%", 100.0 * accuracy)
-}
-
-/// Test accuracy, with the step of divergence when there was one.
-pub(super) fn score(accuracy: f64, diverged_at: Option<usize>) -> String {
-    match diverged_at {
-        Some(step) => format!("{} (diverged at step {step})", pct(accuracy)),
-        None => pct(accuracy),
-    }
-}
-
-/// A training loss, or the step of divergence when there was one.
-pub(super) fn loss(value: f64, diverged_at: Option<usize>) -> String {
-    match diverged_at {
-        Some(step) => format!("diverged at step {step}"),
-        None => format!("{value:.4}"),
-    }
-}
-
-/// One network of a pair at one value of a sweep: its training loss, test accuracy and step of
-/// divergence.
-pub(super) type Measured = (f64, f64, Option<usize>);
+/// One network of a pair at one value of a sweep, over the seeds: its training loss, test
+/// accuracy and divergences.
+pub(super) type Measured = (Spread, Spread, Diverged);
 
 /// A sweep's four table cells for one value of its setting: the training loss with batch norm
-/// and without, then the test accuracy with and without, each naming its divergence.
+/// and without, then the test accuracy with and without, each naming its divergences.
 pub(super) fn pair_cells(bn: Measured, plain: Measured) -> [String; 4] {
     [
         loss(bn.0, bn.2),
@@ -107,7 +87,8 @@ pub(super) fn pair_cells(bn: Measured, plain: Measured) -> [String; 4] {
 
 /// The figure of a sweep (one setting varied, the networks with and without batch norm at each
 /// value: `batch-size`, `init-scale`, `learning-rate`): training loss and test accuracy against
-/// the setting, side by side, batch norm blue and plain orange.
+/// the setting, side by side, batch norm blue and plain orange, each the mean over the seeds
+/// with a band from the lowest to the highest seed.
 #[derive(Debug)]
 pub(super) struct Sweep {
     /// The figure's title.
@@ -117,7 +98,7 @@ pub(super) struct Sweep {
     /// Its label.
     pub x_label: &'static str,
     /// Per value: its x, and (training loss, test accuracy) with batch norm and without.
-    pub points: Vec<(f64, [(f64, f64); 2])>,
+    pub points: Vec<(f64, [(Spread, Spread); 2])>,
     /// The titles of the loss panel and the accuracy panel.
     pub titles: [&'static str; 2],
     /// The loss panel's y label.
@@ -130,20 +111,27 @@ pub(super) struct Sweep {
 
 impl Sweep {
     pub(super) fn figure(self) -> Figure {
-        let values = |which: fn((f64, f64)) -> f64, k: usize| -> Vec<(f64, f64)> {
+        let values = |which: fn((Spread, Spread)) -> Spread, k: usize| -> Vec<(f64, Spread)> {
             self.points.iter().map(|(x, n)| (*x, which(n[k]))).collect()
         };
-        let panel = |i: usize, y_label: &str, which: fn((f64, f64)) -> f64, y_range| Panel {
-            title: self.titles[i].into(),
-            x_axis: self.x_axis.clone(),
-            x_label: self.x_label.into(),
-            y_label: y_label.into(),
-            y_range,
-            series: vec![
-                dots("batch norm", BATCH_NORM, values(which, 0)),
-                dots("plain", PLAIN, values(which, 1)),
-            ],
-            legend: self.legends[i].clone(),
+        let panel = |i: usize, y_label: &str, which: fn((Spread, Spread)) -> Spread, y_range| {
+            let networks = [("batch norm", BATCH_NORM, 0), ("plain", PLAIN, 1)];
+            let bands = networks
+                .iter()
+                .filter_map(|&(_, color, k)| band(color, values(which, k)));
+            let means = networks.iter().map(|&(label, color, k)| {
+                let points = values(which, k).into_iter().map(|(x, s)| (x, s.mean));
+                dots(label, color, points.collect())
+            });
+            Panel {
+                title: self.titles[i].into(),
+                x_axis: self.x_axis.clone(),
+                x_label: self.x_label.into(),
+                y_label: y_label.into(),
+                y_range,
+                series: bands.chain(means).collect(),
+                legend: self.legends[i].clone(),
+            }
         };
         let panels = vec![
             panel(0, self.loss_label, |n| n.0, None),
@@ -217,14 +205,6 @@ mod tests {
     fn markdown_tables_have_a_separator_per_column() {
         let md = table(&["a", "b"], &[vec!["1".into(), "2".into()]]);
         assert_eq!(md, "| a | b |\n|---|---|\n| 1 | 2 |\n");
-    }
-
-    #[test]
-    fn scores_and_losses_name_the_step_of_divergence() {
-        assert_eq!(score(0.98765, None), "98.77%");
-        assert_eq!(score(0.1, Some(12)), "10.00% (diverged at step 12)");
-        assert_eq!(loss(0.123456, None), "0.1235");
-        assert_eq!(loss(f64::NAN, Some(3)), "diverged at step 3");
     }
 
     #[test]

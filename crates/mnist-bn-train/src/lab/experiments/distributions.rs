@@ -5,9 +5,8 @@ use mnist_bn_model::{Activation, MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{
-    Analysis, accuracy_curve, capitalize, lighter, line, normal, pair, pct, score, sgd,
-};
+use super::common::{Analysis, accuracy_curve, capitalize, lighter, line, normal, pair, sgd};
+use super::seeds::{Diverged, Spread, band, curve_spread, in_seeds, score, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
 
@@ -72,19 +71,17 @@ pub(super) fn runs(steps: usize, seed: u64) -> Vec<Run> {
     .into()
 }
 
-/// The section and figure of the outcomes of [`runs`].
+/// The section and figure of the outcomes of [`runs`], one list per seed.
 pub(super) fn report(
-    outcomes: Vec<Outcome>,
+    per_seed: Vec<Vec<Outcome>>,
     data: &LabData,
 ) -> (Analysis<DistributionsSummary>, Figure) {
-    let steps = outcomes.first().map_or(0, |o| o.steps);
-    let every = outcomes
-        .first()
-        .and_then(|o| o.curve.get(1))
-        .map_or(0, |p| p.step);
-    let summary = summarize(&outcomes, steps);
-    let (table, findings) = (table(&summary), findings(&summary));
-    let figure = figure(&outcomes, steps);
+    let first = per_seed.iter().flatten().next();
+    let steps = first.map_or(0, |o| o.steps);
+    let every = first.and_then(|o| o.curve.get(1)).map_or(0, |p| p.step);
+    let seeds: Vec<DistributionsSummary> = per_seed.iter().map(|o| summarize(o, steps)).collect();
+    let (table, findings) = (table(&seeds), findings(&seeds));
+    let figure = figure(&per_seed, steps);
     let analysis = Analysis {
         question: "How does the input of a sigmoid move during training, with and without batch norm? \
              (Ioffe & Szegedy 2015, Figure 1)",
@@ -99,8 +96,8 @@ pub(super) fn report(
         ),
         table,
         findings,
-        summary,
-        runs: outcomes,
+        summary: seeds,
+        runs: per_seed.into_iter().flatten().collect(),
     };
     (analysis, figure)
 }
@@ -151,25 +148,34 @@ fn who(row: &DistributionsRow) -> &'static str {
     }
 }
 
-fn table(summary: &DistributionsSummary) -> String {
-    let rows: Vec<Vec<String>> = summary
-        .networks
+/// One number of a network over the seeds (each seed's row).
+fn over(row: &[&DistributionsRow], value: fn(&DistributionsRow) -> f64) -> Spread {
+    Spread::over(row, |r| value(r))
+}
+
+fn table(seeds: &[DistributionsSummary]) -> String {
+    let early = seeds.first().map_or(0, |s| s.early);
+    let rows: Vec<Vec<String>> = transpose(seeds, |s| &s.networks)
         .iter()
-        .map(|r| {
+        .map(|row| {
+            let f = |value: fn(&DistributionsRow) -> f64| over(row, value).fixed(2);
             vec![
-                who(r).to_string(),
-                pct(r.accuracy_at_tenth),
-                score(r.test_accuracy, r.diverged_at),
-                format!("{:.2} → {:.2}", r.median_start, r.median_end),
-                format!("{:.2} → {:.2}", r.spread_start, r.spread_end),
-                format!("{:.2}", r.median_swing),
+                who(row[0]).to_string(),
+                over(row, |r| r.accuracy_at_tenth).pct(),
+                score(
+                    over(row, |r| r.test_accuracy),
+                    Diverged::over(row, |r| r.diverged_at),
+                ),
+                format!("{} → {}", f(|r| r.median_start), f(|r| r.median_end)),
+                format!("{} → {}", f(|r| r.spread_start), f(|r| r.spread_end)),
+                f(|r| r.median_swing),
             ]
         })
         .collect();
     super::common::table(
         &[
             "network",
-            &format!("test accuracy after {} steps", summary.early),
+            &format!("test accuracy after {early} steps"),
             "test accuracy at the end",
             "median input: start → end",
             "15–85 spread: start → end",
@@ -179,83 +185,139 @@ fn table(summary: &DistributionsSummary) -> String {
     )
 }
 
-/// How far each network's sigmoid input moved, and whether batch norm held it steadier.
-fn findings(summary: &DistributionsSummary) -> String {
-    let early = summary.early;
-    let sentences: Vec<String> = summary
-        .networks
+/// Whether batch norm held the median steadier than the plain network (the networks come in
+/// a pair, batch norm first).
+fn held(swings: &[f64]) -> bool {
+    swings.len() == 2 && swings[0] < swings[1]
+}
+
+/// How far each network's sigmoid input moved (the mean over the seeds), and whether batch
+/// norm held it steadier, on the mean and seed by seed.
+fn findings(seeds: &[DistributionsSummary]) -> String {
+    let n = seeds.len();
+    let early = seeds.first().map_or(0, |s| s.early);
+    let rows = transpose(seeds, |s| &s.networks);
+    let mean =
+        |row: &[&DistributionsRow], value: fn(&DistributionsRow) -> f64| over(row, value).mean;
+    let sentences: Vec<String> = rows
         .iter()
-        .map(|r| {
+        .map(|row| {
             format!(
                 "{} the median moved from {:.2} to {:.2} (spanning {:.2} between its lowest \
                  and highest) and the 15–85 band went from {:.2} to {:.2} wide; test accuracy was {} after {early} steps \
                  and {} at the end",
-                who(r),
-                r.median_start,
-                r.median_end,
-                r.median_swing,
-                r.spread_start,
-                r.spread_end,
-                pct(r.accuracy_at_tenth),
-                pct(r.test_accuracy)
+                who(row[0]),
+                mean(row, |r| r.median_start),
+                mean(row, |r| r.median_end),
+                mean(row, |r| r.median_swing),
+                mean(row, |r| r.spread_start),
+                mean(row, |r| r.spread_end),
+                over(row, |r| r.accuracy_at_tenth).pct(),
+                over(row, |r| r.test_accuracy).pct()
             )
         })
         .collect();
-    // The networks come in a pair, batch norm first.
-    let swings: Vec<f64> = summary.networks.iter().map(|r| r.median_swing).collect();
-    let held = swings.len() == 2 && swings[0] < swings[1];
+    let swings: Vec<f64> = rows
+        .iter()
+        .map(|row| mean(row, |r| r.median_swing))
+        .collect();
+    let k = seeds
+        .iter()
+        .filter(|s| {
+            held(
+                &s.networks
+                    .iter()
+                    .map(|r| r.median_swing)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .count();
+    let prefix = if n > 1 {
+        format!("On the mean over {n} seeds: ")
+    } else {
+        String::new()
+    };
+    let sentences = sentences.join("; ");
     format!(
         "{}.{}",
-        capitalize(&sentences.join("; ")),
-        if held {
-            " Without batch norm the sigmoid's input wanders as the layers below it learn, so \
-             the layer above keeps chasing a moving distribution (what Ioffe and Szegedy called \
-             internal covariate shift); with batch norm its median stays closer to where gamma \
-             and beta put it."
+        if n > 1 {
+            prefix + &sentences
         } else {
-            " In this run the median moved at least as much with batch norm as without."
+            capitalize(&sentences)
+        },
+        match (held(&swings), n) {
+            (true, _) => format!(
+                " Without batch norm the sigmoid's input wanders as the layers below it learn, \
+                 so the layer above keeps chasing a moving distribution (what Ioffe and Szegedy \
+                 called internal covariate shift); with batch norm its median stays closer to \
+                 where gamma and beta put it{}.",
+                if n > 1 {
+                    format!(" (seed by seed: {})", in_seeds(k, n))
+                } else {
+                    String::new()
+                }
+            ),
+            (false, 1) => " In this run the median moved at least as much with batch norm as \
+                 without."
+                .to_string(),
+            (false, _) => format!(
+                " On the mean the median moved at least as much with batch norm as without; \
+                 it moved less with batch norm {}.",
+                in_seeds(k, n)
+            ),
         }
     )
 }
 
-/// Test accuracy, then each network's percentiles over steps on one shared y range.
-fn figure(outcomes: &[Outcome], steps: usize) -> Figure {
-    let probe = |o: &Outcome, i: usize| -> Vec<(f64, f64)> {
-        o.curve
-            .iter()
-            .filter_map(|p| p.probe.map(|q| (p.step as f64, q[i])))
+/// Test accuracy, then each network's percentiles over steps on one shared y range: the mean
+/// over the seeds, with a band from the lowest to the highest seed for accuracy and median.
+fn figure(per_seed: &[Vec<Outcome>], steps: usize) -> Figure {
+    // Each seed's network `net` (batch norm 0, plain 1).
+    let of = |net: usize| -> Vec<&Outcome> { per_seed.iter().map(|o| &o[net]).collect() };
+    let spread = |net: usize, curve: &dyn Fn(&Outcome) -> Vec<(f64, f64)>| {
+        let curves: Vec<Vec<(f64, f64)>> = of(net).into_iter().map(curve).collect();
+        curve_spread(&curves)
+    };
+    let mean =
+        |s: &[(f64, Spread)]| -> Vec<(f64, f64)> { s.iter().map(|(x, s)| (*x, s.mean)).collect() };
+    let probe = |i: usize| {
+        move |o: &Outcome| -> Vec<(f64, f64)> {
+            o.curve
+                .iter()
+                .filter_map(|p| p.probe.map(|q| (p.step as f64, q[i])))
+                .collect()
+        }
+    };
+    let percentiles = |net: usize, legend: bool| -> Vec<Series> {
+        let color = if net == 0 { BATCH_NORM } else { PLAIN };
+        let lines = (0..3).map(|i| Series {
+            label: if legend {
+                ["15th", "50th", "85th"][i].to_string() + " percentile"
+            } else {
+                String::new()
+            },
+            color: if i == 1 { color } else { lighter(color) },
+            mark: Mark::Line {
+                width: if i == 1 { 3 } else { 1 },
+            },
+            points: mean(&spread(net, &probe(i))),
+        });
+        band(color, spread(net, &probe(1)))
+            .into_iter()
+            .chain(lines)
             .collect()
     };
-    let band = |o: &Outcome, legend: bool| -> Vec<Series> {
-        let color = if o.config.norm == Norm::Batch {
-            BATCH_NORM
-        } else {
-            PLAIN
-        };
-        (0..3)
-            .map(|i| Series {
-                label: if legend {
-                    ["15th", "50th", "85th"][i].to_string() + " percentile"
-                } else {
-                    String::new()
-                },
-                color: if i == 1 { color } else { lighter(color) },
-                mark: Mark::Line {
-                    width: if i == 1 { 3 } else { 1 },
-                },
-                points: probe(o, i),
-            })
-            .collect()
-    };
-    let values = outcomes
+    let values = per_seed
         .iter()
+        .flatten()
         .flat_map(|o| o.curve.iter().filter_map(|p| p.probe))
         .flatten()
         .filter(|v| v.is_finite());
     let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let pad = ((hi - lo) * 0.05).max(0.05);
     let probe_range = (lo <= hi).then_some((lo - pad, hi + pad));
-    let (bn, plain) = (&outcomes[0], &outcomes[1]);
+    let accuracy = |net: usize| spread(net, &|o: &Outcome| accuracy_curve(o));
+    let (bn, plain) = (accuracy(0), accuracy(1));
     Figure {
         title: format!("Sigmoid MLP over {steps} steps (Ioffe & Szegedy 2015, Fig. 1)"),
         columns: 3,
@@ -267,10 +329,14 @@ fn figure(outcomes: &[Outcome], steps: usize) -> Figure {
                 x_label: "step".into(),
                 y_label: "test accuracy".into(),
                 y_range: Some((0.0, 1.0)),
-                series: vec![
-                    line("batch norm", BATCH_NORM, accuracy_curve(bn)),
-                    line("plain", PLAIN, accuracy_curve(plain)),
-                ],
+                series: [band(BATCH_NORM, bn.clone()), band(PLAIN, plain.clone())]
+                    .into_iter()
+                    .flatten()
+                    .chain([
+                        line("batch norm", BATCH_NORM, mean(&bn)),
+                        line("plain", PLAIN, mean(&plain)),
+                    ])
+                    .collect(),
                 legend: SeriesLabelPosition::LowerRight,
             },
             Panel {
@@ -279,7 +345,7 @@ fn figure(outcomes: &[Outcome], steps: usize) -> Figure {
                 x_label: "step".into(),
                 y_label: "15th / 50th / 85th percentile".into(),
                 y_range: probe_range,
-                series: band(plain, true),
+                series: percentiles(1, true),
                 legend: SeriesLabelPosition::UpperRight,
             },
             Panel {
@@ -288,7 +354,7 @@ fn figure(outcomes: &[Outcome], steps: usize) -> Figure {
                 x_label: "step".into(),
                 y_label: "15th / 50th / 85th percentile".into(),
                 y_range: probe_range,
-                series: band(bn, false),
+                series: percentiles(0, false),
                 legend: SeriesLabelPosition::MiddleRight,
             },
         ],
@@ -330,6 +396,7 @@ mod tests {
         Outcome {
             name: "probed".into(),
             config: MlpConfig::new(Norm::None),
+            seed: 0,
             lr: 0.5,
             batch_size: 60,
             steps,
@@ -365,7 +432,7 @@ mod tests {
             early: 1000,
             networks: vec![row(Norm::Batch, 0.1, 0.3), row(Norm::None, -2.0, 2.5)],
         };
-        let findings = findings(&summary);
+        let findings = findings(&[summary]);
         assert!(
             findings.starts_with(
                 "With batch norm the median moved from 0.00 to 0.10 (spanning 0.30 between its \
@@ -385,7 +452,7 @@ mod tests {
             early: 1000,
             networks: vec![row(Norm::Batch, 0.1, 2.5), row(Norm::None, -2.0, 2.5)],
         };
-        let findings = findings(&summary);
+        let findings = findings(&[summary]);
         assert!(
             findings.ends_with(
                 "at the end. In this run the median moved at least as much with batch norm as \
@@ -397,6 +464,48 @@ mod tests {
     }
 
     #[test]
+    fn over_seeds_the_findings_give_the_means_and_count_the_seeds() {
+        let seed = |bn_swing| DistributionsSummary {
+            early: 1000,
+            networks: vec![row(Norm::Batch, 0.1, bn_swing), row(Norm::None, -2.0, 2.5)],
+        };
+        // Batch norm's median swings less in two seeds of three, and on the mean.
+        let findings = findings(&[seed(0.5), seed(3.0), seed(0.5)]);
+        assert!(
+            findings.starts_with(
+                "On the mean over 3 seeds: with batch norm the median moved from 0.00 to 0.10 \
+                 (spanning 1.33 between its lowest and highest)"
+            ),
+            "{findings}"
+        );
+        assert!(
+            findings.contains("test accuracy was 50.00% (50.00–50.00) after 1000 steps"),
+            "{findings}"
+        );
+        assert!(
+            findings.ends_with("where gamma and beta put it (seed by seed: in 2 of 3 seeds)."),
+            "{findings}"
+        );
+        let findings = super::findings(&[seed(3.0), seed(4.0), seed(0.5)]);
+        assert!(
+            findings.ends_with(
+                "On the mean the median moved at least as much with batch norm as without; it \
+                 moved less with batch norm in 1 of 3 seeds."
+            ),
+            "{findings}"
+        );
+        let table = table(&[seed(0.5), seed(3.0)]);
+        assert!(
+            table.contains(
+                "| with batch norm | 50.00% (50.00–50.00) | 90.00% (90.00–90.00) | 0.00 \
+                 (0.00–0.00) → 0.10 (0.10–0.10) | 0.25 (0.25–0.25) → 2.50 (2.50–2.50) | 1.75 \
+                 (0.50–3.00) |"
+            ),
+            "{table}"
+        );
+    }
+
+    #[test]
     fn the_table_names_the_early_step_and_the_divergence() {
         let mut plain = row(Norm::None, -2.0, 2.5);
         plain.diverged_at = Some(9);
@@ -404,14 +513,14 @@ mod tests {
             early: 1000,
             networks: vec![row(Norm::Batch, 0.1, 0.3), plain],
         };
-        let table = table(&summary);
+        let table = table(&[summary]);
         assert!(
             table.contains("| test accuracy after 1000 steps |"),
             "{table}"
         );
         assert!(
             table.contains(
-                "| without batch norm | 50.00% | 90.00% (diverged at step 9) | 0.00 → -2.00 | \
+                "| without batch norm | 50.00% | 90.00%, diverged at step 9 | 0.00 → -2.00 | \
                  0.25 → 2.50 | 2.50 |"
             ),
             "{table}"

@@ -4,7 +4,8 @@ use mnist_bn_model::{Activation, MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::{Serialize, Serializer};
 
-use super::common::{Analysis, accuracy_curve, line, normal, pair, pct, score, sgd};
+use super::common::{Analysis, accuracy_curve, line, normal, pair, sgd};
+use super::seeds::{Diverged, Spread, band, curve_spread, in_seeds, mean_word, score, transpose};
 use crate::lab::driver::{LabData, MeasureOn, Outcome, Run, TrainOn};
 use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
 
@@ -148,12 +149,15 @@ pub(super) fn runs(steps: usize, seed: u64) -> Vec<Run> {
         .collect()
 }
 
-/// The section and figure of the outcomes of [`runs`].
-pub(super) fn report(outcomes: Vec<Outcome>, data: &LabData) -> (Analysis<GridSummary>, Figure) {
-    let steps = outcomes.first().map_or(0, |o| o.steps);
-    let summary = summarize(&outcomes);
-    let (table, findings) = (table(&summary), findings(&summary));
-    let figure = figure(&outcomes, steps);
+/// The section and figure of the outcomes of [`runs`], one list per seed.
+pub(super) fn report(
+    per_seed: Vec<Vec<Outcome>>,
+    data: &LabData,
+) -> (Analysis<GridSummary>, Figure) {
+    let steps = per_seed.iter().flatten().next().map_or(0, |o| o.steps);
+    let seeds: Vec<GridSummary> = per_seed.iter().map(|o| summarize(o)).collect();
+    let (table, findings) = (table(&seeds), findings(&seeds));
+    let figure = figure(&per_seed, steps);
     let analysis = Analysis {
         question: "Where does a plain network fail and the same network with batch norm train?",
         setup: format!(
@@ -166,8 +170,8 @@ pub(super) fn report(outcomes: Vec<Outcome>, data: &LabData) -> (Analysis<GridSu
         ),
         table,
         findings,
-        summary,
-        runs: outcomes,
+        summary: seeds,
+        runs: per_seed.into_iter().flatten().collect(),
     };
     (analysis, figure)
 }
@@ -193,21 +197,36 @@ fn summarize(outcomes: &[Outcome]) -> GridSummary {
     GridSummary { settings }
 }
 
-fn table(summary: &GridSummary) -> String {
-    let rows: Vec<Vec<String>> = summary
-        .settings
+/// Both networks of a setting over the seeds (each seed's row): test accuracy with batch norm
+/// and without, and their divergences.
+fn measured(row: &[&GridRow]) -> [(Spread, Diverged); 2] {
+    [
+        (
+            Spread::over(row, |r| r.batch_norm),
+            Diverged::over(row, |r| r.batch_norm_diverged_at),
+        ),
+        (
+            Spread::over(row, |r| r.plain),
+            Diverged::over(row, |r| r.plain_diverged_at),
+        ),
+    ]
+}
+
+fn table(seeds: &[GridSummary]) -> String {
+    let rows: Vec<Vec<String>> = transpose(seeds, |s| &s.settings)
         .iter()
         .map(|row| {
-            let setting = row.setting();
-            let published = row.published.map_or("–".to_string(), |p| {
+            let setting = row[0].setting();
+            let published = row[0].published.map_or("–".to_string(), |p| {
                 format!("≈{:.0}% / ≈{:.0}%", 100.0 * p.batch_norm, 100.0 * p.plain)
             });
+            let [bn, plain] = measured(row);
             vec![
                 setting.activation_name().to_string(),
                 setting.lr.to_string(),
                 format!("{} ({})", setting.std, setting.init_name()),
-                score(row.batch_norm, row.batch_norm_diverged_at),
-                score(row.plain, row.plain_diverged_at),
+                score(bn.0, bn.1),
+                score(plain.0, plain.1),
                 published,
             ]
         })
@@ -225,26 +244,33 @@ fn table(summary: &GridSummary) -> String {
     )
 }
 
-/// What the grid shows: where each network leads, fails and diverges, and the largest gap.
-fn findings(summary: &GridSummary) -> String {
-    let rows = &summary.settings;
-    let (mut ahead, mut behind, mut plain_failed, mut bn_failed) = (0, 0, Vec::new(), Vec::new());
-    let mut gap: Option<(f64, String, f64, f64)> = None;
-    for row in rows {
-        let label = row.setting().label();
-        let lead = row.batch_norm - row.plain;
+/// The settings where a network did not learn (accuracy under 20%), given each row's accuracy.
+fn failed<'a>(rows: &[Vec<&'a GridRow>], accuracy: impl Fn(&[&GridRow]) -> f64) -> Vec<String> {
+    rows.iter()
+        .filter(|row| accuracy(row) < 0.2)
+        .map(|row| row[0].setting().label())
+        .collect()
+}
+
+/// What the grid shows, on the mean over the seeds: where each network leads, fails and
+/// diverges, and the largest gap; and in how many seeds batch norm learned everywhere a plain
+/// network failed somewhere.
+fn findings(seeds: &[GridSummary]) -> String {
+    let n = seeds.len();
+    let rows = transpose(seeds, |s| &s.settings);
+    let (mut ahead, mut behind) = (0, 0);
+    let mut gap: Option<(f64, String, Spread, Spread)> = None;
+    for row in &rows {
+        let [bn, plain] = measured(row);
+        let lead = bn.0.mean - plain.0.mean;
         ahead += usize::from(lead > 0.05);
         behind += usize::from(lead < -0.05);
-        if row.plain < 0.2 {
-            plain_failed.push(label.clone());
-        }
-        if row.batch_norm < 0.2 {
-            bn_failed.push(label.clone());
-        }
         if gap.as_ref().is_none_or(|g| lead.abs() > g.0.abs()) {
-            gap = Some((lead, label, row.batch_norm, row.plain));
+            gap = Some((lead, row[0].setting().label(), bn.0, plain.0));
         }
     }
+    let mean = |net: usize| move |row: &[&GridRow]| measured(row)[net].0.mean;
+    let (bn_failed, plain_failed) = (failed(&rows, mean(0)), failed(&rows, mean(1)));
     let list = |names: &[String]| {
         if names.is_empty() {
             String::new()
@@ -252,46 +278,71 @@ fn findings(summary: &GridSummary) -> String {
             format!(": {}", names.join("; "))
         }
     };
-    let diverged = |at: fn(&GridRow) -> Option<usize>| rows.iter().filter_map(at).count();
-    let n = rows.len();
+    let diverged =
+        |net: usize| -> usize { rows.iter().map(|row| measured(row)[net].1.count).sum() };
+    let settings = rows.len();
+    let word = mean_word(n);
     let mut findings = format!(
-        "With batch norm the network ended more than 5 points ahead in {ahead} of {n} settings \
-         and more than 5 points behind in {behind}. Without batch norm {} of {n} networks did not \
-         learn (test accuracy under 20%{}); with it, {}{}. {} plain and {} batch-norm networks \
-         diverged (a loss that was not a number).",
+        "With batch norm the network ended more than 5 points ahead in {ahead} of {settings} \
+         settings and more than 5 points behind in {behind}{}. Without batch norm {} of \
+         {settings} networks did not learn ({word}test accuracy under 20%{}); with it, {}{}. {} \
+         of {} plain and {} of {} batch-norm networks diverged (a loss that was not a number).",
+        if n > 1 { " (on the means)" } else { "" },
         plain_failed.len(),
         list(&plain_failed),
         bn_failed.len(),
         list(&bn_failed),
-        diverged(|r| r.plain_diverged_at),
-        diverged(|r| r.batch_norm_diverged_at),
+        diverged(1),
+        settings * n,
+        diverged(0),
+        settings * n,
     );
     if let Some((lead, label, bn, plain)) = gap {
         findings.push_str(&format!(
             " The largest gap ({:+.1} points) is {label}: {} with batch norm against {} without.",
             100.0 * lead,
-            pct(bn),
-            pct(plain)
+            bn.pct(),
+            plain.pct()
         ));
     }
+    // In each seed alone: batch norm learned everywhere, the plain network failed somewhere.
+    let holds = |s: &GridSummary| {
+        let rows: Vec<Vec<&GridRow>> = s.settings.iter().map(|r| vec![r]).collect();
+        failed(&rows, mean(0)).is_empty() && !failed(&rows, mean(1)).is_empty()
+    };
     if bn_failed.is_empty() && !plain_failed.is_empty() {
         findings.push_str(
             " Batch norm keeps every hidden layer's input to the activation at the mean and \
              scale it learns, whatever the scale of the weights before it: here neither a large \
              learning rate nor a bad initial scale stopped a network with it from learning.",
         );
+        if n > 1 {
+            let k = seeds.iter().filter(|s| holds(s)).count();
+            findings.push_str(&format!(
+                " Seed by seed, this held {} (batch norm learned in every setting and a plain \
+                 network failed in at least one).",
+                in_seeds(k, n)
+            ));
+        }
     }
     findings
 }
 
-/// Small multiples: one panel per setting, the two networks' validation accuracy over steps.
-fn figure(outcomes: &[Outcome], steps: usize) -> Figure {
+/// Small multiples: one panel per setting, the two networks' validation accuracy over steps
+/// (the mean over the seeds, with a band from the lowest to the highest seed).
+fn figure(per_seed: &[Vec<Outcome>], steps: usize) -> Figure {
     let mut panels = Vec::new();
-    for (setting, pair) in grid_settings().iter().zip(outcomes.chunks(2)) {
-        let (bn, plain) = (&pair[0], &pair[1]);
-        let diverged = |o: &Outcome, who: &str| {
-            o.diverged_at
-                .map_or(String::new(), |step| format!(", {who} NaN@{step}"))
+    for (i, setting) in grid_settings().iter().enumerate() {
+        // Each seed's network of this setting (batch norm `0`, plain `1`).
+        let of =
+            |net: usize| -> Vec<&Outcome> { per_seed.iter().map(|o| &o[2 * i + net]).collect() };
+        let diverged = |net: usize, who: &str| {
+            let d = Diverged::over(&of(net), |o| o.diverged_at);
+            match (d.first, d.seeds) {
+                (None, _) => String::new(),
+                (Some(step), 1) => format!(", {who} NaN@{step}"),
+                (Some(step), n) => format!(", {who} NaN@{step} ({}/{n})", d.count),
+            }
         };
         let first = panels.is_empty();
         let label = |name: &str| {
@@ -301,23 +352,34 @@ fn figure(outcomes: &[Outcome], steps: usize) -> Figure {
                 String::new()
             }
         };
+        let curves = |net: usize| {
+            let curves: Vec<Vec<(f64, f64)>> = of(net).iter().map(|o| accuracy_curve(o)).collect();
+            curve_spread(&curves)
+        };
+        let mean = |spread: &[(f64, Spread)]| spread.iter().map(|(x, s)| (*x, s.mean)).collect();
+        let (bn, plain) = (curves(0), curves(1));
+        let bands = [band(BATCH_NORM, bn.clone()), band(PLAIN, plain.clone())];
         panels.push(Panel {
             title: format!(
                 "{} · lr {} · std {}{}{}",
                 setting.activation_name(),
                 setting.lr,
                 setting.std,
-                diverged(bn, "BN"),
-                diverged(plain, "plain")
+                diverged(0, "BN"),
+                diverged(1, "plain")
             ),
             x_axis: XAxis::Linear,
             x_label: "step".into(),
             y_label: "validation accuracy".into(),
             y_range: Some((0.0, 1.0)),
-            series: vec![
-                line(&label("batch norm"), BATCH_NORM, accuracy_curve(bn)),
-                line(&label("plain"), PLAIN, accuracy_curve(plain)),
-            ],
+            series: bands
+                .into_iter()
+                .flatten()
+                .chain([
+                    line(&label("batch norm"), BATCH_NORM, mean(&bn)),
+                    line(&label("plain"), PLAIN, mean(&plain)),
+                ])
+                .collect(),
             legend: SeriesLabelPosition::LowerRight,
         });
     }
@@ -378,12 +440,12 @@ mod tests {
         // ReLU, lr 1, std 0.05: batch norm learns, the plain network diverges.
         s.settings[1].plain = 0.1;
         s.settings[1].plain_diverged_at = Some(7);
-        let findings = findings(&s);
+        let findings = findings(&[s]);
         assert!(findings.starts_with(
             "With batch norm the network ended more than 5 points ahead in 1 of 12 settings \
              and more than 5 points behind in 0. Without batch norm 1 of 12 networks did not \
              learn (test accuracy under 20%: ReLU, lr 1, std 0.05 (reasonable)); with it, 0. \
-             1 plain and 0 batch-norm networks diverged"
+             1 of 12 plain and 0 of 12 batch-norm networks diverged"
         ));
         assert!(findings.contains(
             "The largest gap (+80.0 points) is ReLU, lr 1, std 0.05 (reasonable): 90.00% with \
@@ -402,12 +464,12 @@ mod tests {
         // ReLU, lr 2, std 5: 10 points behind.
         s.settings[0].batch_norm = 0.87;
         s.settings[5].batch_norm = 0.8;
-        let findings = findings(&s);
+        let findings = findings(&[s]);
         assert!(findings.starts_with(
             "With batch norm the network ended more than 5 points ahead in 0 of 12 settings \
              and more than 5 points behind in 2. Without batch norm 0 of 12 networks did not \
              learn (test accuracy under 20%); with it, 1: sigmoid, lr 2, std 5 (bad). \
-             0 plain and 1 batch-norm networks diverged"
+             0 of 12 plain and 1 of 12 batch-norm networks diverged"
         ));
         assert!(findings.contains(
             "The largest gap (-75.0 points) is sigmoid, lr 2, std 5 (bad): 15.00% with batch \
@@ -417,12 +479,50 @@ mod tests {
     }
 
     #[test]
+    fn over_seeds_the_findings_read_the_means_and_count_the_seeds_that_agree() {
+        let mut a = summary(&[(0.9, 0.88); 12]);
+        a.settings[1].plain = 0.1;
+        a.settings[1].plain_diverged_at = Some(7);
+        let mut b = a.clone();
+        b.settings[1].plain_diverged_at = None;
+        // Seed 2: the plain network learns there, so no plain network fails in that seed.
+        let mut c = a.clone();
+        c.settings[1].plain = 0.25;
+        c.settings[1].plain_diverged_at = Some(9);
+        let findings = findings(&[a, b, c]);
+        assert!(
+            findings.starts_with(
+                "With batch norm the network ended more than 5 points ahead in 1 of 12 settings \
+                 and more than 5 points behind in 0 (on the means). Without batch norm 1 of 12 \
+                 networks did not learn (mean test accuracy under 20%: ReLU, lr 1, std 0.05 \
+                 (reasonable)); with it, 0. 2 of 36 plain and 0 of 36 batch-norm networks \
+                 diverged"
+            ),
+            "{findings}"
+        );
+        assert!(
+            findings.contains(
+                "The largest gap (+75.0 points) is ReLU, lr 1, std 0.05 (reasonable): 90.00% \
+                 (90.00–90.00) with batch norm against 15.00% (10.00–25.00) without."
+            ),
+            "{findings}"
+        );
+        assert!(
+            findings.ends_with(
+                "Seed by seed, this held in 2 of 3 seeds (batch norm learned in every setting \
+                 and a plain network failed in at least one)."
+            ),
+            "{findings}"
+        );
+    }
+
+    #[test]
     fn the_table_scores_each_setting_with_its_published_figures() {
         let mut s = summary(&[(0.5, 0.25); 12]);
         s.settings[1].plain_diverged_at = Some(3);
-        let table = table(&s);
+        let table = table(&[s]);
         assert!(
-            table.contains("| ReLU | 1 | 0.05 (reasonable) | 50.00% | 25.00% (diverged at step 3) | ≈98% / ≈10% |"),
+            table.contains("| ReLU | 1 | 0.05 (reasonable) | 50.00% | 25.00%, diverged at step 3 | ≈98% / ≈10% |"),
             "{table}"
         );
         assert!(

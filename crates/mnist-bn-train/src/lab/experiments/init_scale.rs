@@ -5,7 +5,8 @@ use mnist_bn_model::{MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, Sweep, normal, pair, pair_cells, pct, sgd};
+use super::common::{Analysis, Measured, Sweep, normal, pair, pair_cells, sgd};
+use super::seeds::{Diverged, Spread, mean_word, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{Figure, XAxis};
 
@@ -84,15 +85,15 @@ pub(super) fn runs(steps: usize, seed: u64) -> Vec<Run> {
         .collect()
 }
 
-/// The section and figure of the outcomes of [`runs`].
+/// The section and figure of the outcomes of [`runs`], one list per seed.
 pub(super) fn report(
-    outcomes: Vec<Outcome>,
+    per_seed: Vec<Vec<Outcome>>,
     data: &LabData,
 ) -> (Analysis<InitScaleSummary>, Figure) {
-    let steps = outcomes.first().map_or(0, |o| o.steps);
-    let summary = summarize(&outcomes, data);
-    let (table, findings) = (table(&summary), findings(&summary));
-    let figure = figure(&summary, steps);
+    let steps = per_seed.iter().flatten().next().map_or(0, |o| o.steps);
+    let seeds: Vec<InitScaleSummary> = per_seed.iter().map(|o| summarize(o, data)).collect();
+    let (table, findings) = (table(&seeds), findings(&seeds));
+    let figure = figure(&seeds, steps);
     let analysis = Analysis {
         question: "How much does the initial scale of the weights matter in a deep network, with and \
              without batch norm? (cs231n)",
@@ -105,8 +106,8 @@ pub(super) fn report(
         ),
         table,
         findings,
-        summary,
-        runs: outcomes,
+        summary: seeds,
+        runs: per_seed.into_iter().flatten().collect(),
     };
     (analysis, figure)
 }
@@ -133,14 +134,25 @@ fn summarize(outcomes: &[Outcome], data: &LabData) -> InitScaleSummary {
     }
 }
 
-fn table(summary: &InitScaleSummary) -> String {
-    let rows: Vec<Vec<String>> = summary
-        .scales
+type Pick = fn(&InitScaleRow) -> &InitScaleNetwork;
+const BN: Pick = |r| &r.batch_norm;
+const PLAIN: Pick = |r| &r.plain;
+
+/// One network at one scale over the seeds (each seed's row).
+fn measured(row: &[&InitScaleRow], net: Pick) -> Measured {
+    (
+        Spread::over(row, |r| net(r).final_loss),
+        Spread::over(row, |r| net(r).test_accuracy),
+        Diverged::over(row, |r| net(r).diverged_at),
+    )
+}
+
+fn table(seeds: &[InitScaleSummary]) -> String {
+    let rows: Vec<Vec<String>> = transpose(seeds, |s| &s.scales)
         .iter()
-        .map(|r| {
-            let n = |n: &InitScaleNetwork| (n.final_loss, n.test_accuracy, n.diverged_at);
-            let mut cells = vec![format!("{:.1e}", r.std)];
-            cells.extend(pair_cells(n(&r.batch_norm), n(&r.plain)));
+        .map(|row| {
+            let mut cells = vec![format!("{:.1e}", row[0].std)];
+            cells.extend(pair_cells(measured(row, BN), measured(row, PLAIN)));
             cells
         })
         .collect();
@@ -156,14 +168,18 @@ fn table(summary: &InitScaleSummary) -> String {
     )
 }
 
-/// Over which scales each network learned, and why batch norm fails at the smallest one when
-/// it does.
-fn findings(summary: &InitScaleSummary) -> String {
-    let rows = &summary.scales;
-    let trained = |network: fn(&InitScaleRow) -> &InitScaleNetwork| -> Vec<f64> {
+/// Over which scales each network learned (on the mean over the seeds), and why batch norm
+/// fails at the smallest one when it does.
+fn findings(seeds: &[InitScaleSummary]) -> String {
+    let Some(summary) = seeds.first() else {
+        return String::new();
+    };
+    let rows = transpose(seeds, |s| &s.scales);
+    let accuracy = |row: &[&InitScaleRow], net: Pick| measured(row, net).1;
+    let trained = |net: Pick| -> Vec<f64> {
         rows.iter()
-            .filter(|r| network(r).test_accuracy > 0.9)
-            .map(|r| r.std)
+            .filter(|row| accuracy(row, net).mean > 0.9)
+            .map(|row| row[0].std)
             .collect()
     };
     let range = |stds: &[f64]| match (stds.first(), stds.last()) {
@@ -177,36 +193,33 @@ fn findings(summary: &InitScaleSummary) -> String {
     };
     let he = (2.0f64 / 100.0).sqrt();
     format!(
-        "Without batch norm the 8-layer network learned (test accuracy above 90%) {}; with \
+        "Without batch norm the 8-layer network learned ({}test accuracy above 90%) {}; with \
          batch norm {}. He initialization for 100 inputs, √(2/100) ≈ {he:.2}, is the scale a \
          plain ReLU network needs: smaller weights shrink the signal layer after layer until \
          the gradients vanish, larger ones blow it up until the loss overflows. Batch norm \
          rescales every hidden layer's output, which makes it (up to ε) independent of the \
          scale of the weights before it; the scale still changes how fast those weights move \
          relative to their size (large weights move slowly).{}",
-        range(&trained(|r| &r.plain)),
-        range(&trained(|r| &r.batch_norm)),
+        mean_word(seeds.len()),
+        range(&trained(PLAIN)),
+        range(&trained(BN)),
         match rows.first() {
-            Some(r) if r.batch_norm.test_accuracy < 0.5 => {
+            Some(row) if accuracy(row, BN).mean < 0.5 => {
+                let std = row[0].std;
                 // The variance of w·x over weights drawn N(0, std²) is std²·‖x‖².
-                let variance = r.std.powi(2) * summary.mean_squared_norm;
+                let variance = std.powi(2) * summary.mean_squared_norm;
+                let bn = accuracy(row, BN).pct();
                 if variance < summary.bn_epsilon {
                     format!(
-                        " At std {:.1e} batch norm fails too ({}): the first hidden layer's \
-                         outputs start with a variance of about {variance:.1e} (std² times the \
-                         images' mean ‖x‖²), below batch norm's ε = {:.0e}, so dividing by \
-                         √(variance + ε) no longer restores unit variance, and each layer after \
-                         it shrinks the signal further.",
-                        r.std,
-                        pct(r.batch_norm.test_accuracy),
+                        " At std {std:.1e} batch norm fails too ({bn}): the first hidden \
+                         layer's outputs start with a variance of about {variance:.1e} (std² \
+                         times the images' mean ‖x‖²), below batch norm's ε = {:.0e}, so \
+                         dividing by √(variance + ε) no longer restores unit variance, and each \
+                         layer after it shrinks the signal further.",
                         summary.bn_epsilon
                     )
                 } else {
-                    format!(
-                        " At std {:.1e} batch norm fails too ({}).",
-                        r.std,
-                        pct(r.batch_norm.test_accuracy)
-                    )
+                    format!(" At std {std:.1e} batch norm fails too ({bn}).")
                 }
             }
             _ => String::new(),
@@ -215,17 +228,19 @@ fn findings(summary: &InitScaleSummary) -> String {
 }
 
 /// Final training loss and test accuracy against the weight scale (log axis).
-fn figure(summary: &InitScaleSummary, steps: usize) -> Figure {
+fn figure(seeds: &[InitScaleSummary], steps: usize) -> Figure {
     Sweep {
         title: format!("8 hidden layers, {steps} steps, by initial weight scale"),
         x_axis: XAxis::Log10,
         x_label: "initial weight std",
-        points: summary
-            .scales
+        points: transpose(seeds, |s| &s.scales)
             .iter()
-            .map(|r| {
-                let n = |n: &InitScaleNetwork| (n.final_loss, n.test_accuracy);
-                (r.std, [n(&r.batch_norm), n(&r.plain)])
+            .map(|row| {
+                let n = |net: Pick| {
+                    let (loss, accuracy, _) = measured(row, net);
+                    (loss, accuracy)
+                };
+                (row[0].std, [n(BN), n(PLAIN)])
             })
             .collect(),
         titles: ["final training loss", "test accuracy"],
@@ -285,7 +300,7 @@ mod tests {
 
     #[test]
     fn where_each_network_learned_is_read_from_the_scales() {
-        let findings = findings(&typical(0.98));
+        let findings = findings(&[typical(0.98)]);
         assert!(
             findings.starts_with(
                 "Without batch norm the 8-layer network learned (test accuracy above 90%) only \
@@ -303,7 +318,7 @@ mod tests {
     #[test]
     fn batch_norm_failing_under_its_epsilon_is_explained_by_the_variance() {
         // std 1e-4: variance 1e-8 × 100 = 1e-6 < ε = 1e-5.
-        let findings = findings(&typical(0.125));
+        let findings = findings(&[typical(0.125)]);
         assert!(
             findings.contains("with batch norm for std from 2.8e-4 to 1.0e0 (9 of 10 scales)."),
             "{findings}"
@@ -323,7 +338,7 @@ mod tests {
     fn batch_norm_failing_above_its_epsilon_is_reported_without_a_cause() {
         let mut s = typical(0.3);
         s.mean_squared_norm = 1e4; // variance 1e-4 > ε
-        let findings = findings(&s);
+        let findings = findings(&[s]);
         assert!(
             findings.ends_with(
                 "(large weights move slowly). At std 1.0e-4 batch norm fails too (30.00%)."
@@ -334,12 +349,34 @@ mod tests {
 
     #[test]
     fn a_network_that_learned_nowhere_is_reported_as_such() {
-        let findings = findings(&summary([(0.95, 0.5); 10]));
+        let findings = findings(&[summary([(0.95, 0.5); 10])]);
         assert!(
             findings.starts_with(
                 "Without batch norm the 8-layer network learned (test accuracy above 90%) at \
                  none of the scales; with batch norm for std from"
             ),
+            "{findings}"
+        );
+    }
+
+    #[test]
+    fn over_seeds_a_failure_at_the_smallest_scale_is_read_from_the_mean() {
+        // One seed fails at 1e-4 (12.5%), the other learns (95%): the mean, 53.75%, is no
+        // failure; two failing seeds are, with their range.
+        let findings = findings(&[typical(0.125), typical(0.95)]);
+        assert!(
+            findings.starts_with(
+                "Without batch norm the 8-layer network learned (mean test accuracy above 90%)"
+            ),
+            "{findings}"
+        );
+        assert!(
+            findings.ends_with("(large weights move slowly)."),
+            "{findings}"
+        );
+        let findings = super::findings(&[typical(0.125), typical(0.3)]);
+        assert!(
+            findings.contains(" At std 1.0e-4 batch norm fails too (21.25% (12.50–30.00)): "),
             "{findings}"
         );
     }

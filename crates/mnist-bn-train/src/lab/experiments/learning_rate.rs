@@ -4,7 +4,8 @@
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, Sweep, lesson_weights, pair, pair_cells, pct, sgd};
+use super::common::{Analysis, Measured, Sweep, lesson_weights, pair, pair_cells, sgd};
+use super::seeds::{Diverged, Spread, in_seeds, mean_word, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{Figure, XAxis};
 
@@ -67,13 +68,13 @@ pub(super) fn runs(data: &LabData, seed: u64) -> Vec<Run> {
         .collect()
 }
 
-/// The section and figure of the outcomes of [`runs`].
+/// The section and figure of the outcomes of [`runs`], one list per seed.
 pub(super) fn report(
-    outcomes: Vec<Outcome>,
+    per_seed: Vec<Vec<Outcome>>,
     data: &LabData,
 ) -> (Analysis<LearningRateSummary>, Figure) {
-    let summary = summarize(&outcomes);
-    let (table, findings, figure) = (table(&summary), findings(&summary), figure(&summary));
+    let seeds: Vec<LearningRateSummary> = per_seed.iter().map(|o| summarize(o)).collect();
+    let (table, findings, figure) = (table(&seeds), findings(&seeds), figure(&seeds));
     let analysis = Analysis {
         question: "At which learning rates does each network train, with and without batch norm? \
              (Bjorck et al. 2018, Figure 1)",
@@ -82,14 +83,15 @@ pub(super) fn report(
              them, biases 0, the same for both networks), plain SGD, batch {BATCH}, one epoch \
              over the {} training images in file order at each of twelve learning rates from \
              1e-3 to 10, evenly spaced in log10; training loss is the mean over the epoch, test \
-             accuracy in eval mode; a network learned if its test accuracy is above {:.0}%.",
+             accuracy in eval mode; a network learned if its {}test accuracy is above {:.0}%.",
             data.train.len(),
+            mean_word(seeds.len()),
             100.0 * LEARNED
         ),
         table,
         findings,
-        summary,
-        runs: outcomes,
+        summary: seeds,
+        runs: per_seed.into_iter().flatten().collect(),
     };
     (analysis, figure)
 }
@@ -111,14 +113,25 @@ fn summarize(outcomes: &[Outcome]) -> LearningRateSummary {
     LearningRateSummary { rates }
 }
 
-fn table(summary: &LearningRateSummary) -> String {
-    let rows: Vec<Vec<String>> = summary
-        .rates
+type Pick = fn(&LearningRateRow) -> &LearningRateNetwork;
+const BN: Pick = |r| &r.batch_norm;
+const PLAIN: Pick = |r| &r.plain;
+
+/// One network at one learning rate over the seeds (each seed's row).
+fn measured(row: &[&LearningRateRow], net: Pick) -> Measured {
+    (
+        Spread::over(row, |r| net(r).train_loss),
+        Spread::over(row, |r| net(r).test_accuracy),
+        Diverged::over(row, |r| net(r).diverged_at),
+    )
+}
+
+fn table(seeds: &[LearningRateSummary]) -> String {
+    let rows: Vec<Vec<String>> = transpose(seeds, |s| &s.rates)
         .iter()
-        .map(|r| {
-            let n = |n: &LearningRateNetwork| (n.train_loss, n.test_accuracy, n.diverged_at);
-            let mut cells = vec![format!("{:.1e}", r.lr)];
-            cells.extend(pair_cells(n(&r.batch_norm), n(&r.plain)));
+        .map(|row| {
+            let mut cells = vec![format!("{:.1e}", row[0].lr)];
+            cells.extend(pair_cells(measured(row, BN), measured(row, PLAIN)));
             cells
         })
         .collect();
@@ -134,21 +147,38 @@ fn table(summary: &LearningRateSummary) -> String {
     )
 }
 
-/// Where each network learned and diverged, where it did best, and whether batch norm trained
-/// at higher learning rates than the plain network, as Bjorck et al. found.
-fn findings(summary: &LearningRateSummary) -> String {
-    let rows = &summary.rates;
-    let Some(first) = rows.first() else {
+/// The learning rates at which `net` learned (test accuracy above [`LEARNED`]), given each
+/// rate's accuracy.
+fn learned(
+    rows: &[Vec<&LearningRateRow>],
+    accuracy: impl Fn(&[&LearningRateRow]) -> f64,
+) -> Vec<f64> {
+    rows.iter()
+        .filter(|row| accuracy(row) > LEARNED)
+        .map(|row| row[0].lr)
+        .collect()
+}
+
+/// Whether batch norm learned at a higher learning rate than the plain network (given the
+/// rates where each learned).
+fn higher(bn: &[f64], plain: &[f64]) -> bool {
+    match (bn.last(), plain.last()) {
+        (Some(b), Some(p)) => b > p,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// Where each network learned and diverged, where it did best (on the mean over the seeds), and
+/// in how many seeds batch norm trained at higher learning rates than the plain network, as
+/// Bjorck et al. found.
+fn findings(seeds: &[LearningRateSummary]) -> String {
+    let n = seeds.len();
+    let rows = transpose(seeds, |s| &s.rates);
+    if rows.is_empty() {
         return String::new();
-    };
-    type Pick = fn(&LearningRateRow) -> &LearningRateNetwork;
-    let (bn, plain): (Pick, Pick) = (|r| &r.batch_norm, |r| &r.plain);
-    let learned = |net: Pick| -> Vec<f64> {
-        rows.iter()
-            .filter(|r| net(r).test_accuracy > LEARNED)
-            .map(|r| r.lr)
-            .collect()
-    };
+    }
+    let mean = |net: Pick| move |row: &[&LearningRateRow]| measured(row, net).1.mean;
     let range = |lrs: &[f64]| match lrs {
         [] => "at none of the learning rates".to_string(),
         [a] => format!("only at lr {a:.1e}"),
@@ -161,8 +191,15 @@ fn findings(summary: &LearningRateSummary) -> String {
     let diverged = |net: Pick| -> String {
         let lrs: Vec<String> = rows
             .iter()
-            .filter(|r| net(r).diverged_at.is_some())
-            .map(|r| format!("{:.1e}", r.lr))
+            .filter_map(|row| {
+                let d = measured(row, net).2;
+                let lr = format!("{:.1e}", row[0].lr);
+                match d.count {
+                    0 => None,
+                    c if c == n => Some(lr),
+                    c => Some(format!("{lr} ({c} of {n} seeds)")),
+                }
+            })
             .collect();
         match lrs.as_slice() {
             [] => "at none".to_string(),
@@ -170,60 +207,72 @@ fn findings(summary: &LearningRateSummary) -> String {
         }
     };
     let best = |net: Pick| {
-        rows.iter().fold(first, |best, r| {
-            if net(r).test_accuracy > net(best).test_accuracy {
-                r
-            } else {
-                best
+        let mut best = 0;
+        for (i, row) in rows.iter().enumerate() {
+            if mean(net)(row) > mean(net)(&rows[best]) {
+                best = i;
             }
-        })
-    };
-    let (bn_best, plain_best) = (best(bn), best(plain));
-    let (bn_learned, plain_learned) = (learned(bn), learned(plain));
-    let higher = match (bn_learned.last(), plain_learned.last()) {
-        (Some(b), Some(p)) => b > p,
-        (Some(_), None) => true,
-        _ => false,
-    };
-    format!(
-        "With batch norm the network learned (test accuracy above {:.0}%) {}; without, {}. It \
-         diverged {} with batch norm and {} without. The best test accuracy is {} at lr {:.1e} \
-         with batch norm and {} at lr {:.1e} without. {}",
-        100.0 * LEARNED,
-        range(&bn_learned),
-        range(&plain_learned),
-        diverged(bn),
-        diverged(plain),
-        pct(bn_best.batch_norm.test_accuracy),
-        bn_best.lr,
-        pct(plain_best.plain.test_accuracy),
-        plain_best.lr,
-        if higher {
-            "As Bjorck et al. (2018, Figure 1) found, batch norm lets the network learn at \
-             learning rates where the plain one does not: reproduced in this run."
-        } else {
-            "Bjorck et al. (2018, Figure 1) found that batch norm lets a network learn at \
-             higher learning rates than without; in this run it did not learn at a higher one: \
-             not reproduced here."
         }
+        (measured(&rows[best], net).1, rows[best][0].lr)
+    };
+    let ((bn_best, bn_lr), (plain_best, plain_lr)) = (best(BN), best(PLAIN));
+    let per_seed = |s: &LearningRateSummary| {
+        let rows: Vec<Vec<&LearningRateRow>> = s.rates.iter().map(|r| vec![r]).collect();
+        let acc = |net: Pick| move |row: &[&LearningRateRow]| net(row[0]).test_accuracy;
+        higher(&learned(&rows, acc(BN)), &learned(&rows, acc(PLAIN)))
+    };
+    let reproduced = seeds.iter().filter(|s| per_seed(s)).count();
+    let claim = "batch norm lets a network learn at higher learning rates than without";
+    let verdict = match reproduced {
+        k if k == n => format!(
+            "As Bjorck et al. (2018, Figure 1) found, batch norm lets the network learn at \
+             learning rates where the plain one does not: reproduced {}.",
+            in_seeds(k, n)
+        ),
+        0 => format!(
+            "Bjorck et al. (2018, Figure 1) found that {claim}; here it did not learn at a \
+             higher one {}: not reproduced.",
+            if n == 1 { "in this run" } else { "in any seed" }
+        ),
+        k => format!(
+            "Bjorck et al. (2018, Figure 1) found that {claim}; here it learned at a higher \
+             one {}: reproduced in some seeds only.",
+            in_seeds(k, n)
+        ),
+    };
+    let word = mean_word(n);
+    format!(
+        "With batch norm the network learned ({word}test accuracy above {:.0}%) {}; without, {}. \
+         It diverged {} with batch norm and {} without. The best {word}test accuracy is {} at \
+         lr {bn_lr:.1e} with batch norm and {} at lr {plain_lr:.1e} without. {verdict}",
+        100.0 * LEARNED,
+        range(&learned(&rows, mean(BN))),
+        range(&learned(&rows, mean(PLAIN))),
+        diverged(BN),
+        diverged(PLAIN),
+        bn_best.pct(),
+        plain_best.pct(),
     )
 }
 
 /// Training loss and test accuracy against the learning rate (log axis).
-fn figure(summary: &LearningRateSummary) -> Figure {
+fn figure(seeds: &[LearningRateSummary]) -> Figure {
     Sweep {
         title: format!("One epoch of the lesson's MLP at each learning rate (batch {BATCH})"),
         x_axis: XAxis::Log10,
         x_label: "learning rate",
-        points: summary
-            .rates
+        points: transpose(seeds, |s| &s.rates)
             .iter()
-            .map(|r| {
+            .map(|row| {
                 // A blown-up loss (the plain network's reaches 1e10) would flatten the
-                // panel: losses above the cap are not drawn.
+                // panel: losses above the cap are not drawn (nor the mean of a rate where a
+                // seed's is).
                 let shown = |loss: f64| if loss <= LOSS_DRAWN { loss } else { f64::NAN };
-                let n = |n: &LearningRateNetwork| (shown(n.train_loss), n.test_accuracy);
-                (r.lr, [n(&r.batch_norm), n(&r.plain)])
+                let n = |net: Pick| {
+                    let loss = Spread::over(row, |r| shown(net(r).train_loss));
+                    (loss, measured(row, net).1)
+                };
+                (row[0].lr, [n(BN), n(PLAIN)])
             })
             .collect(),
         titles: [
@@ -310,7 +359,7 @@ mod tests {
             r.plain.diverged_at = Some(3);
         }
         s.rates[11].batch_norm.diverged_at = Some(9);
-        let findings = findings(&s);
+        let findings = findings(&[s]);
         assert_eq!(
             findings,
             "With batch norm the network learned (test accuracy above 90%) from lr 2.3e-3 to \
@@ -327,7 +376,7 @@ mod tests {
         let mut s = summary([(0.5, 0.5); 12]);
         s.rates[3].plain.test_accuracy = 0.95;
         s.rates[2].batch_norm.test_accuracy = 0.95;
-        let findings = findings(&s);
+        let findings = findings(&[s]);
         assert!(
             findings.starts_with(
                 "With batch norm the network learned (test accuracy above 90%) only at lr \
@@ -336,11 +385,11 @@ mod tests {
             ),
             "{findings}"
         );
-        assert!(findings.ends_with("not reproduced here."), "{findings}");
+        assert!(findings.ends_with("not reproduced."), "{findings}");
         // Neither network learning anywhere is no reproduction either.
-        let findings = super::findings(&summary([(0.5, 0.5); 12]));
+        let findings = super::findings(&[summary([(0.5, 0.5); 12])]);
         assert!(findings.contains("at none of the learning rates; without, at none of the"));
-        assert!(findings.ends_with("not reproduced here."), "{findings}");
+        assert!(findings.ends_with("not reproduced."), "{findings}");
     }
 
     #[test]
@@ -351,6 +400,7 @@ mod tests {
                 norm,
                 ..lesson_weights()
             },
+            seed: 0,
             lr,
             batch_size: BATCH,
             steps: 938,
@@ -380,9 +430,44 @@ mod tests {
         s.rates[4].batch_norm.test_accuracy = 0.97;
         s.rates[6].batch_norm.test_accuracy = 0.97;
         assert!(
-            findings(&s).contains("The best test accuracy is 97.00% at lr 2.8e-2 with batch norm"),
+            findings(&[s.clone()])
+                .contains("The best test accuracy is 97.00% at lr 2.8e-2 with batch norm"),
             "{}",
-            findings(&s)
+            findings(&[s])
+        );
+    }
+
+    #[test]
+    fn over_seeds_the_findings_use_the_means_and_count_the_seeds() {
+        // Seed 0 reproduces Bjorck (batch norm learns up to the highest rate, the plain network
+        // only at the lowest); seed 1 does not (neither learns anywhere).
+        let mut a = summary([(0.5, 0.5); 12]);
+        a.rates[0].plain.test_accuracy = 0.95;
+        for r in &mut a.rates {
+            r.batch_norm.test_accuracy = 0.99;
+        }
+        let mut b = summary([(0.5, 0.5); 12]);
+        b.rates[11].plain.diverged_at = Some(4);
+        a.rates[11].plain.diverged_at = Some(2);
+        b.rates[10].plain.diverged_at = Some(8);
+        let findings = findings(&[a, b]);
+        assert_eq!(
+            findings,
+            "With batch norm the network learned (mean test accuracy above 90%) at none of the \
+             learning rates; without, at none of the learning rates. It diverged at none with \
+             batch norm and at lr 4.3e0 (1 of 2 seeds), 1.0e1 without. The best mean test \
+             accuracy is 74.50% (50.00–99.00) at lr 1.0e-3 with batch norm and 72.50% \
+             (50.00–95.00) at lr 1.0e-3 without. Bjorck et al. (2018, Figure 1) found that \
+             batch norm lets a network learn at higher learning rates than without; here it \
+             learned at a higher one in 1 of 2 seeds: reproduced in some seeds only."
+        );
+        let table = table(&[summary([(0.9, 0.8); 12]), summary([(0.7, 0.8); 12])]);
+        assert!(
+            table.contains(
+                "| 1.0e-3 | 0.3000 (0.3000–0.3000) | 0.3000 (0.3000–0.3000) | 80.00% \
+                 (70.00–90.00) | 80.00% (80.00–80.00) |"
+            ),
+            "{table}"
         );
     }
 
@@ -390,14 +475,14 @@ mod tests {
     fn the_table_names_each_rate_and_divergence() {
         let mut s = summary([(0.9, 0.8); 12]);
         s.rates[11].plain.diverged_at = Some(2);
-        let table = table(&s);
+        let table = table(&[s]);
         assert!(
             table.contains("| 1.0e-3 | 0.3000 | 0.3000 | 90.00% | 80.00% |"),
             "{table}"
         );
         assert!(
             table.contains(
-                "| 1.0e1 | 0.3000 | diverged at step 2 | 90.00% | 80.00% (diverged at step 2) |"
+                "| 1.0e1 | 0.3000 | diverged at step 2 | 90.00% | 80.00%, diverged at step 2 |"
             ),
             "{table}"
         );

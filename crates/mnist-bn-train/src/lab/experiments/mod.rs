@@ -14,6 +14,7 @@ mod grid;
 mod inference;
 mod init_scale;
 mod learning_rate;
+mod seeds;
 
 pub use batch_size::{BatchSizeNetwork, BatchSizeRow, BatchSizeSummary};
 pub use distributions::{DistributionsRow, DistributionsSummary};
@@ -37,18 +38,22 @@ use crate::checkpoint::load_checkpoint;
 use crate::plot::figure::Figure;
 use common::{Analysis, Tested};
 
-/// The runs of an experiment (none for `inference` given a checkpoint to test).
-pub(super) fn plan(experiment: Experiment, data: &LabData, options: &LabOptions) -> Vec<Run> {
-    let steps = |default| options.steps.unwrap_or(default);
-    match experiment {
-        Experiment::Grid => grid::runs(steps(2000), options.seed),
-        Experiment::Distributions => distributions::runs(steps(10_000), options.seed),
-        Experiment::Inference if options.checkpoint.is_some() => Vec::new(),
-        Experiment::Inference => vec![inference::lesson_run(data, options.seed)],
-        Experiment::BatchSize => batch_size::runs(data, options.seed),
-        Experiment::InitScale => init_scale::runs(steps(2000), options.seed),
-        Experiment::LearningRate => learning_rate::runs(data, options.seed),
+/// The runs of an experiment, one list per seed of `options` (a single empty list for
+/// `inference` given a checkpoint to test: nothing trains).
+pub(super) fn plan(experiment: Experiment, data: &LabData, options: &LabOptions) -> Vec<Vec<Run>> {
+    if experiment == Experiment::Inference && options.checkpoint.is_some() {
+        return vec![Vec::new()];
     }
+    let steps = |default| options.steps.unwrap_or(default);
+    let runs = |seed| match experiment {
+        Experiment::Grid => grid::runs(steps(2000), seed),
+        Experiment::Distributions => distributions::runs(steps(10_000), seed),
+        Experiment::Inference => vec![inference::lesson_run(data, seed)],
+        Experiment::BatchSize => batch_size::runs(data, seed),
+        Experiment::InitScale => init_scale::runs(steps(2000), seed),
+        Experiment::LearningRate => learning_rate::runs(data, seed),
+    };
+    options.seed_list().into_iter().map(runs).collect()
 }
 
 /// Loads `--checkpoint` for `inference` (onto the autodiff device, so that each test pass can
@@ -66,16 +71,18 @@ pub(super) fn load_tested(path: &Path, device: &Device) -> Result<Tested, TrainE
     Ok((checkpoint.model, source))
 }
 
-/// Runs one experiment's `runs` on the driver, then its analysis, table and figure.
+/// Runs one experiment's runs (one list per seed, as [`plan`] gives them) on the driver, all
+/// seeds at once, then its analysis, table and figure.
 pub(super) fn run(
     experiment: Experiment,
-    runs: &[Run],
+    plans: &[Vec<Run>],
     tested: Option<Tested>,
     data: &LabData,
     options: &LabOptions,
     device: &Device,
 ) -> Result<Section, TrainError> {
     let started = Instant::now();
+    let runs = plans.concat();
     let networks = match runs.len() {
         1 => "1 network".to_string(),
         n => format!("{n} networks"),
@@ -86,8 +93,14 @@ pub(super) fn run(
         experiment.name(),
         runs.iter().map(|r| r.steps).sum(),
     );
-    let outcomes = run_all(runs, data, device, options, &progress)?;
+    let outcomes = run_all(&runs, data, device, options, &progress)?;
     progress.finish();
+    // Back into one list per seed.
+    let mut outcomes = outcomes.into_iter();
+    let outcomes: Vec<Vec<_>> = plans
+        .iter()
+        .map(|plan| outcomes.by_ref().take(plan.len()).collect())
+        .collect();
     let (mut section, figure) = match experiment {
         Experiment::Grid => section(experiment, grid::report(outcomes, data), Summary::Grid),
         Experiment::Distributions => section(
@@ -127,7 +140,7 @@ pub(super) fn run(
 fn section<S>(
     experiment: Experiment,
     (analysis, figure): (Analysis<S>, Figure),
-    summary: fn(S) -> Summary,
+    summary: fn(Vec<S>) -> Summary,
 ) -> (Section, Figure) {
     let section = Section {
         experiment,
@@ -179,7 +192,7 @@ mod tests {
         };
         let device = Device::flex();
         for experiment in Experiment::ALL {
-            let mut runs = plan(experiment, &data, &options);
+            let mut runs = plan(experiment, &data, &options).concat();
             // No step: the outcome's network is the one the driver drew.
             for run in &mut runs {
                 run.steps = 0;
