@@ -31,6 +31,7 @@ fn the_lab_runs_every_experiment_and_writes_its_report_and_figures() {
         &Args::command("lab")
             .limits(1200, 300)
             .opt("--steps", 100)
+            .opt("--seeds", 2)
             .quiet()
             .out(&out),
     );
@@ -49,6 +50,10 @@ fn the_lab_runs_every_experiment_and_writes_its_report_and_figures() {
     }
     let report = read_json(&out.join("lab.json"));
     assert_eq!(report["schema"], 1);
+    assert_eq!(
+        (report["seed"].as_u64(), report["seeds"].as_u64()),
+        (Some(0), Some(2))
+    );
     assert_eq!(
         (
             report["train_images"].as_u64(),
@@ -70,9 +75,10 @@ fn the_lab_runs_every_experiment_and_writes_its_report_and_figures() {
         assert!(!section["findings"].as_str().unwrap().is_empty());
     }
 
-    // grid: 12 settings × (batch norm, plain), measured at steps 0, 50 and 100, paired.
+    // grid: 12 settings × (batch norm, plain) × 2 seeds, measured at steps 0, 50 and 100,
+    // paired.
     let grid = runs(&sections[0]);
-    assert_eq!(grid.len(), 24);
+    assert_eq!(grid.len(), 48);
     for pair in grid.chunks(2) {
         assert_eq!(pair[0]["config"]["norm"], "Batch");
         assert_eq!(pair[1]["config"]["norm"], "None");
@@ -126,7 +132,7 @@ fn the_lab_runs_every_experiment_and_writes_its_report_and_figures() {
     }
 
     // inference: one image at a time, batch statistics give every image the same answer.
-    let cases = sections[2]["summary"].as_array().unwrap();
+    let cases = sections[2]["summary"][0].as_array().unwrap();
     let case = |label: &str| cases.iter().find(|c| c["label"] == label).unwrap();
     assert_eq!(case("train, 1")["digits_predicted"], 1);
     let single = case("train, 1")["accuracy"].as_f64().unwrap();
@@ -143,11 +149,14 @@ fn the_lab_runs_every_experiment_and_writes_its_report_and_figures() {
         .iter()
         .map(|r| r["steps"].as_u64().unwrap())
         .collect();
-    assert_eq!(steps, [600, 600, 300, 300, 150, 150, 75, 75, 19, 19, 5, 5]);
+    assert_eq!(
+        steps,
+        [600, 600, 300, 300, 150, 150, 75, 75, 19, 19, 5, 5].repeat(2)
+    );
 
     // init-scale: ten scales from 1e-4 to 1, eight hidden layers.
     let scales = runs(&sections[4]);
-    assert_eq!(scales.len(), 20);
+    assert_eq!(scales.len(), 40);
     assert_eq!(scales[0]["config"]["hidden"].as_array().unwrap().len(), 8);
 
     let md = std::fs::read_to_string(out.join("lab.md")).unwrap();
@@ -198,7 +207,7 @@ fn without_times(out: &Path) -> (Value, String) {
     let md = md
         .lines()
         .filter(|l| !(l.starts_with('_') && l.ends_with(" s._")))
-        .map(|l| match l.find("; seed ") {
+        .map(|l| match l.find("; seed") {
             // The header's total time.
             Some(i) if l.ends_with(" s in all.") => &l[..i],
             _ => l,
@@ -212,31 +221,44 @@ fn without_times(out: &Path) -> (Value, String) {
 fn the_same_seed_gives_the_same_lab_and_another_seed_another() {
     let dir = tempfile::tempdir().unwrap();
     // Every experiment, on fewer images and steps than the test above.
-    let lab = |name: &str, seed: &str| {
+    let lab = |name: &str, seed: &str, seeds: &str| {
         let out = dir.path().join(name);
         mnist_bn(
             &Args::command("lab")
                 .limits(600, 100)
                 .opt("--steps", 30)
                 .opt("--seed", seed)
+                .opt("--seeds", seeds)
                 .quiet()
                 .out(&out),
         )
         .assert_ok();
         without_times(&out)
     };
-    let (a, a_md) = lab("a", "5");
-    let (b, b_md) = lab("b", "5");
+    let (a, a_md) = lab("a", "5", "2");
+    let (b, b_md) = lab("b", "5", "2");
     assert_eq!(a_md, b_md);
     let experiments = |r: &Value| r["experiments"].as_array().unwrap().clone();
     for (x, y) in experiments(&a).iter().zip(experiments(&b).iter()) {
-        assert_eq!(x, y, "{}: seed 5 twice", x["experiment"]);
+        assert_eq!(x, y, "{}: seeds 5 and 6 twice", x["experiment"]);
     }
     assert_eq!(a, b);
-    // Another seed: other initial weights in every experiment.
-    let (c, _) = lab("c", "6");
+    // Seed 6 alone trains exactly the networks that seeds 5 and 6 trained from seed 6, and
+    // other initial weights than seed 5 in every experiment.
+    let (c, _) = lab("c", "6", "1");
     for (x, y) in experiments(&a).iter().zip(experiments(&c).iter()) {
-        assert_ne!(x["runs"], y["runs"], "{}: seeds 5 and 6", x["experiment"]);
+        let from = |section: &Value, seed: u64| -> Vec<Value> {
+            runs(section)
+                .iter()
+                .filter(|r| r["seed"] == seed)
+                .cloned()
+                .collect()
+        };
+        let name = &x["experiment"];
+        assert!(!from(y, 6).is_empty(), "{name}");
+        assert_eq!(from(x, 6), from(y, 6), "{name}: seed 6 alone and second");
+        assert_eq!(x["summary"][1], y["summary"][0], "{name}: seed 6's summary");
+        assert_ne!(from(x, 5), from(y, 6), "{name}: seeds 5 and 6");
     }
 }
 
@@ -274,7 +296,7 @@ fn inference_tests_a_checkpoint_and_refuses_one_without_batch_norm() {
             .unwrap()
             .contains("the checkpoint")
     );
-    assert_eq!(section["summary"].as_array().unwrap().len(), 6 + 2);
+    assert_eq!(section["summary"][0].as_array().unwrap().len(), 6 + 2);
     check_passes_against_eval(section, &trained.join("batchnorm"), dir.path());
     check_every_number(&out);
 
@@ -294,7 +316,7 @@ fn inference_tests_a_checkpoint_and_refuses_one_without_batch_norm() {
 /// and eval mode after a train-mode pass in batches of 64 (`eval --mode both`), which must
 /// differ from the untouched model's.
 fn check_passes_against_eval(section: &Value, checkpoint: &std::path::Path, dir: &std::path::Path) {
-    let passes = section["summary"].as_array().unwrap();
+    let passes = section["summary"][0].as_array().unwrap();
     let row = |label: &str| {
         passes
             .iter()

@@ -63,9 +63,16 @@ impl Spread {
         }
     }
 
-    /// With `decimals` decimals: `0.1234`, and over several seeds `0.1234 (0.1200–0.1300)`.
+    /// With `decimals` decimals: `0.1234`, and over several seeds `0.1234 (0.1200–0.1300)`;
+    /// a number of 10,000 or more in scientific notation, `2.93e12` (a blown-up loss).
     pub fn fixed(&self, decimals: usize) -> String {
-        let f = |v: f64| format!("{v:.decimals$}");
+        let f = |v: f64| {
+            if v.abs() >= 1e4 {
+                format!("{v:.2e}")
+            } else {
+                format!("{v:.decimals$}")
+            }
+        };
         match self.seeds {
             1 => f(self.mean),
             _ => format!("{} ({}–{})", f(self.mean), f(self.min), f(self.max)),
@@ -205,6 +212,10 @@ mod tests {
         assert_eq!((three.min, three.max), (0.8, 1.0));
         assert_eq!(three.pct(), "90.00% (80.00–100.00)");
         assert_eq!(three.fixed(1), "0.9 (0.8–1.0)");
+        assert_eq!(
+            Spread::of([2.9e12, 1.0]).fixed(4),
+            "1.45e12 (1.0000–2.90e12)"
+        );
         assert_eq!(Spread::of([0.0123]).points(), "+1.23");
         assert_eq!(
             Spread::of([-0.005, 0.02]).points(),
