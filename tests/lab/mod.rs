@@ -10,13 +10,15 @@ use serde_json::Value;
 
 use crate::util::{Args, mnist_bn, path_str, read_json};
 
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 8] = [
     "grid",
     "distributions",
     "inference",
     "batch-size",
     "init-scale",
     "learning-rate",
+    "landscape",
+    "depth",
 ];
 
 fn runs(section: &Value) -> &Vec<Value> {
@@ -185,6 +187,8 @@ fn check_every_number(out: &Path) {
             "batch-size" => recompute::batch_size,
             "init-scale" => recompute::init_scale,
             "learning-rate" => recompute::learning_rate,
+            "landscape" => recompute::landscape,
+            "depth" => recompute::depth,
             other => panic!("no check for {other}"),
         };
         check(section, md, &report);

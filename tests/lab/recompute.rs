@@ -926,3 +926,294 @@ pub fn learning_rate(section: &Value, md: &MdSection, report: &Value) {
     };
     assert_eq!(verdict, expected);
 }
+
+/// A ratio of gradient norms as `depth` prints it: `1.2e3`, over several seeds
+/// `1.2e3 (8.1e2–1.6e3)`.
+fn ratio(s: &Spread) -> String {
+    match s.n {
+        1 => format!("{:.1e}", s.mean),
+        _ => format!("{:.1e} ({:.1e}–{:.1e})", s.mean, s.min, s.max),
+    }
+}
+
+pub fn depth(section: &Value, md: &MdSection, report: &Value) {
+    const DEPTHS: [usize; 6] = [2, 5, 10, 20, 35, 50];
+    const LRS: [f64; 2] = [0.01, 0.1];
+    let seeds = seeds(section, report, 48);
+    let n = seeds.len();
+    let steps = runs(section)[0]["steps"].as_u64().unwrap();
+    assert!(
+        md.setup.contains(&format!(
+            "Then {steps} steps of plain SGD, batch 60, over the {} training images at lr 0.01 \
+             and at lr 0.1",
+            report["train_images"]
+        )),
+        "{}",
+        md.setup
+    );
+    // Seed by seed: the runs of each family and depth, and their summary row.
+    let families = [
+        ("relu", "ReLU", std::f64::consts::SQRT_2),
+        ("tanh", "tanh", 1.0),
+    ];
+    for (runs, rows) in &seeds {
+        assert_eq!(rows.len(), 12);
+        for (i, (summary, four)) in rows.iter().zip(runs.chunks(4)).enumerate() {
+            let (activation, shown, gain) = families[i / 6];
+            let depth = DEPTHS[i % 6];
+            for (j, run) in four.iter().enumerate() {
+                let (lr, norm) = (LRS[j / 2], ["bn", "plain"][j % 2]);
+                assert_eq!(
+                    name(run),
+                    format!("{shown}, depth {depth}, lr {lr}, {norm}")
+                );
+                assert_eq!(run["config"]["hidden"], json!(vec![100; depth]));
+                assert_eq!(
+                    run["config"]["weight_init"]["KaimingNormal"]["gain"],
+                    json!(gain)
+                );
+                assert_eq!(
+                    run["config"]["weight_init"],
+                    four[0]["config"]["weight_init"]
+                );
+                assert_eq!((num(&run["lr"]), &run["batch_size"]), (lr, &json!(60)));
+                // The gradients at initialization: on the first rate's runs, one per layer.
+                match j / 2 {
+                    0 => {
+                        let g = run["initial_gradients"].as_array().unwrap();
+                        assert_eq!(g.len(), depth + 1, "{}", name(run));
+                        assert!(g.iter().all(|v| num(v) > 0.0), "{}", name(run));
+                    }
+                    _ => assert!(run.get("initial_gradients").is_none(), "{}", name(run)),
+                }
+            }
+            setting(&four[0], &four[1]);
+            setting(&four[2], &four[3]);
+            assert_eq!(summary["activation"], activation);
+            assert_eq!(summary["depth"], json!(depth));
+            for (k, key) in [(0, "batch_norm"), (1, "plain")] {
+                let network = &summary[key];
+                let g = &four[k]["initial_gradients"];
+                assert_eq!(&network["gradient_norms"], g);
+                let g: Vec<f64> = g.as_array().unwrap().iter().map(num).collect();
+                let expected = g[0] / g[depth];
+                let got = num(&network["first_to_last"]);
+                assert!((got / expected - 1.0).abs() < 1e-12, "{got} vs {expected}");
+                let accuracies = json!([four[k]["test_accuracy"], four[k + 2]["test_accuracy"]]);
+                assert_eq!(network["test_accuracy"], accuracies);
+                let diverged = json!([four[k]["diverged_at"], four[k + 2]["diverged_at"]]);
+                assert_eq!(network["diverged_at"], diverged);
+            }
+        }
+    }
+    // Over the seeds: the table and the findings, from the summaries checked above.
+    let over = |i: usize, key: &str, value: &dyn Fn(&Value) -> f64| {
+        spread(seeds.iter().map(|(_, rows)| value(&rows[i][key])))
+    };
+    let to_last = |network: &Value| num(&network["first_to_last"]);
+    let accuracy = |lr: usize| move |network: &Value| num(&network["test_accuracy"][lr]);
+    let divergences = |i: usize, key: &str, lr: usize| -> Vec<Option<usize>> {
+        seeds
+            .iter()
+            .map(|(_, rows)| step(&rows[i][key]["diverged_at"][lr]))
+            .collect()
+    };
+    let mut table = Vec::new();
+    for i in 0..12 {
+        let mut cells = vec![families[i / 6].1.to_string(), DEPTHS[i % 6].to_string()];
+        for key in ["batch_norm", "plain"] {
+            cells.push(ratio(&over(i, key, &to_last)));
+        }
+        for lr in 0..2 {
+            for key in ["batch_norm", "plain"] {
+                cells.push(score(
+                    &over(i, key, &accuracy(lr)),
+                    &divergences(i, key, lr),
+                ));
+            }
+        }
+        table.push(row(&cells));
+    }
+    assert_eq!(md.rows, table);
+    same_findings(section, md);
+    let mut sentences = Vec::new();
+    let mut verdicts = Vec::new();
+    for (f, (_, shown, _)) in families.iter().enumerate() {
+        let (shallow, deep) = (6 * f, 6 * f + 5);
+        let r = |i: usize, key: &str| over(i, key, &to_last);
+        let per_layer = |key: &str| r(deep, key).mean.powf(1.0 / 50.0);
+        sentences.push(format!(
+            "{shown}: with batch norm the first layer's gradient is {} times the output layer's \
+             at 2 hidden layers and {} times at 50 (a factor of {:.2} per layer); without, {} \
+             and {} ({:.2} per layer).",
+            ratio(&r(shallow, "batch_norm")),
+            ratio(&r(deep, "batch_norm")),
+            per_layer("batch_norm"),
+            ratio(&r(shallow, "plain")),
+            ratio(&r(deep, "plain")),
+            per_layer("plain"),
+        ));
+        let deepest = |key: &str, lr: usize| {
+            (shallow..=deep)
+                .filter(|&i| over(i, key, &accuracy(lr)).mean > 0.5)
+                .map(|i| DEPTHS[i % 6])
+                .max()
+                .map_or("at no depth".to_string(), |d| {
+                    format!("up to {d} hidden layers")
+                })
+        };
+        let trained: Vec<String> = (0..2)
+            .map(|lr| {
+                format!(
+                    "at lr {} {} with batch norm and {} without",
+                    LRS[lr],
+                    deepest("batch_norm", lr),
+                    deepest("plain", lr)
+                )
+            })
+            .collect();
+        sentences.push(format!(
+            "After {steps} steps the {shown} networks trained ({}test accuracy above 50%) {}.",
+            mean_word(n),
+            trained.join("; ")
+        ));
+        // Seed by seed: the ratio with batch norm at 50 layers above 10 times its value at 2
+        // and 10 times the plain network's at 50.
+        let exploded = seeds
+            .iter()
+            .filter(|(_, rows)| {
+                let at = |i: usize, key: &str| to_last(&rows[i][key]);
+                at(deep, "batch_norm") > 10.0 * at(shallow, "batch_norm")
+                    && at(deep, "batch_norm") > 10.0 * at(deep, "plain")
+            })
+            .count();
+        verdicts.push(format!("{shown} {}", in_seeds(exploded, n)));
+    }
+    let expected = format!(
+        "{} Yang et al. (2019) prove that batch norm itself makes the gradient grow \
+         exponentially from the last layer to the first at initialization in a deep network \
+         without skip connections, whatever the activation and weight scale; we count it \
+         reproduced where the ratio with batch norm at the deepest network is more than 10 times \
+         that at the shallowest and more than 10 times the plain network's: {}.",
+        sentences.join(" "),
+        verdicts.join(", ")
+    );
+    assert_eq!(md.findings, expected);
+}
+
+pub fn landscape(section: &Value, md: &MdSection, report: &Value) {
+    let seeds = seeds(section, report, 2);
+    let n = seeds.len();
+    let steps = runs(section)[0]["steps"].as_u64().unwrap();
+    assert!(
+        md.setup.contains(&format!(
+            "plain SGD with lr 0.1, batch 60, {steps} steps over the {} training images. Every \
+             100 steps",
+            report["train_images"]
+        )) && md
+            .setup
+            .contains("w − η·g for η = 0.025, 0.05, 0.1, 0.2, 0.4."),
+        "{}",
+        md.setup
+    );
+    // Seed by seed: each network's summary is its measurements, and their means.
+    for (runs, rows) in &seeds {
+        assert_eq!(rows.len(), 2);
+        setting(&runs[0], &runs[1]);
+        assert_eq!(name(&runs[0]), "ReLU 3×100, bn");
+        for (run, summary) in runs.iter().zip(rows.iter()) {
+            let curve = run["curve"].as_array().unwrap();
+            let steps: Vec<Value> = curve.iter().map(|p| p["step"].clone()).collect();
+            let landscape: Vec<Value> = curve.iter().map(|p| p["landscape"].clone()).collect();
+            assert!(
+                landscape
+                    .iter()
+                    .all(|l| l.as_array().is_some_and(|l| l.len() == 3))
+            );
+            if run["diverged_at"].is_null() {
+                let every: Vec<u64> = (0..=run["steps"].as_u64().unwrap()).step_by(100).collect();
+                assert_eq!(steps, every.iter().map(|s| json!(s)).collect::<Vec<_>>());
+            }
+            assert_eq!(summary["steps"], json!(steps));
+            assert_eq!(summary["landscape"], json!(landscape));
+            assert_eq!(summary["network"], run["name"]);
+            assert_eq!(summary["test_accuracy"], run["test_accuracy"]);
+            assert_eq!(summary["diverged_at"], run["diverged_at"]);
+            for i in 0..3 {
+                let values: Vec<f64> = landscape.iter().map(|l| num(&l[i])).collect();
+                let mean = values.iter().sum::<f64>() / values.len() as f64;
+                let got = num(&summary["means"][i]);
+                assert!(
+                    (got - mean).abs() <= 1e-12 * mean.abs().max(1.0),
+                    "{got} vs {mean}"
+                );
+            }
+        }
+    }
+    // Over the seeds, from the summaries' means checked above.
+    let mean_of =
+        |k: usize, i: usize| spread(seeds.iter().map(|(_, rows)| num(&rows[k]["means"][i])));
+    let mut table = Vec::new();
+    for (k, who) in ["with batch norm", "without batch norm"].iter().enumerate() {
+        let runs = across(&seeds, k);
+        let mut cells = vec![who.to_string()];
+        cells.extend((0..3).map(|i| mean_of(k, i).fixed(4)));
+        cells.push(score(&accuracies(&runs), &divergences(&runs)));
+        table.push(row(&cells));
+    }
+    assert_eq!(md.rows, table);
+    same_findings(section, md);
+    let compare = |i: usize, what: &str| {
+        let (b, p) = (mean_of(0, i), mean_of(1, i));
+        let times = if b.mean <= p.mean {
+            format!("{:.1} times smaller", p.mean / b.mean)
+        } else {
+            format!("{:.1} times larger", b.mean / p.mean)
+        };
+        format!(
+            "{what} {} with batch norm against {} without ({times})",
+            b.fixed(4),
+            p.fixed(4),
+        )
+    };
+    let names = [
+        "the range of the loss",
+        "the change of the gradient",
+        "the effective β-smoothness",
+    ];
+    let smaller: Vec<usize> = (0..3)
+        .map(|i| {
+            seeds
+                .iter()
+                .filter(|(_, rows)| num(&rows[0]["means"][i]) < num(&rows[1]["means"][i]))
+                .count()
+        })
+        .collect();
+    let counts: Vec<String> = (0..3)
+        .map(|i| format!("{} {}", names[i], in_seeds(smaller[i], n)))
+        .collect();
+    let verdict = match (
+        smaller.iter().all(|&k| k == n),
+        smaller.iter().all(|&k| k == 0),
+    ) {
+        (true, _) => "reproduced",
+        (_, true) => "not reproduced",
+        _ => "partly reproduced",
+    };
+    let expected = format!(
+        "Averaged over the measurements{}: {}; {}; {}. Santurkar et al. (2018, Figure 4) found \
+         all three smaller with batch norm: the loss changes less along the gradient, the \
+         gradient is more predictive, the landscape smoother. Here batch norm's was smaller for \
+         {}: {verdict}.",
+        if n > 1 {
+            format!(" and the {n} seeds")
+        } else {
+            String::new()
+        },
+        compare(0, "the loss along the gradient ranged over"),
+        compare(1, "the gradient changed by up to"),
+        compare(2, "the effective β-smoothness was"),
+        counts.join(", "),
+    );
+    assert_eq!(md.findings, expected);
+}

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use web_time::Instant;
 
 use burn::tensor::Device;
-use mnist_bn_data::Mnist;
+use mnist_bn_data::{Mnist, MnistBatch};
 use mnist_bn_model::{MlpConfig, Net, NetConfig};
 use serde::Serialize;
 
-use super::measure::{EvalImages, inference};
+use super::measure::{EvalImages, inference, landscape, weight_gradient_norms};
 use super::plan::LabOptions;
 use super::progress::LabProgress;
 use crate::TrainError;
@@ -84,6 +84,12 @@ pub(crate) struct Run {
     pub probe: bool,
     /// Keep the trained network for the experiment's own analysis.
     pub keep_model: bool,
+    /// Also record, before the first step, the norm of the loss's gradient with respect to
+    /// each linear layer's weights on the first batch (see [`weight_gradient_norms`]).
+    pub initial_gradients: bool,
+    /// At every measurement, also measure the loss landscape along the gradient with these
+    /// step sizes, on the first batch of the training images (see [`landscape`]); empty: not.
+    pub landscape: Vec<f64>,
 }
 
 impl Run {
@@ -105,6 +111,8 @@ impl Run {
             measure_on: MeasureOn::Test,
             probe: false,
             keep_model: false,
+            initial_gradients: false,
+            landscape: Vec::new(),
         }
     }
 }
@@ -121,6 +129,10 @@ pub struct Point {
     /// The 15th, 50th and 85th percentiles of the probed activation input, over the
     /// measurement images normalized as one batch (batch statistics, as in training).
     pub probe: Option<[f64; 3]>,
+    /// The loss landscape along the gradient, when the run measures it: the range of the loss,
+    /// the largest change of the gradient and the effective β-smoothness (see [`landscape`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landscape: Option<[f64; 3]>,
 }
 
 /// What a run gave.
@@ -150,6 +162,10 @@ pub struct Outcome {
     pub test_accuracy: f64,
     /// Measurements during training.
     pub curve: Vec<Point>,
+    /// Before the first step, the norm of the gradient of each linear layer's weights, from
+    /// the input side (when the run asked for them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_gradients: Option<Vec<f64>>,
     /// Wall time of the run.
     pub seconds: f64,
     /// The trained network, when the run asked to keep it.
@@ -310,12 +326,28 @@ fn train_one(
         0 => run.steps,
         n => n,
     };
+    let landscape_batch = (!run.landscape.is_empty()).then(|| {
+        let data = train_set(run, data);
+        let indices: Vec<usize> = (0..run.training.batch_size.min(data.len())).collect();
+        MnistBatch::from_indices(data, &indices, learner.device())
+    });
     let point = |step, model: &Net, train_loss| Point {
         step,
         accuracy: measured.accuracy(&inference(model)),
         train_loss,
         probe: run.probe.then(|| measured.probe(model)).flatten(),
+        landscape: landscape_batch
+            .as_ref()
+            .map(|batch| landscape(model, batch, &run.landscape, learner)),
     };
+    let initial_gradients = run.initial_gradients.then(|| {
+        weight_gradient_norms(
+            &model,
+            train_set(run, data),
+            run.training.batch_size,
+            learner,
+        )
+    });
     let mut curve = vec![point(0, &model, None)];
     let (mut window, mut window_steps, mut sum) = (0.0, 0usize, 0.0);
     let mut tail = VecDeque::with_capacity(100);
@@ -360,6 +392,7 @@ fn train_one(
         final_loss,
         test_accuracy: test.accuracy(&inference(&model)),
         curve,
+        initial_gradients,
         seconds: started.elapsed().as_secs_f64(),
         model: run.keep_model.then_some(model),
     };

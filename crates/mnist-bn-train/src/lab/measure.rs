@@ -2,9 +2,13 @@
 //! share a network classifies right, and the probe of one unit's input to its activation.
 
 use burn::module::Module;
+use burn::nn::loss::CrossEntropyLoss;
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use mnist_bn_data::{IMAGE_PIXELS, Mnist, pixel_to_f32};
+use mnist_bn_data::{IMAGE_PIXELS, Mnist, MnistBatch, pixel_to_f32};
 use mnist_bn_model::{Mlp, Net};
+
+use crate::learner::Learner;
 
 /// The percentiles the probe records.
 pub(crate) const PROBE_PERCENTILES: [f64; 3] = [0.15, 0.50, 0.85];
@@ -13,6 +17,128 @@ pub(crate) const PROBE_PERCENTILES: [f64; 3] = [0.15, 0.50, 0.85];
 /// them, so measuring never moves the trained model's).
 pub(super) fn inference(model: &Net) -> Net {
     model.valid().with_batch_statistics(false)
+}
+
+/// The Frobenius norm of the loss's gradient with respect to each linear layer's weights of
+/// `model` (an MLP; empty for another network), the hidden layers from the input side, then the
+/// output layer: on the first `batch` images of `data` in train mode (batch statistics), the
+/// gradient `learner`'s first SGD step would take on a run in file order (on a copy: the
+/// model's running statistics do not move). Summed on the host in f64.
+pub(crate) fn weight_gradient_norms(
+    model: &Net,
+    data: &Mnist,
+    batch: usize,
+    learner: &Learner,
+) -> Vec<f64> {
+    let device = learner.device();
+    // On a copy with its own running statistics, which the forward pass moves.
+    let training = learner.training_model(model.valid());
+    let Some(mlp) = training.as_mlp() else {
+        return Vec::new();
+    };
+    let indices: Vec<usize> = (0..batch.min(data.len())).collect();
+    let batch = MnistBatch::from_indices(data, &indices, device);
+    let loss =
+        CrossEntropyLoss::new(None, device).forward(mlp.forward(batch.images), batch.targets);
+    let grads = loss.backward();
+    mlp.hidden
+        .iter()
+        .map(|block| &block.linear)
+        .chain([&mlp.output])
+        .map(|linear| {
+            linear.weight.val().grad(&grads).map_or(f64::NAN, |g| {
+                let g = g.into_data().convert::<f32>();
+                let values = g.as_slice::<f32>().expect("converted to f32");
+                values
+                    .iter()
+                    .map(|&v| f64::from(v).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            })
+        })
+        .collect()
+}
+
+/// The loss landscape along the gradient at `model` (Santurkar et al. 2018, Figure 4), on
+/// `batch` with batch statistics (on a copy: the model's running statistics do not move): with
+/// `g` the gradient at the weights `w`, the loss and the gradient at `w − η·g` for each step
+/// size `η` in `step_sizes`. Returns the range (max − min) of the loss over `w` and the moved
+/// points, the largest ℓ2 change of the gradient, ‖∇L(w − η·g) − g‖, and the largest ratio of
+/// that change to the distance moved, ‖η·g‖ (the "effective β-smoothness"). `NaN`s for a
+/// network that is not an MLP.
+pub(crate) fn landscape(
+    model: &Net,
+    batch: &MnistBatch,
+    step_sizes: &[f64],
+    learner: &Learner,
+) -> [f64; 3] {
+    let loss_fn = CrossEntropyLoss::new(None, learner.device());
+    let base = learner.training_model(model.valid());
+    // The loss, the gradient as one host vector and as the optimizer takes it.
+    let at = |net: &Net| -> Option<(f64, Vec<f64>, GradientsParams)> {
+        let mlp = net.as_mlp()?;
+        let loss = loss_fn.forward(mlp.forward(batch.images.clone()), batch.targets.clone());
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        let grads = GradientsParams::from_grads(loss.backward(), net);
+        let flat = flat_gradient(mlp, &grads);
+        Some((value, flat, grads))
+    };
+    let Some((loss, gradient, _)) = at(&base) else {
+        return [f64::NAN; 3];
+    };
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let gradient_norm = norm(&gradient);
+    let (mut low, mut high) = (loss, loss);
+    let (mut change, mut beta) = (0.0f64, 0.0f64);
+    for &eta in step_sizes {
+        // w − η·g: one plain SGD step of size η (a fresh gradient: the optimizer takes it).
+        let Some((_, _, grads)) = at(&base) else {
+            return [f64::NAN; 3];
+        };
+        let moved = learner.optimizer().step(eta, base.clone(), grads);
+        let Some((moved_loss, moved_gradient, _)) = at(&moved) else {
+            return [f64::NAN; 3];
+        };
+        (low, high) = (low.min(moved_loss), high.max(moved_loss));
+        let difference: Vec<f64> = moved_gradient
+            .iter()
+            .zip(&gradient)
+            .map(|(a, b)| a - b)
+            .collect();
+        let moved_by = norm(&difference);
+        change = change.max(moved_by);
+        beta = beta.max(moved_by / (eta * gradient_norm));
+    }
+    [high - low, change, beta]
+}
+
+/// Every parameter's gradient of `mlp` in one vector, layer by layer from the input side
+/// (linear weights and biases, batch norm's scale and shift), in f64.
+fn flat_gradient(mlp: &Mlp, grads: &GradientsParams) -> Vec<f64> {
+    let mut flat = Vec::new();
+    let mut push = |data: Option<TensorData>| {
+        if let Some(data) = data {
+            let data = data.convert::<f32>();
+            flat.extend(
+                data.as_slice::<f32>()
+                    .expect("f32")
+                    .iter()
+                    .map(|&v| f64::from(v)),
+            );
+        }
+    };
+    let linears = mlp.hidden.iter().map(|b| &b.linear).chain([&mlp.output]);
+    for (i, linear) in linears.enumerate() {
+        push(grads.get::<2>(linear.weight.id).map(|g| g.into_data()));
+        if let Some(bias) = &linear.bias {
+            push(grads.get::<1>(bias.id).map(|g| g.into_data()));
+        }
+        if let Some(norm) = mlp.hidden.get(i).and_then(|b| b.norm.as_ref()) {
+            push(grads.get::<1>(norm.weight.id).map(|g| g.into_data()));
+            push(grads.get::<1>(norm.bias.id).map(|g| g.into_data()));
+        }
+    }
+    flat
 }
 
 /// Images to measure on, converted once and kept on the device.

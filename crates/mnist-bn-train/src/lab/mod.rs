@@ -26,9 +26,10 @@ use mnist_bn_data::Mnist;
 
 pub use driver::{LabData, Outcome, Point};
 pub use experiments::{
-    BatchSizeNetwork, BatchSizeRow, BatchSizeSummary, DistributionsRow, DistributionsSummary,
-    GridRow, GridSummary, InferencePass, InferenceSummary, InitScaleNetwork, InitScaleRow,
-    InitScaleSummary, LearningRateNetwork, LearningRateRow, LearningRateSummary, Published,
+    BatchSizeNetwork, BatchSizeRow, BatchSizeSummary, DepthNetwork, DepthRow, DepthSummary,
+    DistributionsRow, DistributionsSummary, GridRow, GridSummary, InferencePass, InferenceSummary,
+    InitScaleNetwork, InitScaleRow, InitScaleSummary, LandscapeNetwork, LandscapeSummary,
+    LearningRateNetwork, LearningRateRow, LearningRateSummary, Published,
 };
 pub use plan::{DEFAULT_SEEDS, Experiment, LabOptions};
 pub use report::{LAB_SCHEMA, LabReport, Section, Summary};

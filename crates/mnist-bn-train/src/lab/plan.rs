@@ -28,17 +28,24 @@ pub enum Experiment {
     /// Batch norm against none at learning rates from 1e-3 to 10 (Bjorck et al. 2018,
     /// Figure 1).
     LearningRate,
+    /// The loss landscape along the gradient over training (Santurkar et al. 2018, Figure 4).
+    Landscape,
+    /// Batch norm against none at 2 to 50 hidden layers: gradients at initialization and
+    /// trainability (Yang et al. 2019).
+    Depth,
 }
 
 impl Experiment {
     /// Every experiment, in the order `mnist-bn lab` runs them.
-    pub const ALL: [Experiment; 6] = [
+    pub const ALL: [Experiment; 8] = [
         Experiment::Grid,
         Experiment::Distributions,
         Experiment::Inference,
         Experiment::BatchSize,
         Experiment::InitScale,
         Experiment::LearningRate,
+        Experiment::Landscape,
+        Experiment::Depth,
     ];
 
     /// The name on the command line and of the figure's files.
@@ -50,6 +57,8 @@ impl Experiment {
             Experiment::BatchSize => "batch-size",
             Experiment::InitScale => "init-scale",
             Experiment::LearningRate => "learning-rate",
+            Experiment::Landscape => "landscape",
+            Experiment::Depth => "depth",
         }
     }
 
@@ -71,6 +80,12 @@ impl Experiment {
             }
             Experiment::LearningRate => {
                 "Batch norm vs none at learning rates from 1e-3 to 10 (Bjorck et al. 2018, Figure 1)"
+            }
+            Experiment::Landscape => {
+                "How smooth the loss is along the gradient, over training (Santurkar et al. 2018, Fig. 4)"
+            }
+            Experiment::Depth => {
+                "2 to 50 hidden layers: gradients at init and trainability (Yang et al. 2019)"
             }
         }
     }
@@ -95,8 +110,8 @@ pub const DEFAULT_SEEDS: usize = 3;
 pub struct LabOptions {
     /// The directory to write into.
     pub out: PathBuf,
-    /// SGD steps of `grid`, `distributions` and `init-scale`; `None`: each one's default
-    /// (2,000, 10,000 and 2,000).
+    /// SGD steps of `grid`, `distributions`, `init-scale`, `landscape` and `depth`; `None`:
+    /// each one's default (2,000, 10,000, 2,000, 2,000 and 250).
     pub steps: Option<usize>,
     /// The first seed of the initial weights; the networks of a pair share each seed.
     pub seed: u64,

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::driver::Outcome;
 use super::experiments::{
-    BatchSizeSummary, DistributionsSummary, GridSummary, InferenceSummary, InitScaleSummary,
-    LearningRateSummary,
+    BatchSizeSummary, DepthSummary, DistributionsSummary, GridSummary, InferenceSummary,
+    InitScaleSummary, LandscapeSummary, LearningRateSummary,
 };
 use super::plan::Experiment;
 use crate::TrainError;
@@ -59,6 +59,10 @@ pub enum Summary {
     InitScale(Vec<InitScaleSummary>),
     /// [`Experiment::LearningRate`]'s.
     LearningRate(Vec<LearningRateSummary>),
+    /// [`Experiment::Landscape`]'s.
+    Landscape(Vec<LandscapeSummary>),
+    /// [`Experiment::Depth`]'s.
+    Depth(Vec<DepthSummary>),
 }
 
 /// Everything a lab run produced (`lab.json`).

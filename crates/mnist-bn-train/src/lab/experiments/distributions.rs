@@ -391,6 +391,7 @@ mod tests {
                 accuracy: step as f64 / 1000.0,
                 train_loss: None,
                 probe: Some([-1.0, 0.0, 1.0].map(|d| d + step as f64 / 100.0)),
+                landscape: None,
             })
             .collect();
         Outcome {
@@ -405,6 +406,7 @@ mod tests {
             final_loss: 1.0,
             test_accuracy: 0.75,
             curve,
+            initial_gradients: None,
             seconds: 0.0,
             model: None,
         }

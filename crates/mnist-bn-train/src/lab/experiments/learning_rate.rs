@@ -409,6 +409,7 @@ mod tests {
             final_loss: mean_loss / 2.0,
             test_accuracy: 0.5,
             curve: Vec::new(),
+            initial_gradients: None,
             seconds: 0.0,
             model: None,
         };

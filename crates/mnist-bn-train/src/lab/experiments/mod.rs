@@ -2,25 +2,30 @@
 //! outcomes, and from that summary a table and a paragraph; the figure draws the outcomes.
 //!
 //! One file per experiment (`grid.rs`, `distributions.rs`, `inference.rs`, `batch_size.rs`,
-//! `init_scale.rs`, `learning_rate.rs`), each with its runs, its summary, its findings (a
-//! function of the summary alone, so that tests can hand it summaries where the answer
-//! flips), its table and its figure. `common.rs` holds what they share; this file plans and
-//! runs an experiment.
+//! `init_scale.rs`, `learning_rate.rs`, `landscape.rs`, `depth.rs`), each with its runs, its
+//! summary (one per seed), its findings (a function of the summaries alone, so that tests can
+//! hand it summaries where the answer flips), its table and its figure. `common.rs` holds what
+//! they share, `seeds.rs` how a number reads over the seeds; this file plans and runs an
+//! experiment.
 
 mod batch_size;
 mod common;
+mod depth;
 mod distributions;
 mod grid;
 mod inference;
 mod init_scale;
+mod landscape;
 mod learning_rate;
 mod seeds;
 
 pub use batch_size::{BatchSizeNetwork, BatchSizeRow, BatchSizeSummary};
+pub use depth::{DepthNetwork, DepthRow, DepthSummary};
 pub use distributions::{DistributionsRow, DistributionsSummary};
 pub use grid::{GridRow, GridSummary, Published};
 pub use inference::{InferencePass, InferenceSummary};
 pub use init_scale::{InitScaleNetwork, InitScaleRow, InitScaleSummary};
+pub use landscape::{LandscapeNetwork, LandscapeSummary};
 pub use learning_rate::{LearningRateNetwork, LearningRateRow, LearningRateSummary};
 
 use std::path::Path;
@@ -52,6 +57,8 @@ pub(super) fn plan(experiment: Experiment, data: &LabData, options: &LabOptions)
         Experiment::BatchSize => batch_size::runs(data, seed),
         Experiment::InitScale => init_scale::runs(steps(2000), seed),
         Experiment::LearningRate => learning_rate::runs(data, seed),
+        Experiment::Landscape => landscape::runs(steps(2000), seed),
+        Experiment::Depth => depth::runs(steps(250), seed),
     };
     options.seed_list().into_iter().map(runs).collect()
 }
@@ -128,6 +135,12 @@ pub(super) fn run(
             learning_rate::report(outcomes, data),
             Summary::LearningRate,
         ),
+        Experiment::Landscape => section(
+            experiment,
+            landscape::report(outcomes, data),
+            Summary::Landscape,
+        ),
+        Experiment::Depth => section(experiment, depth::report(outcomes, data), Summary::Depth),
     };
     figure.write(&options.out.join(experiment.name()))?;
     section.figure = format!("{}.png", experiment.name());
