@@ -348,7 +348,12 @@ fn train_one(
             learner,
         )
     });
-    let mut curve = vec![point(0, &model, None)];
+    // Measured at step 0 only when measured during training (a test pass of a deep network
+    // over 10,000 images costs as much as dozens of its steps).
+    let mut curve = match run.measure_every {
+        0 => Vec::new(),
+        _ => vec![point(0, &model, None)],
+    };
     let (mut window, mut window_steps, mut sum) = (0.0, 0usize, 0.0);
     let mut tail = VecDeque::with_capacity(100);
     let mut reported = 0;
