@@ -245,7 +245,7 @@ fn table(seeds: &[GridSummary]) -> String {
 }
 
 /// The settings where a network did not learn (accuracy under 20%), given each row's accuracy.
-fn failed<'a>(rows: &[Vec<&'a GridRow>], accuracy: impl Fn(&[&GridRow]) -> f64) -> Vec<String> {
+fn failed(rows: &[Vec<&GridRow>], accuracy: impl Fn(&[&GridRow]) -> f64) -> Vec<String> {
     rows.iter()
         .filter(|row| accuracy(row) < 0.2)
         .map(|row| row[0].setting().label())

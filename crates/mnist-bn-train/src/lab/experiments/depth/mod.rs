@@ -1,17 +1,22 @@
 //! `depth`: MLPs of 2 to 50 hidden layers of 100 units, with and without batch norm: the
 //! gradient of each layer's weights at initialization, and whether each depth trains in a fixed
 //! number of steps (Yang, Pennington, Rao, Sohl-Dickstein & Schoenholz 2019, "A Mean Field
-//! Theory of Batch Normalization").
+//! Theory of Batch Normalization"). Its figure is drawn in `figure.rs`.
 
 use burn::nn::Initializer;
 use mnist_bn_model::{Activation, MlpConfig, Norm};
-use plotters::chart::SeriesLabelPosition;
-use serde::Serialize;
 
-use super::common::{Analysis, lighter, pair, sgd};
-use super::seeds::{Diverged, Spread, band, in_seeds, mean_word, score, transpose};
+mod figure;
+mod summary;
+
+pub use summary::{DepthNetwork, DepthRow, DepthSummary};
+
+use super::common::{Analysis, pair, sgd};
+use super::seeds::{Spread, in_seeds, mean_word, score, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
-use crate::plot::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
+use crate::plot::figure::Figure;
+use figure::figure;
+use summary::{BN, PLAIN_NET, Pick, accuracy, activation_name, display, summarize};
 
 /// Hidden layers of the networks.
 const DEPTHS: [usize; 6] = [2, 5, 10, 20, 35, 50];
@@ -37,58 +42,6 @@ const FAMILIES: [(Activation, f64); 2] = [
     (Activation::Relu, std::f64::consts::SQRT_2),
     (Activation::Tanh, 1.0),
 ];
-
-/// What `depth` found: one row per activation and depth.
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
-pub struct DepthSummary {
-    /// ReLU then tanh, each from the shallowest network to the deepest.
-    pub rows: Vec<DepthRow>,
-}
-
-/// One activation and depth of `depth`.
-#[derive(Debug, Clone, Serialize)]
-pub struct DepthRow {
-    /// The activation, by its lowercase name.
-    pub activation: String,
-    /// Hidden layers.
-    pub depth: usize,
-    /// The network with batch norm.
-    pub batch_norm: DepthNetwork,
-    /// The network without.
-    pub plain: DepthNetwork,
-}
-
-/// One network of `depth`.
-#[derive(Debug, Clone, Serialize)]
-pub struct DepthNetwork {
-    /// At initialization, the norm of the loss's gradient with respect to each linear layer's
-    /// weights on the first batch, from the input side (the output layer last).
-    pub gradient_norms: Vec<f64>,
-    /// The first layer's gradient norm over the output layer's.
-    pub first_to_last: f64,
-    /// Test accuracy after training, at each of the learning rates ([`LRS`]).
-    pub test_accuracy: Vec<f64>,
-    /// The step at which it diverged at each learning rate, if it did.
-    pub diverged_at: Vec<Option<usize>>,
-}
-
-/// An activation's name as the text writes it, from its name in `lab.json`.
-fn display(activation: &str) -> &str {
-    if activation == "relu" {
-        "ReLU"
-    } else {
-        activation
-    }
-}
-
-fn activation_name(activation: Activation) -> &'static str {
-    match activation {
-        Activation::Relu => "ReLU",
-        Activation::Sigmoid => "sigmoid",
-        Activation::Tanh => "tanh",
-    }
-}
 
 /// Every family, depth and learning rate, with and without batch norm; the runs at the first
 /// learning rate record the gradients at initialization (the same at both rates).
@@ -121,8 +74,12 @@ pub(super) fn report(
     data: &LabData,
 ) -> (Analysis<DepthSummary>, Figure) {
     let steps = per_seed.iter().flatten().next().map_or(0, |o| o.steps);
-    let seeds: Vec<DepthSummary> = per_seed.iter().map(|o| summarize(o)).collect();
-    let (table, findings, figure) = (table(&seeds), findings(&seeds, steps), figure(&seeds));
+    let seeds: Vec<DepthSummary> = per_seed.iter().map(|o| summarize(o, LRS.len())).collect();
+    let (table, findings, figure) = (
+        table(&seeds),
+        findings(&seeds, steps),
+        figure(&seeds, &LRS, &PROFILED),
+    );
     let analysis = Analysis {
         question: "Does batch norm make gradients explode in a deep network at initialization, \
              and how deep a network still trains? (Yang et al. 2019)",
@@ -148,71 +105,6 @@ pub(super) fn report(
     (analysis, figure)
 }
 
-fn summarize(outcomes: &[Outcome]) -> DepthSummary {
-    // Per family and depth, the pairs at each learning rate: [lr][bn, plain].
-    let per_setting = 2 * LRS.len();
-    let rows = outcomes
-        .chunks(per_setting)
-        .map(|setting| {
-            let network = |k: usize| {
-                let runs: Vec<&Outcome> = setting.iter().skip(k).step_by(2).collect();
-                let gradient_norms = runs[0].initial_gradients.clone().unwrap_or_default();
-                let first_to_last = match (gradient_norms.first(), gradient_norms.last()) {
-                    (Some(first), Some(last)) => first / last,
-                    _ => f64::NAN,
-                };
-                DepthNetwork {
-                    gradient_norms,
-                    first_to_last,
-                    test_accuracy: runs.iter().map(|o| o.test_accuracy).collect(),
-                    diverged_at: runs.iter().map(|o| o.diverged_at).collect(),
-                }
-            };
-            let config = &setting[0].config;
-            DepthRow {
-                activation: config.activation.name().to_string(),
-                depth: config.hidden.len(),
-                batch_norm: network(0),
-                plain: network(1),
-            }
-        })
-        .collect();
-    DepthSummary { rows }
-}
-
-/// One network of a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Which {
-    BatchNorm,
-    Plain,
-}
-
-use Which::{BatchNorm as BN, Plain as PLAIN_NET};
-
-impl Which {
-    fn of(self, row: &DepthRow) -> &DepthNetwork {
-        match self {
-            BN => &row.batch_norm,
-            PLAIN_NET => &row.plain,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            BN => "batch norm",
-            PLAIN_NET => "plain",
-        }
-    }
-
-    /// Its colour: blue or orange, lighter for tanh.
-    fn color(self, tanh: bool) -> plotters::style::RGBColor {
-        let color = if self == BN { BATCH_NORM } else { PLAIN };
-        if tanh { lighter(color) } else { color }
-    }
-}
-
-type Pick = Which;
-
 /// A ratio of gradient norms over the seeds: `1.2e3`, over several `1.2e3 (8.1e2–1.6e3)`.
 fn ratio(spread: Spread) -> String {
     match spread.seeds {
@@ -222,14 +114,6 @@ fn ratio(spread: Spread) -> String {
             spread.mean, spread.min, spread.max
         ),
     }
-}
-
-/// Test accuracy at learning rate `i` over the seeds, with its divergences.
-fn accuracy(row: &[&DepthRow], net: Pick, i: usize) -> (Spread, Diverged) {
-    (
-        Spread::over(row, |r| net.of(r).test_accuracy[i]),
-        Diverged::over(row, |r| net.of(r).diverged_at[i]),
-    )
 }
 
 fn table(seeds: &[DepthSummary]) -> String {
@@ -364,127 +248,6 @@ fn findings(seeds: &[DepthSummary], steps: usize) -> String {
     )
 }
 
-/// log10 of the mean of a positive quantity, for the figure's log-scaled y values.
-fn log10(v: f64) -> f64 {
-    if v > 0.0 { v.log10() } else { f64::NAN }
-}
-
-/// The ReLU networks' per-layer gradients at a few depths; the first-to-last ratio against
-/// depth; test accuracy against depth at each learning rate.
-fn figure(seeds: &[DepthSummary]) -> Figure {
-    let rows = transpose(seeds, |s| &s.rows);
-    let family = |name: &'static str| -> Vec<&Vec<&DepthRow>> {
-        rows.iter().filter(|r| r[0].activation == name).collect()
-    };
-    // (a) per-layer gradient norms of the ReLU networks at a few depths, mean over the seeds.
-    let mut profile = Vec::new();
-    for row in family("relu") {
-        if !PROFILED.contains(&row[0].depth) {
-            continue;
-        }
-        for net in [BN, PLAIN_NET] {
-            let layers = row[0].batch_norm.gradient_norms.len();
-            let points = (0..layers)
-                .map(|l| {
-                    let norm = Spread::over(row, |r| {
-                        net.of(r).gradient_norms.get(l).copied().unwrap_or(f64::NAN)
-                    });
-                    ((l + 1) as f64, log10(norm.mean))
-                })
-                .collect();
-            let deepest = row[0].depth == PROFILED[PROFILED.len() - 1];
-            profile.push(Series {
-                label: if deepest {
-                    net.name().into()
-                } else {
-                    String::new()
-                },
-                color: net.color(false),
-                mark: Mark::Line {
-                    width: if deepest { 3 } else { 1 },
-                },
-                points,
-            });
-        }
-    }
-    // (b) the ratio against depth, and (c, d) test accuracy against depth.
-    let against_depth = |value: &dyn Fn(&[&DepthRow], Pick) -> Spread, log: bool| -> Vec<Series> {
-        let mut series = Vec::new();
-        for (name, tanh) in [("relu", false), ("tanh", true)] {
-            for net in [BN, PLAIN_NET] {
-                let spreads: Vec<(f64, Spread)> = family(name)
-                    .iter()
-                    .map(|row| (row[0].depth as f64, value(row, net)))
-                    .collect();
-                let shown = |v: f64| if log { log10(v) } else { v };
-                if !log {
-                    series.extend(band(net.color(tanh), spreads.clone()));
-                }
-                series.push(Series {
-                    label: format!(
-                        "{}, {}",
-                        activation_name(if tanh {
-                            Activation::Tanh
-                        } else {
-                            Activation::Relu
-                        }),
-                        net.name()
-                    ),
-                    color: net.color(tanh),
-                    mark: Mark::LineDots,
-                    points: spreads.iter().map(|(x, s)| (*x, shown(s.mean))).collect(),
-                });
-            }
-        }
-        series
-    };
-    let ratio_panel = Panel {
-        title: "first layer's gradient over the output layer's, at init".into(),
-        x_axis: XAxis::Linear,
-        x_label: "hidden layers".into(),
-        y_label: "log10 ‖∇W₁‖ / ‖∇W_out‖".into(),
-        y_range: None,
-        series: against_depth(
-            &|row, net| Spread::over(row, |r| net.of(r).first_to_last),
-            true,
-        ),
-        legend: SeriesLabelPosition::UpperLeft,
-    };
-    let accuracy_panel = |i: usize| Panel {
-        title: format!("test accuracy after training at lr {}", LRS[i]),
-        x_axis: XAxis::Linear,
-        x_label: "hidden layers".into(),
-        y_label: "test accuracy".into(),
-        y_range: Some((0.0, 1.0)),
-        series: against_depth(&|row, net| accuracy(row, net, i).0, false),
-        legend: SeriesLabelPosition::LowerLeft,
-    };
-    let profile_panel = Panel {
-        title: format!(
-            "ReLU: each layer's gradient at init ({} hidden layers; {} thickest)",
-            PROFILED.map(|d| d.to_string()).join(", "),
-            PROFILED[PROFILED.len() - 1]
-        ),
-        x_axis: XAxis::Linear,
-        x_label: "layer (1 = first, last = output)".into(),
-        y_label: "log10 ‖∇W‖".into(),
-        y_range: None,
-        series: profile,
-        legend: SeriesLabelPosition::UpperRight,
-    };
-    Figure {
-        title: "Depth with and without batch norm (Yang et al. 2019)".into(),
-        columns: 2,
-        panel_size: (560, 400),
-        panels: vec![
-            profile_panel,
-            ratio_panel,
-            accuracy_panel(0),
-            accuracy_panel(1),
-        ],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,12 +377,15 @@ mod tests {
             seconds: 0.0,
             model: None,
         };
-        let summary = summarize(&[
-            outcome(Norm::Batch, 0.01, Some(vec![8.0, 4.0, 2.0]), 0.9),
-            outcome(Norm::None, 0.01, Some(vec![1.0, 1.0, 2.0]), 0.8),
-            outcome(Norm::Batch, 0.1, None, 0.7),
-            outcome(Norm::None, 0.1, None, 0.6),
-        ]);
+        let summary = summarize(
+            &[
+                outcome(Norm::Batch, 0.01, Some(vec![8.0, 4.0, 2.0]), 0.9),
+                outcome(Norm::None, 0.01, Some(vec![1.0, 1.0, 2.0]), 0.8),
+                outcome(Norm::Batch, 0.1, None, 0.7),
+                outcome(Norm::None, 0.1, None, 0.6),
+            ],
+            LRS.len(),
+        );
         let row = &summary.rows[0];
         assert_eq!((row.activation.as_str(), row.depth), ("relu", 2));
         assert_eq!(row.batch_norm.gradient_norms, [8.0, 4.0, 2.0]);
