@@ -1,5 +1,6 @@
 //! What the lab measures a network on: images converted once and kept on the device, the
-//! share a network classifies right, and the probe of one unit's input to its activation.
+//! share a network classifies right, the probe of one unit's input to its activation, each
+//! layer's weight gradient at initialization, and the loss landscape along the gradient.
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
@@ -65,7 +66,7 @@ pub(crate) fn weight_gradient_norms(
 /// size `η` in `step_sizes`. Returns the range (max − min) of the loss over `w` and the moved
 /// points, the largest ℓ2 change of the gradient, ‖∇L(w − η·g) − g‖, and the largest ratio of
 /// that change to the distance moved, ‖η·g‖ (the "effective β-smoothness"). `NaN`s for a
-/// network that is not an MLP.
+/// network that is not an MLP, or where a loss, a change or a ratio is not a finite number.
 pub(crate) fn landscape(
     model: &Net,
     batch: &MnistBatch,
@@ -99,6 +100,11 @@ pub(crate) fn landscape(
         let Some((moved_loss, moved_gradient, _)) = at(&moved) else {
             return [f64::NAN; 3];
         };
+        // A point that is not a number makes the measure not one (`f64::min` would skip it,
+        // and a landscape that blows up would read smoother).
+        if !moved_loss.is_finite() {
+            return [f64::NAN; 3];
+        }
         (low, high) = (low.min(moved_loss), high.max(moved_loss));
         let difference: Vec<f64> = moved_gradient
             .iter()
@@ -106,8 +112,12 @@ pub(crate) fn landscape(
             .map(|(a, b)| a - b)
             .collect();
         let moved_by = norm(&difference);
+        let ratio = moved_by / (eta * gradient_norm);
+        if !moved_by.is_finite() || !ratio.is_finite() {
+            return [f64::NAN; 3];
+        }
         change = change.max(moved_by);
-        beta = beta.max(moved_by / (eta * gradient_norm));
+        beta = beta.max(ratio);
     }
     [high - low, change, beta]
 }
@@ -296,6 +306,203 @@ mod tests {
                     "{norm:?}: {recorded:?} vs {expected:?}"
                 );
             }
+        }
+    }
+
+    /// A small MLP drawn from seed 3 (`norm` after its hidden layers), the first 12 training
+    /// images, and a learner of batch 6 on flex.
+    fn small(norm: Norm) -> (Net, Mnist, Learner) {
+        let (_generator, init) = crate::test_support::seeded_init_device();
+        let device = Device::flex();
+        let config = MlpConfig::new(norm).with_hidden(vec![8, 6]);
+        let model = seeded_model(&NetConfig::Mlp(config), 3, Some(&init), &device);
+        let data = Mnist::load(Split::Train, None).unwrap().truncate(12);
+        let training = crate::learner::TrainingConfig::new().with_batch_size(6);
+        (model, data, Learner::new(training, &device))
+    }
+
+    /// The loss of `model` on `batch` in train mode (batch statistics), on a copy.
+    fn loss_of(model: &Net, batch: &MnistBatch) -> f64 {
+        let copy = model.valid().with_batch_statistics(true);
+        let device = batch.images.device();
+        let loss = CrossEntropyLoss::new(None, &device)
+            .forward(copy.forward(batch.images.clone()), batch.targets.clone());
+        f64::from(loss.into_scalar::<f32>())
+    }
+
+    /// Each linear layer's weights, from the input side, on the host.
+    fn weights(net: &Net) -> Vec<Vec<f32>> {
+        let mlp = net.as_mlp().unwrap();
+        mlp.hidden
+            .iter()
+            .map(|b| &b.linear)
+            .chain([&mlp.output])
+            .map(|l| {
+                l.weight
+                    .val()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    /// The norm each layer's gradient is reported with is the slope of the loss along that
+    /// gradient, measured by finite differences: W ± ε·u with u the unit gradient direction
+    /// (read from `weight_gradient_norms`' own backward pass on the same batch).
+    #[test]
+    fn each_layers_gradient_norm_is_the_slope_of_the_loss_along_it() {
+        for norm in [Norm::Batch, Norm::None] {
+            let (model, data, learner) = small(norm);
+            let norms = weight_gradient_norms(&model, &data, 6, &learner);
+            assert_eq!(norms.len(), 3, "two hidden layers and the output layer");
+            let batch = MnistBatch::from_indices(&data, &[0, 1, 2, 3, 4, 5], learner.device());
+            // The gradients, to take their directions.
+            let training = learner.training_model(model.valid());
+            let mlp = training.as_mlp().unwrap();
+            let loss = CrossEntropyLoss::new(None, learner.device())
+                .forward(mlp.forward(batch.images.clone()), batch.targets.clone());
+            let grads = loss.backward();
+            assert_eq!(norms.len(), mlp.hidden.len() + 1);
+            for (layer, &expected) in norms.iter().enumerate() {
+                let linear = |m: &Mlp| {
+                    if layer < m.hidden.len() {
+                        m.hidden[layer].linear.clone()
+                    } else {
+                        m.output.clone()
+                    }
+                };
+                let g = linear(mlp).weight.val().grad(&grads).unwrap();
+                let unit = g.clone().div_scalar(expected as f32);
+                let eps = 1e-3;
+                let moved = |sign: f32| {
+                    let mut net = model.clone().valid();
+                    let shift =
+                        Tensor::from_data(unit.clone().into_data(), &learner.device().clone());
+                    let Net::Mlp(mlp) = &mut net else {
+                        panic!("an MLP")
+                    };
+                    let target = if layer < mlp.hidden.len() {
+                        &mut mlp.hidden[layer].linear
+                    } else {
+                        &mut mlp.output
+                    };
+                    target.weight = target
+                        .weight
+                        .clone()
+                        .map(|w| w + shift.mul_scalar(sign * eps));
+                    loss_of(&net, &batch)
+                };
+                let slope = (moved(1.0) - moved(-1.0)) / (2.0 * f64::from(eps));
+                let relative = (slope - expected).abs() / expected;
+                assert!(
+                    relative < 0.02,
+                    "{norm:?}, layer {layer}: slope {slope} against norm {expected}"
+                );
+            }
+            // Measuring moved neither the weights nor the running statistics.
+            let (again, _, _) = small(norm);
+            assert_eq!(weights(&model), weights(&again));
+            assert_eq!(
+                inference(&model).forward(batch.images.clone()).into_data(),
+                inference(&again).forward(batch.images).into_data()
+            );
+        }
+    }
+
+    /// The landscape at one step size, computed again by hand: the weights moved to w − η·g
+    /// parameter by parameter from the backward pass, the loss there, every parameter's gradient
+    /// there, the change and the ratio to ‖η·g‖ over every parameter.
+    #[test]
+    fn the_landscape_is_the_loss_and_gradient_change_at_w_minus_eta_g() {
+        for norm in [Norm::Batch, Norm::None] {
+            let (model, data, learner) = small(norm);
+            let batch = MnistBatch::from_indices(&data, &[6, 7, 8, 9, 10, 11], learner.device());
+            let eta = 0.5;
+            let [range, change, beta] = landscape(&model, &batch, &[eta], &learner);
+            // By hand: every parameter's gradient at w, and at w − η·g.
+            let gradient_at = |net: &Net| -> (f64, Vec<Vec<f32>>, Net) {
+                let training = learner.training_model(net.valid());
+                let mlp = training.as_mlp().unwrap();
+                let loss = CrossEntropyLoss::new(None, learner.device())
+                    .forward(mlp.forward(batch.images.clone()), batch.targets.clone());
+                let value = f64::from(loss.clone().into_scalar::<f32>());
+                let grads = loss.backward();
+                let mut all = Vec::new();
+                let mut moved = training.clone().valid();
+                let Net::Mlp(mlp_moved) = &mut moved else {
+                    panic!("an MLP")
+                };
+                let step = |p: &burn::module::Param<Tensor<2>>| p.val().grad(&grads).unwrap();
+                let step1 = |p: &burn::module::Param<Tensor<1>>| p.val().grad(&grads).unwrap();
+                let to_host2 =
+                    |t: Tensor<2>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+                let to_host1 =
+                    |t: Tensor<1>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+                for (i, block) in mlp.hidden.iter().enumerate() {
+                    let g = step(&block.linear.weight);
+                    all.push(to_host2(g.clone()));
+                    let target = &mut mlp_moved.hidden[i];
+                    let device = target.linear.weight.val().device();
+                    let g = Tensor::from_data(g.into_data(), &device);
+                    target.linear.weight =
+                        target.linear.weight.clone().map(|w| w - g.mul_scalar(eta));
+                    if let Some(bias) = &block.linear.bias {
+                        let g = step1(bias);
+                        all.push(to_host1(g.clone()));
+                        let g = Tensor::from_data(g.into_data(), &device);
+                        let b = target.linear.bias.take().unwrap();
+                        target.linear.bias = Some(b.map(|b| b - g.mul_scalar(eta)));
+                    }
+                    if let Some(bn) = &block.norm {
+                        let (gw, gb) = (step1(&bn.weight), step1(&bn.bias));
+                        all.push(to_host1(gw.clone()));
+                        all.push(to_host1(gb.clone()));
+                        let target = target.norm.as_mut().unwrap();
+                        let gw = Tensor::from_data(gw.into_data(), &device);
+                        let gb = Tensor::from_data(gb.into_data(), &device);
+                        target.weight = target.weight.clone().map(|w| w - gw.mul_scalar(eta));
+                        target.bias = target.bias.clone().map(|b| b - gb.mul_scalar(eta));
+                    }
+                }
+                let device = mlp_moved.output.weight.val().device();
+                let g = step(&mlp.output.weight);
+                all.push(to_host2(g.clone()));
+                let g = Tensor::from_data(g.into_data(), &device);
+                mlp_moved.output.weight = mlp_moved
+                    .output
+                    .weight
+                    .clone()
+                    .map(|w| w - g.mul_scalar(eta));
+                let g = step1(mlp.output.bias.as_ref().unwrap());
+                all.push(to_host1(g.clone()));
+                let g = Tensor::from_data(g.into_data(), &device);
+                let b = mlp_moved.output.bias.take().unwrap();
+                mlp_moved.output.bias = Some(b.map(|b| b - g.mul_scalar(eta)));
+                (value, all, moved)
+            };
+            let (loss, g, moved) = gradient_at(&model);
+            let (moved_loss, moved_g, _) = gradient_at(&moved);
+            let flat = |v: &[Vec<f32>]| -> Vec<f64> {
+                v.iter().flatten().map(|&x| f64::from(x)).collect()
+            };
+            let (g, moved_g) = (flat(&g), flat(&moved_g));
+            let norm_of = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let difference: Vec<f64> = moved_g.iter().zip(&g).map(|(a, b)| a - b).collect();
+            let close = |a: f64, b: f64, what: &str| {
+                assert!(
+                    (a - b).abs() <= 1e-4 * b.abs().max(1e-3),
+                    "{norm:?}: {what} {a} by hand {b}"
+                );
+            };
+            close(range, (moved_loss - loss).abs(), "range");
+            close(change, norm_of(&difference), "change");
+            close(beta, norm_of(&difference) / (eta * norm_of(&g)), "β");
+            assert!(
+                range > 0.0 && change > 0.0,
+                "{norm:?}: the step moved something"
+            );
         }
     }
 }

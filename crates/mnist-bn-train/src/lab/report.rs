@@ -85,7 +85,8 @@ pub struct LabReport {
     /// The first seed of the initial weights.
     pub seed: u64,
     /// How many seeds each network trained from (`seed`, `seed + 1`, …); each section's
-    /// summary has one entry per seed, in this order.
+    /// summary has one entry per seed, in this order (but `inference` of a `--checkpoint`,
+    /// which trains nothing: one).
     pub seeds: usize,
     /// The experiments, in the order they ran.
     pub experiments: Vec<Section>,

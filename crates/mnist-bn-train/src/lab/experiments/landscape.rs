@@ -254,11 +254,23 @@ fn figure(seeds: &[LandscapeSummary], steps: usize) -> Figure {
                         net.steps
                             .iter()
                             .zip(&net.landscape)
-                            .map(|(&step, l)| (step as f64, log10(l[i])))
+                            .map(|(&step, l)| (step as f64, l[i]))
                             .collect()
                     })
                     .collect();
-                let spread = curve_spread(&curves);
+                // The mean and the seeds' range, drawn on a log scale.
+                let spread: Vec<(f64, Spread)> = curve_spread(&curves)
+                    .into_iter()
+                    .map(|(x, s)| {
+                        let logged = Spread {
+                            mean: log10(s.mean),
+                            min: log10(s.min),
+                            max: log10(s.max),
+                            seeds: s.seeds,
+                        };
+                        (x, logged)
+                    })
+                    .collect();
                 let mean = spread.iter().map(|(x, s)| (*x, s.mean)).collect();
                 (
                     band(color, spread),
