@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 mod batch_norm;
+mod bn_noise;
 mod conv;
 #[cfg(feature = "flex")]
 pub mod flex;
@@ -30,6 +31,7 @@ mod net;
 mod rnn;
 
 pub use batch_norm::{BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig};
+pub use bn_noise::{BnNoise, BnNoiseConfig};
 pub use conv::{ConvNet, ConvNetConfig};
 pub use mlp::{Activation, Mlp, MlpBlock, MlpConfig, Norm};
 pub use net::{Net, NetConfig};

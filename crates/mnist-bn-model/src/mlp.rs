@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor};
 use crate::batch_norm::{
     BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig, normalize,
 };
+use crate::bn_noise::{BnNoise, BnNoiseConfig};
 
 /// Which normalization follows each hidden linear layer.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -88,6 +89,10 @@ pub struct MlpConfig {
     /// Which batch variance feeds the running variance. Default: `Unbiased` (PyTorch).
     #[config(default = "RunningVariance::Unbiased")]
     pub bn_running_variance: RunningVariance,
+    /// With [`Norm::Batch`], noise after each batch norm in training mode ("noisy batch
+    /// norm", Santurkar et al. 2018; see [`BnNoiseConfig`]). Default: `None`.
+    #[config(default = "None")]
+    pub bn_noise: Option<BnNoiseConfig>,
 }
 
 /// One hidden layer: a linear layer and, with [`Norm::Batch`], the batch norm after it.
@@ -119,6 +124,10 @@ pub struct Mlp {
     /// the default, computes each as one product. A speed setting, not part of the record.
     #[module(skip)]
     pub(crate) product_threads: usize,
+    /// Noise after each batch norm while it uses batch statistics (training), one draw per
+    /// forward pass; `None` for none ([`MlpConfig::bn_noise`]). Not part of the record.
+    #[module(skip)]
+    pub bn_noise: Option<BnNoise>,
 }
 
 impl MlpConfig {
@@ -151,6 +160,11 @@ impl MlpConfig {
             output: self.linear(fan_in, self.output_size, true, device),
             activation: self.activation,
             product_threads: 1,
+            bn_noise: self
+                .bn_noise
+                .clone()
+                .filter(|_| batch_norm)
+                .map(BnNoise::new),
         }
     }
 
@@ -222,9 +236,18 @@ impl Mlp {
         );
         let mut x: Tensor<2> = images.reshape([dims[0], input_size]); // [batch, 784]
         let mut pre_activations = Vec::new();
-        for block in &self.hidden {
+        // Noisy batch norm: one step's noise for every layer of this pass, in training mode.
+        let noise = self.bn_noise.as_ref().filter(|_| {
+            self.batch_norms()
+                .any(TorchBatchNorm::uses_batch_statistics)
+        });
+        let step = noise.map(BnNoise::next_step);
+        for (layer, block) in self.hidden.iter().enumerate() {
             let y = self.linear(&block.linear, x); // [batch, width]
-            let z = normalize(&block.norm, y);
+            let mut z = normalize(&block.norm, y);
+            if let (Some(noise), Some(step), Some(_)) = (noise, step, &block.norm) {
+                z = noise.apply(z, step, layer);
+            }
             if keep {
                 pre_activations.push(z.clone());
             }
@@ -248,6 +271,12 @@ impl Mlp {
             Some(_) => Norm::Batch,
             None => Norm::None,
         }
+    }
+
+    /// The model without its batch-norm noise (a noisy batch norm made plain).
+    pub fn without_bn_noise(mut self) -> Self {
+        self.bn_noise = None;
+        self
     }
 
     /// The batch norms, from the input side (none without batch norm).
@@ -442,5 +471,38 @@ mod tests {
             pre.iter().map(|p| p.dims()).collect::<Vec<_>>(),
             [[6, 100]; 3]
         );
+    }
+
+    #[test]
+    fn noisy_batch_norm_moves_the_training_output_step_by_step_and_leaves_eval_mode_alone() {
+        let device = device();
+        let config = MlpConfig::new(Norm::Batch)
+            .with_hidden(vec![16, 8])
+            .with_bn_noise(Some(BnNoiseConfig::new(5)));
+        let noisy = config.init(&device);
+        // The same weights without the noise.
+        let plain = noisy.clone().without_bn_noise();
+        let images = Tensor::<2>::random([32, 784], Distribution::Default, &device);
+        let out = |m: &Mlp| m.forward(images.clone()).into_data();
+        // Training mode: the noise changes the output, and again at the next step.
+        let (first, second) = (out(&noisy), out(&noisy));
+        assert_ne!(first, out(&plain));
+        assert_ne!(first, second);
+        // Eval mode: no noise.
+        let (noisy_eval, plain_eval) = (noisy.clone().valid(), plain.valid());
+        assert_eq!(out(&noisy_eval), out(&plain_eval));
+        // The same seed draws the same noise at the same step.
+        let again = config.init(&device);
+        let again = Mlp {
+            hidden: noisy.hidden.clone(),
+            output: noisy.output.clone(),
+            ..again
+        };
+        assert_eq!(out(&again), first);
+        // No batch norm, no noise.
+        let none = MlpConfig::new(Norm::None)
+            .with_bn_noise(Some(BnNoiseConfig::new(5)))
+            .init(&device);
+        assert!(none.bn_noise.is_none());
     }
 }
