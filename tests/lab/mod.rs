@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::util::{Args, mnist_bn, path_str, read_json};
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 9] = [
     "grid",
     "distributions",
     "inference",
@@ -19,6 +19,7 @@ const NAMES: [&str; 8] = [
     "learning-rate",
     "landscape",
     "depth",
+    "ics",
 ];
 
 fn runs(section: &Value) -> &Vec<Value> {
@@ -189,6 +190,7 @@ fn check_every_number(out: &Path) {
             "learning-rate" => recompute::learning_rate,
             "landscape" => recompute::landscape,
             "depth" => recompute::depth,
+            "ics" => recompute::ics,
             other => panic!("no check for {other}"),
         };
         check(section, md, &report);

@@ -1217,3 +1217,143 @@ pub fn landscape(section: &Value, md: &MdSection, report: &Value) {
     );
     assert_eq!(md.findings, expected);
 }
+
+pub fn ics(section: &Value, md: &MdSection, report: &Value) {
+    let seeds = seeds(section, report, 3);
+    let n = seeds.len();
+    let steps = runs(section)[0]["steps"].as_u64().unwrap();
+    assert!(
+        md.setup.contains(&format!(
+            "plain SGD with lr 0.1, batch 60, {steps} steps over the {} training images",
+            report["train_images"]
+        )),
+        "{}",
+        md.setup
+    );
+    let close = |got: &Value, want: f64, what: &str| {
+        let got = num(got);
+        assert!(
+            (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+            "{what}: {got} vs {want}"
+        );
+    };
+    // Seed by seed: each network's summary from its run's curve.
+    for (k, (runs, rows)) in seeds.iter().enumerate() {
+        assert_eq!(rows.len(), 3);
+        setting(&runs[0], &runs[1]);
+        assert_eq!(name(&runs[2]), "ReLU 3×100, noisy bn");
+        let seed = report["seed"].as_u64().unwrap() + k as u64;
+        assert_eq!(runs[2]["config"]["bn_noise"]["seed"], json!(seed));
+        assert_eq!(runs[2]["config"]["norm"], "Batch");
+        assert!(runs[0]["config"]["bn_noise"].is_null());
+        for (run, summary) in runs.iter().zip(rows.iter()) {
+            assert_eq!(
+                run["config"]["weight_init"],
+                runs[0]["config"]["weight_init"]
+            );
+            let curve = run["curve"].as_array().unwrap();
+            let median: Vec<f64> = curve.iter().map(|p| num(&p["probe"][1])).collect();
+            let steps: Vec<Value> = curve.iter().map(|p| p["step"].clone()).collect();
+            assert_eq!(summary["steps"], json!(steps));
+            assert_eq!(summary["median"], json!(median));
+            let drift = median.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f64>()
+                / (median.len() - 1) as f64;
+            let swing = median.iter().cloned().fold(f64::MIN, f64::max)
+                - median.iter().cloned().fold(f64::MAX, f64::min);
+            close(&summary["median_drift"], drift, "drift");
+            close(&summary["median_swing"], swing, "swing");
+            // Each measurement's shift, averaged over the layers after the first (three here).
+            let ics: Vec<[f64; 2]> = curve
+                .iter()
+                .map(|p| {
+                    let layers = p["ics"].as_array().unwrap();
+                    assert_eq!(layers.len(), 3, "{}", name(run));
+                    [0, 1].map(|i| layers.iter().map(|l| num(&l[i])).sum::<f64>() / 3.0)
+                })
+                .collect();
+            for (got, want) in summary["ics"].as_array().unwrap().iter().zip(&ics) {
+                close(&got[0], want[0], "ics distance");
+                close(&got[1], want[1], "ics cosine");
+            }
+            for i in 0..2 {
+                let later: Vec<f64> = ics[1..].iter().map(|l| l[i]).collect();
+                close(
+                    &summary["ics_means"][i],
+                    later.iter().sum::<f64>() / later.len() as f64,
+                    "ics mean",
+                );
+            }
+            assert_eq!(summary["test_accuracy"], run["test_accuracy"]);
+            assert_eq!(summary["diverged_at"], run["diverged_at"]);
+            assert_eq!(summary["network"], run["name"]);
+        }
+    }
+    // Over the seeds, from the summaries checked above.
+    let over =
+        |k: usize, f: &dyn Fn(&Value) -> f64| spread(seeds.iter().map(|(_, rows)| f(&rows[k])));
+    let drift = |v: &Value| num(&v["median_drift"]);
+    let swing = |v: &Value| num(&v["median_swing"]);
+    let distance = |v: &Value| num(&v["ics_means"][0]);
+    let cosine = |v: &Value| num(&v["ics_means"][1]);
+    let who = [
+        "with batch norm",
+        "without batch norm",
+        "with noisy batch norm",
+    ];
+    let table: Vec<String> = (0..3)
+        .map(|k| {
+            let runs = across(&seeds, k);
+            row(&[
+                who[k].to_string(),
+                score(&accuracies(&runs), &divergences(&runs)),
+                over(k, &drift).fixed(3),
+                over(k, &swing).fixed(2),
+                over(k, &distance).fixed(4),
+                over(k, &cosine).fixed(3),
+            ])
+        })
+        .collect();
+    assert_eq!(md.rows, table);
+    same_findings(section, md);
+    let count =
+        |claim: &dyn Fn(&[Value]) -> bool| seeds.iter().filter(|(_, rows)| claim(rows)).count();
+    let moves_more = count(&|r| drift(&r[2]) > drift(&r[1]));
+    let trains_like =
+        count(&|r| (num(&r[2]["test_accuracy"]) - num(&r[0]["test_accuracy"])).abs() <= 0.01);
+    let not_reduced = count(&|r| cosine(&r[0]) <= cosine(&r[1]));
+    let accuracy = |k: usize| accuracies(&across(&seeds, k));
+    let word = mean_word(n);
+    let counts = [moves_more, trains_like, not_reduced];
+    let verdict = if counts.iter().all(|&c| c == n) {
+        "reproduced in every seed"
+    } else if counts.iter().all(|&c| c == 0) {
+        "not reproduced"
+    } else {
+        "partly reproduced"
+    };
+    let expected = format!(
+        "The probed unit's median input changed by {} per measurement with noisy batch norm, \
+         {} without batch norm and {} with it ({word}absolute change between measurements): \
+         more with noisy batch norm than without {}. Noisy batch norm ended at {} test accuracy, \
+         batch norm at {} and the plain network at {}: within 1 point of batch norm {}. When \
+         the layers below took their step, a layer's gradient moved by {} with batch norm and \
+         {} without ({word}ℓ2 distance), at a cosine of {} against {}: no better aligned with \
+         batch norm {}. Santurkar et al. (2018) found that noisy batch norm, whose inputs move \
+         more than a plain network's, trains like batch norm (Figure 2), and that batch norm \
+         does not reduce internal covariate shift measured this way (Figure 5): {verdict}.",
+        over(2, &drift).fixed(3),
+        over(1, &drift).fixed(3),
+        over(0, &drift).fixed(3),
+        in_seeds(moves_more, n),
+        accuracy(2).pct(),
+        accuracy(0).pct(),
+        accuracy(1).pct(),
+        in_seeds(trains_like, n),
+        over(0, &distance).fixed(4),
+        over(1, &distance).fixed(4),
+        over(0, &cosine).fixed(3),
+        over(1, &cosine).fixed(3),
+        in_seeds(not_reduced, n),
+    );
+    assert_eq!(md.findings, expected);
+}

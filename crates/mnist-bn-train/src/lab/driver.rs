@@ -11,7 +11,7 @@ use mnist_bn_data::{Mnist, MnistBatch};
 use mnist_bn_model::{MlpConfig, Net, NetConfig};
 use serde::Serialize;
 
-use super::measure::{EvalImages, inference, landscape, weight_gradient_norms};
+use super::measure::{EvalImages, ics, inference, landscape, weight_gradient_norms};
 use super::plan::LabOptions;
 use super::progress::LabProgress;
 use crate::TrainError;
@@ -90,6 +90,9 @@ pub(crate) struct Run {
     /// At every measurement, also measure the loss landscape along the gradient with these
     /// step sizes, on the first batch of the training images (see [`landscape`]); empty: not.
     pub landscape: Vec<f64>,
+    /// At every measurement, also measure internal covariate shift with the lower layers'
+    /// steps of this size, on the first batch of the training images (see [`ics`]).
+    pub ics: Option<f64>,
 }
 
 impl Run {
@@ -113,6 +116,7 @@ impl Run {
             keep_model: false,
             initial_gradients: false,
             landscape: Vec::new(),
+            ics: None,
         }
     }
 }
@@ -133,6 +137,11 @@ pub struct Point {
     /// the largest change of the gradient and the effective β-smoothness (see [`landscape`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub landscape: Option<[f64; 3]>,
+    /// Internal covariate shift, when the run measures it: for each layer after the first, the
+    /// ℓ2 distance and the cosine between its gradient before and after the layers below took
+    /// their step (see [`ics`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ics: Option<Vec<[f64; 2]>>,
 }
 
 /// What a run gave.
@@ -326,7 +335,7 @@ fn train_one(
         0 => run.steps,
         n => n,
     };
-    let landscape_batch = (!run.landscape.is_empty()).then(|| {
+    let landscape_batch = (!run.landscape.is_empty() || run.ics.is_some()).then(|| {
         let data = train_set(run, data);
         let indices: Vec<usize> = (0..run.training.batch_size.min(data.len())).collect();
         MnistBatch::from_indices(data, &indices, learner.device())
@@ -338,7 +347,12 @@ fn train_one(
         probe: run.probe.then(|| measured.probe(model)).flatten(),
         landscape: landscape_batch
             .as_ref()
+            .filter(|_| !run.landscape.is_empty())
             .map(|batch| landscape(model, batch, &run.landscape, learner)),
+        ics: run
+            .ics
+            .zip(landscape_batch.as_ref())
+            .map(|(step, batch)| ics(model, batch, step, learner)),
     };
     let initial_gradients = run.initial_gradients.then(|| {
         weight_gradient_norms(

@@ -3,6 +3,8 @@
 //! layer's weight gradient at initialization, and the loss landscape along the gradient.
 
 use burn::module::Module;
+use burn::module::ParamId;
+use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -120,6 +122,79 @@ pub(crate) fn landscape(
         beta = beta.max(ratio);
     }
     [high - low, change, beta]
+}
+
+/// Internal covariate shift as Santurkar et al. (2018, Definition 2.1) measure it, at `model`
+/// on `batch` (batch statistics, batch-norm noise off, on a copy: the model's running
+/// statistics do not move): for each layer `i` after the first, the gradient `G` of the loss
+/// with respect to its weights, and `G'` the same once every layer below it has taken its SGD
+/// step of size `lr` (the layer itself and those above unchanged). Returns, from the second
+/// layer to the output layer, `‖G − G'‖` and the cosine between `G` and `G'`. Empty for a
+/// network that is not an MLP.
+pub(crate) fn ics(model: &Net, batch: &MnistBatch, lr: f64, learner: &Learner) -> Vec<[f64; 2]> {
+    let base = match model.valid() {
+        Net::Mlp(mlp) => learner.training_model(Net::Mlp(mlp.without_bn_noise())),
+        _ => return Vec::new(),
+    };
+    let loss_fn = CrossEntropyLoss::new(None, learner.device());
+    let Some(mlp) = base.as_mlp() else {
+        return Vec::new();
+    };
+    let loss_at = |net: &Net| {
+        let mlp = net.as_mlp().expect("an MLP");
+        loss_fn.forward(mlp.forward(batch.images.clone()), batch.targets.clone())
+    };
+    // Layer `i`'s linear layer: the hidden ones, then the output layer.
+    let linear = |mlp: &Mlp, i: usize| -> Linear {
+        mlp.hidden
+            .get(i)
+            .map_or_else(|| mlp.output.clone(), |block| block.linear.clone())
+    };
+    let weight_gradient = |net: &Net, grads: &burn::tensor::Gradients, i: usize| -> Vec<f64> {
+        let g = linear(net.as_mlp().expect("an MLP"), i)
+            .weight
+            .val()
+            .grad(grads);
+        g.map_or_else(Vec::new, |g| {
+            let data = g.into_data().convert::<f32>();
+            data.as_slice::<f32>()
+                .expect("f32")
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect()
+        })
+    };
+    // Every parameter of layer `i`: its linear layer's and its batch norm's.
+    let params = |i: usize| -> Vec<ParamId> {
+        let l = linear(mlp, i);
+        let mut ids = vec![l.weight.id];
+        ids.extend(l.bias.as_ref().map(|b| b.id));
+        if let Some(norm) = mlp.hidden.get(i).and_then(|b| b.norm.as_ref()) {
+            ids.extend([norm.weight.id, norm.bias.id]);
+        }
+        ids
+    };
+    let before = loss_at(&base).backward();
+    (1..=mlp.hidden.len())
+        .map(|i| {
+            let g = weight_gradient(&base, &before, i);
+            let below: Vec<ParamId> = (0..i).flat_map(params).collect();
+            let mut grads = loss_at(&base).backward();
+            let step = GradientsParams::from_params(&mut grads, &base, &below);
+            let moved = learner.optimizer().step(lr, base.clone(), step);
+            let after = loss_at(&moved).backward();
+            let g_moved = weight_gradient(&moved, &after, i);
+            let dot: f64 = g.iter().zip(&g_moved).map(|(a, b)| a * b).sum();
+            let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let distance = g
+                .iter()
+                .zip(&g_moved)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            [distance, dot / (norm(&g) * norm(&g_moved))]
+        })
+        .collect()
 }
 
 /// Every parameter's gradient of `mlp` in one vector, layer by layer from the input side

@@ -27,9 +27,10 @@ use mnist_bn_data::Mnist;
 pub use driver::{LabData, Outcome, Point};
 pub use experiments::{
     BatchSizeNetwork, BatchSizeRow, BatchSizeSummary, DepthNetwork, DepthRow, DepthSummary,
-    DistributionsRow, DistributionsSummary, GridRow, GridSummary, InferencePass, InferenceSummary,
-    InitScaleNetwork, InitScaleRow, InitScaleSummary, LandscapeNetwork, LandscapeSummary,
-    LearningRateNetwork, LearningRateRow, LearningRateSummary, Published,
+    DistributionsRow, DistributionsSummary, GridRow, GridSummary, IcsNetwork, IcsSummary,
+    InferencePass, InferenceSummary, InitScaleNetwork, InitScaleRow, InitScaleSummary,
+    LandscapeNetwork, LandscapeSummary, LearningRateNetwork, LearningRateRow, LearningRateSummary,
+    Published,
 };
 pub use plan::{DEFAULT_SEEDS, Experiment, LabOptions};
 pub use report::{LAB_SCHEMA, LabReport, Section, Summary};

@@ -33,11 +33,14 @@ pub enum Experiment {
     /// Batch norm against none at 2 to 50 hidden layers: gradients at initialization and
     /// trainability (Yang et al. 2019).
     Depth,
+    /// Plain, batch norm and noisy batch norm; internal covariate shift measured (Santurkar et
+    /// al. 2018, Figures 2 and 5).
+    Ics,
 }
 
 impl Experiment {
     /// Every experiment, in the order `mnist-bn lab` runs them.
-    pub const ALL: [Experiment; 8] = [
+    pub const ALL: [Experiment; 9] = [
         Experiment::Grid,
         Experiment::Distributions,
         Experiment::Inference,
@@ -46,6 +49,7 @@ impl Experiment {
         Experiment::LearningRate,
         Experiment::Landscape,
         Experiment::Depth,
+        Experiment::Ics,
     ];
 
     /// The name on the command line and of the figure's files.
@@ -59,6 +63,7 @@ impl Experiment {
             Experiment::LearningRate => "learning-rate",
             Experiment::Landscape => "landscape",
             Experiment::Depth => "depth",
+            Experiment::Ics => "ics",
         }
     }
 
@@ -87,6 +92,9 @@ impl Experiment {
             Experiment::Depth => {
                 "2 to 50 hidden layers: gradients at init and trainability (Yang et al. 2019)"
             }
+            Experiment::Ics => {
+                "Noisy batch norm and internal covariate shift (Santurkar et al. 2018, Figs. 2, 5)"
+            }
         }
     }
 
@@ -110,8 +118,8 @@ pub const DEFAULT_SEEDS: usize = 3;
 pub struct LabOptions {
     /// The directory to write into.
     pub out: PathBuf,
-    /// SGD steps of `grid`, `distributions`, `init-scale`, `landscape` and `depth`; `None`:
-    /// each one's default (2,000, 10,000, 2,000, 2,000 and 250).
+    /// SGD steps of `grid`, `distributions`, `init-scale`, `landscape`, `depth` and `ics`;
+    /// `None`: each one's default (2,000, 10,000, 2,000, 2,000, 250 and 2,000).
     pub steps: Option<usize>,
     /// The first seed of the initial weights; the networks of a pair share each seed.
     pub seed: u64,

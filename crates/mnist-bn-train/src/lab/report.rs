@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::driver::Outcome;
 use super::experiments::{
-    BatchSizeSummary, DepthSummary, DistributionsSummary, GridSummary, InferenceSummary,
-    InitScaleSummary, LandscapeSummary, LearningRateSummary,
+    BatchSizeSummary, DepthSummary, DistributionsSummary, GridSummary, IcsSummary,
+    InferenceSummary, InitScaleSummary, LandscapeSummary, LearningRateSummary,
 };
 use super::plan::Experiment;
 use crate::TrainError;
@@ -63,6 +63,8 @@ pub enum Summary {
     Landscape(Vec<LandscapeSummary>),
     /// [`Experiment::Depth`]'s.
     Depth(Vec<DepthSummary>),
+    /// [`Experiment::Ics`]'s.
+    Ics(Vec<IcsSummary>),
 }
 
 /// Everything a lab run produced (`lab.json`).

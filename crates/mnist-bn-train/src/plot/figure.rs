@@ -13,6 +13,8 @@ use crate::TrainError;
 pub const BATCH_NORM: RGBColor = RGBColor(31, 119, 180);
 /// The colour of the network without normalization, in every figure.
 pub const PLAIN: RGBColor = RGBColor(255, 127, 14);
+/// The colour of a network with noisy batch norm in every figure (green).
+pub const NOISY: RGBColor = RGBColor(44, 160, 44);
 
 /// How a series is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]

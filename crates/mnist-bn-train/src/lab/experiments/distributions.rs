@@ -392,6 +392,7 @@ mod tests {
                 train_loss: None,
                 probe: Some([-1.0, 0.0, 1.0].map(|d| d + step as f64 / 100.0)),
                 landscape: None,
+                ics: None,
             })
             .collect();
         Outcome {

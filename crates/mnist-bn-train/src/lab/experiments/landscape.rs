@@ -345,6 +345,7 @@ mod tests {
             train_loss: None,
             probe: None,
             landscape: Some(landscape),
+            ics: None,
         };
         let outcome = Outcome {
             name: "ReLU 3×100, bn".into(),

@@ -2,7 +2,7 @@
 //! outcomes, and from that summary a table and a paragraph; the figure draws the outcomes.
 //!
 //! One file per experiment (`grid.rs`, `distributions.rs`, `inference.rs`, `batch_size.rs`,
-//! `init_scale.rs`, `learning_rate.rs`, `landscape.rs`, `depth/`), each with its runs, its
+//! `init_scale.rs`, `learning_rate.rs`, `landscape.rs`, `depth/`, `ics.rs`), each with its runs, its
 //! summary (one per seed), its findings (a function of the summaries alone, so that tests can
 //! hand it summaries where the answer flips), its table and its figure. `common.rs` holds what
 //! they share, `seeds.rs` how a number reads over the seeds; this file plans and runs an
@@ -13,6 +13,7 @@ mod common;
 mod depth;
 mod distributions;
 mod grid;
+mod ics;
 mod inference;
 mod init_scale;
 mod landscape;
@@ -23,6 +24,7 @@ pub use batch_size::{BatchSizeNetwork, BatchSizeRow, BatchSizeSummary};
 pub use depth::{DepthNetwork, DepthRow, DepthSummary};
 pub use distributions::{DistributionsRow, DistributionsSummary};
 pub use grid::{GridRow, GridSummary, Published};
+pub use ics::{IcsNetwork, IcsSummary};
 pub use inference::{InferencePass, InferenceSummary};
 pub use init_scale::{InitScaleNetwork, InitScaleRow, InitScaleSummary};
 pub use landscape::{LandscapeNetwork, LandscapeSummary};
@@ -59,6 +61,7 @@ pub(super) fn plan(experiment: Experiment, data: &LabData, options: &LabOptions)
         Experiment::LearningRate => learning_rate::runs(data, seed),
         Experiment::Landscape => landscape::runs(steps(2000), seed),
         Experiment::Depth => depth::runs(steps(250), seed),
+        Experiment::Ics => ics::runs(steps(2000), seed),
     };
     options.seed_list().into_iter().map(runs).collect()
 }
@@ -141,6 +144,7 @@ pub(super) fn run(
             Summary::Landscape,
         ),
         Experiment::Depth => section(experiment, depth::report(outcomes, data), Summary::Depth),
+        Experiment::Ics => section(experiment, ics::report(outcomes, data), Summary::Ics),
     };
     figure.write(&options.out.join(experiment.name()))?;
     section.figure = format!("{}.png", experiment.name());
@@ -230,6 +234,11 @@ mod tests {
             }
             match experiment {
                 Experiment::Inference => assert_eq!(pairs, 0),
+                // A pair, and the noisy network from the same weights as its batch-norm twin.
+                Experiment::Ics => {
+                    assert_eq!(2 * pairs + 1, outcomes.len());
+                    assert!(linear_weights(&outcomes[2]) == linear_weights(&outcomes[0]));
+                }
                 _ => assert_eq!(2 * pairs, outcomes.len(), "{experiment}: unpaired runs"),
             }
         }
