@@ -11,7 +11,8 @@ use mnist_bn_data::{Mnist, MnistBatch};
 use mnist_bn_model::{MlpConfig, Net, NetConfig};
 use serde::Serialize;
 
-use super::measure::{EvalImages, ics, inference, landscape, weight_gradient_norms};
+use super::gradients::{ics, landscape, weight_gradient_norms};
+use super::measure::{EvalImages, inference};
 use super::plan::LabOptions;
 use super::progress::LabProgress;
 use crate::TrainError;

@@ -14,6 +14,7 @@
 
 mod driver;
 mod experiments;
+mod gradients;
 mod measure;
 mod plan;
 mod progress;
