@@ -7,10 +7,10 @@ use mnist_bn_model::{Activation, BnNoiseConfig, MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, lesson_weights, line, pair, sgd};
+use super::common::{Analysis, lesson_weights, lighter, line, pair, sgd};
 use super::seeds::{Diverged, Spread, band, curve_spread, in_seeds, mean_word, score, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
-use crate::plot::figure::{BATCH_NORM, Figure, NOISY, PLAIN, Panel, XAxis};
+use crate::plot::figure::{BATCH_NORM, Figure, Mark, NOISY, PLAIN, Panel, Series, XAxis};
 
 /// Learning rate: one at which all three train.
 const LR: f64 = 0.1;
@@ -103,8 +103,9 @@ pub(super) fn report(
              scaled by ν + τ·a and shifted by μ + σ·b, a and b standard normal, with μ, σ, ν, τ \
              drawn anew at every step from U(−1, 1), U(0, 1), U(0.5, 1.5) and U(0, 0.5)); plain \
              SGD with lr {LR}, batch {BATCH}, {steps} steps over the {} training images. Every \
-             {EVERY} steps: test accuracy; the median over the test images of the input to the \
-             last hidden layer's first ReLU (batch statistics, noise included); and internal \
+             {EVERY} steps: test accuracy; the 15th, 50th and 85th percentiles over the test \
+             images of the input to the last hidden layer's first ReLU (batch statistics, noise \
+             included; the table follows the median); and internal \
              covariate shift on the first {BATCH} training images (no noise): for each layer \
              after the first, its weights' gradient before and after the layers below take an \
              SGD step of size {LR}, compared by ℓ2 distance and cosine, averaged over the layers.",
@@ -254,8 +255,9 @@ fn findings(seeds: &[IcsSummary]) -> String {
     )
 }
 
-/// Test accuracy, the probed median, and the two ICS measures over training, the three
-/// networks each the mean over the seeds with a band.
+/// Test accuracy and the two ICS measures over training, the three networks each the mean
+/// over the seeds with a band; then each network's 15th, 50th and 85th percentiles of the
+/// probed unit's input (as `distributions` draws them), the median with a band.
 fn figure(per_seed: &[Vec<Outcome>], seeds: &[IcsSummary], steps: usize) -> Figure {
     let networks = [
         (0, "batch norm", BATCH_NORM),
@@ -290,14 +292,6 @@ fn figure(per_seed: &[Vec<Outcome>], seeds: &[IcsSummary], steps: usize) -> Figu
         }
     };
     let accuracy = |s: usize, k: usize| super::common::accuracy_curve(&per_seed[s][k]);
-    let median = |s: usize, k: usize| {
-        let n = &seeds[s].networks[k];
-        n.steps
-            .iter()
-            .zip(&n.median)
-            .map(|(&x, &m)| (x as f64, m))
-            .collect()
-    };
     let ics = |i: usize| {
         move |s: usize, k: usize| -> Vec<(f64, f64)> {
             let n = &seeds[s].networks[k];
@@ -309,12 +303,57 @@ fn figure(per_seed: &[Vec<Outcome>], seeds: &[IcsSummary], steps: usize) -> Figu
                 .collect()
         }
     };
+    // The probed unit's 15th, 50th and 85th percentiles, on one y range for the three.
+    let values = per_seed
+        .iter()
+        .flatten()
+        .flat_map(|o| o.curve.iter().filter_map(|p| p.probe))
+        .flatten()
+        .filter(|v| v.is_finite());
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let probe_range = (lo <= hi).then_some((lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)));
+    let percentiles = |k: usize, title: &str, color| {
+        let spread = |i: usize| {
+            let curves: Vec<Vec<(f64, f64)>> = per_seed
+                .iter()
+                .map(|o| {
+                    let curve = &o[k].curve;
+                    curve
+                        .iter()
+                        .filter_map(|p| p.probe.map(|q| (p.step as f64, q[i])))
+                        .collect()
+                })
+                .collect();
+            curve_spread(&curves)
+        };
+        let lines = (0..3).map(|i| Series {
+            label: if k == 1 {
+                ["15th", "50th", "85th"][i].to_string() + " percentile"
+            } else {
+                String::new()
+            },
+            color: if i == 1 { color } else { lighter(color) },
+            mark: Mark::Line {
+                width: if i == 1 { 3 } else { 1 },
+            },
+            points: spread(i).iter().map(|(x, s)| (*x, s.mean)).collect(),
+        });
+        Panel {
+            title: title.into(),
+            x_axis: XAxis::Linear,
+            x_label: "step".into(),
+            y_label: "15th / 50th / 85th percentile".into(),
+            y_range: probe_range,
+            series: band(color, spread(1)).into_iter().chain(lines).collect(),
+            legend: SeriesLabelPosition::UpperRight,
+        }
+    };
     Figure {
         title: format!(
             "Internal covariate shift over {steps} steps (Santurkar et al. 2018, Figs. 2 and 5)"
         ),
-        columns: 2,
-        panel_size: (560, 380),
+        columns: 3,
+        panel_size: (480, 360),
         panels: vec![
             panel(
                 "(a) test accuracy",
@@ -324,26 +363,22 @@ fn figure(per_seed: &[Vec<Outcome>], seeds: &[IcsSummary], steps: usize) -> Figu
                 true,
             ),
             panel(
-                "(b) median input to the last hidden layer's first ReLU",
-                "median",
-                None,
-                &median,
-                false,
-            ),
-            panel(
-                "(c) ICS: ℓ2 distance of a layer's gradient",
+                "(b) ICS: ℓ2 distance of a layer's gradient",
                 "ℓ2 distance",
                 None,
                 &ics(0),
                 false,
             ),
             panel(
-                "(d) ICS: cosine of a layer's gradient",
+                "(c) ICS: cosine of a layer's gradient",
                 "cosine",
                 None,
                 &ics(1),
                 false,
             ),
+            percentiles(1, "(d) without batch norm: the unit's input", PLAIN),
+            percentiles(0, "(e) with batch norm: the unit's input", BATCH_NORM),
+            percentiles(2, "(f) with noisy batch norm: the unit's input", NOISY),
         ],
     }
 }
