@@ -5,7 +5,7 @@ use burn::nn::Initializer;
 use mnist_bn_model::{MlpConfig, Net, Norm};
 use plotters::style::RGBColor;
 
-use super::seeds::{Diverged, Spread, band, loss, score};
+use super::seeds::{Diverged, Spread, band, curve_spread, loss, score};
 use crate::lab::driver::{Outcome, Run};
 use crate::learner::TrainingConfig;
 use crate::plot::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
@@ -144,6 +144,56 @@ impl Sweep {
             panels,
         }
     }
+}
+
+/// One y range, padded, for every probed percentile of the runs of `per_seed`: the scale of an
+/// experiment's percentile panels.
+pub(super) fn probe_range(per_seed: &[Vec<Outcome>]) -> Option<(f64, f64)> {
+    let values = per_seed
+        .iter()
+        .flatten()
+        .flat_map(|o| o.curve.iter().filter_map(|p| p.probe))
+        .flatten()
+        .filter(|v| v.is_finite());
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let pad = ((hi - lo) * 0.05).max(0.05);
+    (lo <= hi).then_some((lo - pad, hi + pad))
+}
+
+/// Run `k`'s probed 15th, 50th and 85th percentiles over steps in each seed's list of
+/// `per_seed`, as series: the mean over the seeds, the median thick in `color` with a band from
+/// the lowest to the highest seed, the outer two thin and lighter; labelled when `legend`.
+pub(super) fn percentile_series(
+    per_seed: &[Vec<Outcome>],
+    k: usize,
+    color: RGBColor,
+    legend: bool,
+) -> Vec<Series> {
+    let spread = |i: usize| {
+        let curves: Vec<Vec<(f64, f64)>> = per_seed
+            .iter()
+            .map(|o| {
+                o[k].curve
+                    .iter()
+                    .filter_map(|p| p.probe.map(|q| (p.step as f64, q[i])))
+                    .collect()
+            })
+            .collect();
+        curve_spread(&curves)
+    };
+    let lines = (0..3).map(|i| Series {
+        label: if legend {
+            ["15th", "50th", "85th"][i].to_string() + " percentile"
+        } else {
+            String::new()
+        },
+        color: if i == 1 { color } else { lighter(color) },
+        mark: Mark::Line {
+            width: if i == 1 { 3 } else { 1 },
+        },
+        points: spread(i).iter().map(|(x, s)| (*x, s.mean)).collect(),
+    });
+    band(color, spread(1)).into_iter().chain(lines).collect()
 }
 
 pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {

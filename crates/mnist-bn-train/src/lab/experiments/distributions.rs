@@ -5,10 +5,12 @@ use mnist_bn_model::{Activation, MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, accuracy_curve, capitalize, lighter, line, normal, pair, sgd};
+use super::common::{
+    Analysis, accuracy_curve, capitalize, line, normal, pair, percentile_series, probe_range, sgd,
+};
 use super::seeds::{Diverged, Spread, band, curve_spread, in_seeds, score, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
-use crate::plot::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
+use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
 
 /// Learning rate of `distributions`: high enough for the plain sigmoid network to leave its
 /// plateau within the default steps.
@@ -280,42 +282,11 @@ fn figure(per_seed: &[Vec<Outcome>], steps: usize) -> Figure {
     };
     let mean =
         |s: &[(f64, Spread)]| -> Vec<(f64, f64)> { s.iter().map(|(x, s)| (*x, s.mean)).collect() };
-    let probe = |i: usize| {
-        move |o: &Outcome| -> Vec<(f64, f64)> {
-            o.curve
-                .iter()
-                .filter_map(|p| p.probe.map(|q| (p.step as f64, q[i])))
-                .collect()
-        }
-    };
-    let percentiles = |net: usize, legend: bool| -> Vec<Series> {
+    let probe_range = probe_range(per_seed);
+    let percentiles = |net: usize, legend: bool| {
         let color = if net == 0 { BATCH_NORM } else { PLAIN };
-        let lines = (0..3).map(|i| Series {
-            label: if legend {
-                ["15th", "50th", "85th"][i].to_string() + " percentile"
-            } else {
-                String::new()
-            },
-            color: if i == 1 { color } else { lighter(color) },
-            mark: Mark::Line {
-                width: if i == 1 { 3 } else { 1 },
-            },
-            points: mean(&spread(net, &probe(i))),
-        });
-        band(color, spread(net, &probe(1)))
-            .into_iter()
-            .chain(lines)
-            .collect()
+        percentile_series(per_seed, net, color, legend)
     };
-    let values = per_seed
-        .iter()
-        .flatten()
-        .flat_map(|o| o.curve.iter().filter_map(|p| p.probe))
-        .flatten()
-        .filter(|v| v.is_finite());
-    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let pad = ((hi - lo) * 0.05).max(0.05);
-    let probe_range = (lo <= hi).then_some((lo - pad, hi + pad));
     let accuracy = |net: usize| spread(net, &|o: &Outcome| accuracy_curve(o));
     let (bn, plain) = (accuracy(0), accuracy(1));
     Figure {

@@ -7,10 +7,10 @@ use mnist_bn_model::{Activation, BnNoiseConfig, MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, lesson_weights, lighter, line, pair, sgd};
+use super::common::{Analysis, lesson_weights, line, pair, percentile_series, probe_range, sgd};
 use super::seeds::{Diverged, Spread, band, curve_spread, in_seeds, mean_word, score, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
-use crate::plot::figure::{BATCH_NORM, Figure, Mark, NOISY, PLAIN, Panel, Series, XAxis};
+use crate::plot::figure::{BATCH_NORM, Figure, NOISY, PLAIN, Panel, XAxis};
 
 /// Learning rate: one at which all three train.
 const LR: f64 = 0.1;
@@ -304,49 +304,15 @@ fn figure(per_seed: &[Vec<Outcome>], seeds: &[IcsSummary], steps: usize) -> Figu
         }
     };
     // The probed unit's 15th, 50th and 85th percentiles, on one y range for the three.
-    let values = per_seed
-        .iter()
-        .flatten()
-        .flat_map(|o| o.curve.iter().filter_map(|p| p.probe))
-        .flatten()
-        .filter(|v| v.is_finite());
-    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let probe_range = (lo <= hi).then_some((lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)));
-    let percentiles = |k: usize, title: &str, color| {
-        let spread = |i: usize| {
-            let curves: Vec<Vec<(f64, f64)>> = per_seed
-                .iter()
-                .map(|o| {
-                    let curve = &o[k].curve;
-                    curve
-                        .iter()
-                        .filter_map(|p| p.probe.map(|q| (p.step as f64, q[i])))
-                        .collect()
-                })
-                .collect();
-            curve_spread(&curves)
-        };
-        let lines = (0..3).map(|i| Series {
-            label: if k == 1 {
-                ["15th", "50th", "85th"][i].to_string() + " percentile"
-            } else {
-                String::new()
-            },
-            color: if i == 1 { color } else { lighter(color) },
-            mark: Mark::Line {
-                width: if i == 1 { 3 } else { 1 },
-            },
-            points: spread(i).iter().map(|(x, s)| (*x, s.mean)).collect(),
-        });
-        Panel {
-            title: title.into(),
-            x_axis: XAxis::Linear,
-            x_label: "step".into(),
-            y_label: "15th / 50th / 85th percentile".into(),
-            y_range: probe_range,
-            series: band(color, spread(1)).into_iter().chain(lines).collect(),
-            legend: SeriesLabelPosition::UpperRight,
-        }
+    let probe_range = probe_range(per_seed);
+    let percentiles = |k: usize, title: &str, color| Panel {
+        title: title.into(),
+        x_axis: XAxis::Linear,
+        x_label: "step".into(),
+        y_label: "15th / 50th / 85th percentile".into(),
+        y_range: probe_range,
+        series: percentile_series(per_seed, k, color, k == 1),
+        legend: SeriesLabelPosition::UpperRight,
     };
     Figure {
         title: format!(
