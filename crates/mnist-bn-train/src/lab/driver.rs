@@ -336,7 +336,8 @@ fn train_one(
         0 => run.steps,
         n => n,
     };
-    let landscape_batch = (!run.landscape.is_empty() || run.ics.is_some()).then(|| {
+    // The batch the gradient measurements use: the run's first.
+    let first_batch = (!run.landscape.is_empty() || run.ics.is_some()).then(|| {
         let data = train_set(run, data);
         let indices: Vec<usize> = (0..run.training.batch_size.min(data.len())).collect();
         MnistBatch::from_indices(data, &indices, learner.device())
@@ -346,13 +347,13 @@ fn train_one(
         accuracy: measured.accuracy(&inference(model)),
         train_loss,
         probe: run.probe.then(|| measured.probe(model)).flatten(),
-        landscape: landscape_batch
+        landscape: first_batch
             .as_ref()
             .filter(|_| !run.landscape.is_empty())
             .map(|batch| landscape(model, batch, &run.landscape, learner)),
         ics: run
             .ics
-            .zip(landscape_batch.as_ref())
+            .zip(first_batch.as_ref())
             .map(|(step, batch)| ics(model, batch, step, learner)),
     };
     let initial_gradients = run.initial_gradients.then(|| {

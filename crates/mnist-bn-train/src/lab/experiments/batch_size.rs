@@ -4,8 +4,10 @@
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, Measured, Sweep, lesson_weights, pair, pair_cells, sgd};
-use super::seeds::{Diverged, Spread, mean_word, transpose};
+use super::common::{
+    Analysis, Sweep, SweepNetwork, lesson_weights, measured, pair, pair_cells, sgd,
+};
+use super::seeds::{Spread, mean_word, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{Figure, XAxis};
 
@@ -110,13 +112,18 @@ type Pick = fn(&BatchSizeRow) -> &BatchSizeNetwork;
 const BN: Pick = |r| &r.batch_norm;
 const PLAIN: Pick = |r| &r.plain;
 
-/// One network at one batch size over the seeds (each seed's row).
-fn measured(row: &[&BatchSizeRow], net: Pick) -> Measured {
-    (
-        Spread::over(row, |r| net(r).train_loss),
-        Spread::over(row, |r| net(r).test_accuracy),
-        Diverged::over(row, |r| net(r).diverged_at),
-    )
+impl SweepNetwork for BatchSizeNetwork {
+    fn loss(&self) -> f64 {
+        self.train_loss
+    }
+
+    fn accuracy(&self) -> f64 {
+        self.test_accuracy
+    }
+
+    fn diverged_at(&self) -> Option<usize> {
+        self.diverged_at
+    }
 }
 
 /// Batch norm's lead in test accuracy over the seeds (a fraction; the report gives it in

@@ -74,6 +74,27 @@ pub(super) fn sgd(lr: f64, batch_size: usize, seed: u64) -> TrainingConfig {
 /// accuracy and divergences.
 pub(super) type Measured = (Spread, Spread, Diverged);
 
+/// A network of a sweep at one value of its setting, in one seed: what its table cells and the
+/// findings read (`batch-size`, `init-scale`, `learning-rate`).
+pub(super) trait SweepNetwork {
+    /// The training loss the sweep reports (the epoch's mean, or the last 100 steps').
+    fn loss(&self) -> f64;
+    /// Test accuracy.
+    fn accuracy(&self) -> f64;
+    /// The step at which it diverged, if it did.
+    fn diverged_at(&self) -> Option<usize>;
+}
+
+/// Network `net` of a sweep's row over the seeds (each seed's row): its training loss, test
+/// accuracy and divergences.
+pub(super) fn measured<R, N: SweepNetwork>(row: &[&R], net: fn(&R) -> &N) -> Measured {
+    (
+        Spread::over(row, |r| net(r).loss()),
+        Spread::over(row, |r| net(r).accuracy()),
+        Diverged::over(row, |r| net(r).diverged_at()),
+    )
+}
+
 /// A sweep's four table cells for one value of its setting: the training loss with batch norm
 /// and without, then the test accuracy with and without, each naming its divergences.
 pub(super) fn pair_cells(bn: Measured, plain: Measured) -> [String; 4] {

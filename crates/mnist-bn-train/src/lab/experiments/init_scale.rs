@@ -5,8 +5,8 @@ use mnist_bn_model::{MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, Measured, Sweep, normal, pair, pair_cells, sgd};
-use super::seeds::{Diverged, Spread, mean_word, transpose};
+use super::common::{Analysis, Sweep, SweepNetwork, measured, normal, pair, pair_cells, sgd};
+use super::seeds::{mean_word, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{Figure, XAxis};
 
@@ -138,13 +138,18 @@ type Pick = fn(&InitScaleRow) -> &InitScaleNetwork;
 const BN: Pick = |r| &r.batch_norm;
 const PLAIN: Pick = |r| &r.plain;
 
-/// One network at one scale over the seeds (each seed's row).
-fn measured(row: &[&InitScaleRow], net: Pick) -> Measured {
-    (
-        Spread::over(row, |r| net(r).final_loss),
-        Spread::over(row, |r| net(r).test_accuracy),
-        Diverged::over(row, |r| net(r).diverged_at),
-    )
+impl SweepNetwork for InitScaleNetwork {
+    fn loss(&self) -> f64 {
+        self.final_loss
+    }
+
+    fn accuracy(&self) -> f64 {
+        self.test_accuracy
+    }
+
+    fn diverged_at(&self) -> Option<usize> {
+        self.diverged_at
+    }
 }
 
 fn table(seeds: &[InitScaleSummary]) -> String {

@@ -4,8 +4,10 @@
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, Measured, Sweep, lesson_weights, pair, pair_cells, sgd};
-use super::seeds::{Diverged, Spread, in_seeds, mean_word, transpose};
+use super::common::{
+    Analysis, Sweep, SweepNetwork, lesson_weights, measured, pair, pair_cells, sgd,
+};
+use super::seeds::{Spread, in_seeds, mean_word, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{Figure, XAxis};
 
@@ -117,13 +119,18 @@ type Pick = fn(&LearningRateRow) -> &LearningRateNetwork;
 const BN: Pick = |r| &r.batch_norm;
 const PLAIN: Pick = |r| &r.plain;
 
-/// One network at one learning rate over the seeds (each seed's row).
-fn measured(row: &[&LearningRateRow], net: Pick) -> Measured {
-    (
-        Spread::over(row, |r| net(r).train_loss),
-        Spread::over(row, |r| net(r).test_accuracy),
-        Diverged::over(row, |r| net(r).diverged_at),
-    )
+impl SweepNetwork for LearningRateNetwork {
+    fn loss(&self) -> f64 {
+        self.train_loss
+    }
+
+    fn accuracy(&self) -> f64 {
+        self.test_accuracy
+    }
+
+    fn diverged_at(&self) -> Option<usize> {
+        self.diverged_at
+    }
 }
 
 fn table(seeds: &[LearningRateSummary]) -> String {

@@ -4,7 +4,7 @@
 use mnist_bn_model::Activation;
 use plotters::chart::SeriesLabelPosition;
 
-use super::summary::{BN, DepthRow, DepthSummary, PLAIN_NET, Pick, accuracy, activation_name};
+use super::summary::{BN, DepthRow, DepthSummary, PLAIN_NET, Which, accuracy, activation_name};
 use crate::lab::experiments::seeds::{Spread, band, transpose};
 use crate::plot::figure::{Figure, Mark, Panel, Series, XAxis};
 
@@ -52,7 +52,7 @@ pub(super) fn figure(seeds: &[DepthSummary], rates: &[f64], profiled: &[usize]) 
         }
     }
     // (b) the ratio against depth, and (c, d) test accuracy against depth.
-    let against_depth = |value: &dyn Fn(&[&DepthRow], Pick) -> Spread, log: bool| -> Vec<Series> {
+    let against_depth = |value: &dyn Fn(&[&DepthRow], Which) -> Spread, log: bool| -> Vec<Series> {
         let mut series = Vec::new();
         for (name, tanh) in [("relu", false), ("tanh", true)] {
             for net in [BN, PLAIN_NET] {

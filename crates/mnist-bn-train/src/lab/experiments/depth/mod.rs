@@ -16,7 +16,7 @@ use super::seeds::{Spread, in_seeds, mean_word, score, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::Figure;
 use figure::figure;
-use summary::{BN, PLAIN_NET, Pick, accuracy, activation_name, display, summarize};
+use summary::{BN, PLAIN_NET, Which, accuracy, activation_name, display, summarize};
 
 /// Hidden layers of the networks.
 const DEPTHS: [usize; 6] = [2, 5, 10, 20, 35, 50];
@@ -157,7 +157,7 @@ fn table(seeds: &[DepthSummary]) -> String {
 /// Whether the gradients exploded with depth in one family (its rows, shallowest first): with
 /// batch norm the first-to-last ratio at the deepest network is more than 10 times that at the
 /// shallowest, and more than 10 times the plain network's at the deepest.
-fn exploded(first_to_last: impl Fn(usize, Pick) -> f64, depths: usize) -> bool {
+fn exploded(first_to_last: impl Fn(usize, Which) -> f64, depths: usize) -> bool {
     let (shallow, deep) = (0, depths - 1);
     first_to_last(deep, BN) > 10.0 * first_to_last(shallow, BN)
         && first_to_last(deep, BN) > 10.0 * first_to_last(deep, PLAIN_NET)
@@ -180,10 +180,10 @@ fn findings(seeds: &[DepthSummary], steps: usize) -> String {
             continue;
         };
         let ratio_of =
-            |row: &[&DepthRow], net: Pick| Spread::over(row, |r| net.of(r).first_to_last);
+            |row: &[&DepthRow], net: Which| Spread::over(row, |r| net.of(r).first_to_last);
         let depth = deep[0].depth;
         // The growth per layer: the deepest network's ratio spread over its layers.
-        let per_layer = |net: Pick| ratio_of(deep, net).mean.powf(1.0 / depth as f64);
+        let per_layer = |net: Which| ratio_of(deep, net).mean.powf(1.0 / depth as f64);
         sentences.push(format!(
             "{}: with batch norm the first layer's gradient is {} times the output layer's at {} \
              hidden layers and {} times at {depth} (a factor of {:.2} per layer); without, {} \
@@ -197,7 +197,7 @@ fn findings(seeds: &[DepthSummary], steps: usize) -> String {
             ratio(ratio_of(deep, PLAIN_NET)),
             per_layer(PLAIN_NET),
         ));
-        let deepest = |net: Pick, i: usize| {
+        let deepest = |net: Which, i: usize| {
             family
                 .iter()
                 .filter(|row| accuracy(row, net, i).0.mean > TRAINED)

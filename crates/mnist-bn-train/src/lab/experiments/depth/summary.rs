@@ -125,10 +125,8 @@ impl Which {
     }
 }
 
-pub(super) type Pick = Which;
-
 /// Test accuracy at learning rate `i` over the seeds, with its divergences.
-pub(super) fn accuracy(row: &[&DepthRow], net: Pick, i: usize) -> (Spread, Diverged) {
+pub(super) fn accuracy(row: &[&DepthRow], net: Which, i: usize) -> (Spread, Diverged) {
     (
         Spread::over(row, |r| net.of(r).test_accuracy[i]),
         Diverged::over(row, |r| net.of(r).diverged_at[i]),
