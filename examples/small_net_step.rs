@@ -55,10 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let norm = match norm {
-        Norm::Batch => "batch",
-        Norm::None => "none",
-    };
+    let norm = norm.short_name();
     println!(
         "network: 784-100-100-100-10 relu, norm {norm}, batch 60, SGD lr 0.01 (flex, 1 thread)"
     );

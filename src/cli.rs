@@ -207,9 +207,10 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The models to train and compare, comma-separated (default: batchnorm,plain): the
-    /// lesson's MLP with and without batch norm (batchnorm, plain), a ConvNet with BatchNorm2d
-    /// and without (conv-bn, conv), an RNN over the image rows with recurrent batch norm and
-    /// without (rnn-bn, rnn).
+    /// lesson's MLP with and without batch norm (batchnorm, plain), the lesson's MLP with layer
+    /// norm, group norm (32 groups) or batch renorm instead (layernorm, groupnorm,
+    /// batchrenorm), a ConvNet with BatchNorm2d and without (conv-bn, conv), an RNN over the
+    /// image rows with recurrent batch norm and without (rnn-bn, rnn).
     #[arg(
         long,
         value_delimiter = ',',

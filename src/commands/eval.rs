@@ -15,9 +15,9 @@ pub fn eval(backend: Backend, args: &EvalArgs) -> Result<ExitCode> {
     let device: Device = backend.device;
     let checkpoint = load_checkpoint(&args.checkpoint.path, &device)?;
     println!(
-        "checkpoint: {} ({:?} norm, {} epochs)",
+        "checkpoint: {} ({}, {} epochs)",
         checkpoint.path.display(),
-        checkpoint.config.norm(),
+        checkpoint.config.norm().describe(),
         checkpoint.state.history.len()
     );
     let test = load_test(&args.io)?;

@@ -22,8 +22,8 @@ pub fn import(backend: Backend, args: &ImportArgs) -> Result<ExitCode> {
     let config = match &args.model.config {
         NetConfig::Mlp(config) => config.clone(),
         _ => bail!(
-            "--model {}: PyTorch weights can be imported for the lesson's models only \
-             (batchnorm, plain)",
+            "--model {}: PyTorch weights can be imported for the lesson's MLP only \
+             (batchnorm, plain, layernorm, groupnorm)",
             args.model.name
         ),
     };

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::util::{Args, mnist_bn, path_str, read_json};
 
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 10] = [
     "grid",
     "distributions",
     "inference",
@@ -20,6 +20,7 @@ const NAMES: [&str; 9] = [
     "landscape",
     "depth",
     "ics",
+    "norms",
 ];
 
 fn runs(section: &Value) -> &Vec<Value> {
@@ -191,6 +192,7 @@ fn check_every_number(out: &Path) {
             "landscape" => recompute::landscape,
             "depth" => recompute::depth,
             "ics" => recompute::ics,
+            "norms" => recompute::norms,
             other => panic!("no check for {other}"),
         };
         check(section, md, &report);

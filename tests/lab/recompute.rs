@@ -1357,3 +1357,212 @@ pub fn ics(section: &Value, md: &MdSection, report: &Value) {
     );
     assert_eq!(md.findings, expected);
 }
+
+/// `norms`: five norms at six batch sizes, the batch-64 networks tested every way.
+pub fn norms(section: &Value, md: &MdSection, report: &Value) {
+    const NORMS: [&str; 5] = ["none", "batch", "layer", "group", "renorm"];
+    const SIZES: [usize; 6] = [2, 4, 8, 16, 64, 256];
+    let n = report["seeds"].as_u64().unwrap() as usize;
+    let first = report["seed"].as_u64().unwrap();
+    let train = report["train_images"].as_u64().unwrap() as usize;
+    let test_images = report["test_images"].as_u64().unwrap() as f64;
+    let images = 20_480.min(train);
+    let summaries = section["summary"].as_array().unwrap();
+    assert_eq!(summaries.len(), n);
+    assert_eq!(runs(section).len(), n * 30);
+    let configs = [
+        json!("None"),
+        json!("Batch"),
+        json!("Layer"),
+        json!({"Group": {"groups": 32}}),
+        json!({"BatchRenorm": {"r_max": 3.0, "d_max": 5.0, "warmup_steps": 50, "r_max_step": 400, "d_max_step": 250}}),
+    ];
+    let seeds: Vec<&[Value]> = runs(section).chunks(30).collect();
+    for (k, (runs, summary)) in seeds.iter().zip(summaries).enumerate() {
+        let rows = summary["sizes"].as_array().unwrap();
+        assert_eq!(rows.len(), SIZES.len());
+        for ((&batch, group), row) in SIZES.iter().zip(runs.chunks(5)).zip(rows) {
+            let steps = images.div_ceil(batch);
+            let mut networks = Vec::new();
+            for ((run, norm), config) in group.iter().zip(NORMS).zip(&configs) {
+                assert_eq!(name(run), format!("batch {batch}, {norm}"));
+                assert_eq!(run["seed"], json!(first + k as u64));
+                assert_eq!(&run["config"]["norm"], config, "{}", name(run));
+                assert_eq!(run["config"]["weight_init"], group[0]["config"]["weight_init"]);
+                assert_eq!(run["batch_size"], json!(batch));
+                assert_eq!(run["steps"], json!(steps));
+                networks.push(json!({
+                    "norm": norm,
+                    "diverged_at": run["diverged_at"],
+                    "test_accuracy": run["test_accuracy"],
+                    "train_loss": run["mean_loss"],
+                }));
+            }
+            assert_eq!(
+                row,
+                &json!({"batch_size": batch, "steps": steps, "networks": networks})
+            );
+        }
+        // The inference tests: one per norm, of its batch-64 network.
+        let tests = summary["inference"].as_array().unwrap();
+        assert_eq!(tests.len(), 5);
+        let at_64 = &runs[4 * 5..5 * 5];
+        for ((t, norm), run) in tests.iter().zip(NORMS).zip(at_64) {
+            assert_eq!(t["norm"], json!(norm));
+            let train_mode: Vec<f64> = t["train_mode"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(num)
+                .collect();
+            assert_eq!(train_mode.len(), 3);
+            let eval = num(&t["eval_mode"]);
+            // Eval mode is what the driver measured at the end of the run (one image's
+            // worth of float rounding apart at most).
+            assert!(
+                (eval - accuracy(run)).abs() <= 1.0 / test_images + 1e-12,
+                "{norm}: {eval} against {}",
+                accuracy(run)
+            );
+            match norm {
+                // Each image normalized on its own: the same answers in either mode.
+                "layer" | "group" | "none" => {
+                    for a in &train_mode {
+                        assert!((a - eval).abs() <= 1.0 / test_images + 1e-12, "{norm}: {t}");
+                    }
+                }
+                // One image: every image normalized to beta, one answer for all.
+                "batch" => assert!(train_mode[0] <= 0.2, "{t}"),
+                _ => {}
+            }
+        }
+    }
+
+    // The table: one row per norm.
+    let at = |j: usize| -> Vec<&Value> { seeds.iter().map(|runs| &runs[j]).collect() };
+    let test = |i: usize, f: &dyn Fn(&Value) -> f64| {
+        spread(summaries.iter().map(|s| f(&s["inference"][i])))
+    };
+    let mut header = vec!["norm".to_string()];
+    header.extend(
+        SIZES
+            .iter()
+            .map(|b| format!("batch {b} ({} steps)", images.div_ceil(*b))),
+    );
+    header.extend([1, 2, 16].map(|b| format!("batch-64 net, train mode, test batch {b}")));
+    header.push("batch-64 net, eval mode".into());
+    assert_eq!(md.header, row(&header));
+    let mut table = Vec::new();
+    for (i, norm) in NORMS.iter().enumerate() {
+        let mut cells = vec![norm.to_string()];
+        for s in 0..SIZES.len() {
+            let runs = at(5 * s + i);
+            cells.push(score(&accuracies(&runs), &divergences(&runs)));
+        }
+        for j in 0..3 {
+            cells.push(test(i, &|t| num(&t["train_mode"][j])).pct());
+        }
+        cells.push(test(i, &|t| num(&t["eval_mode"])).pct());
+        table.push(row(&cells));
+    }
+    assert_eq!(md.rows, table);
+
+    // The findings.
+    same_findings(section, md);
+    let acc = |s: usize, i: usize| accuracies(&at(5 * s + i));
+    let best = |s: usize| {
+        let mut order: Vec<(usize, f64)> = (0..5).map(|i| (i, acc(s, i).mean)).collect();
+        order.sort_by(|a, b| b.1.total_cmp(&a.1));
+        (NORMS[order[0].0], order[0].1 - order[1].1)
+    };
+    let winners: Vec<String> = (0..SIZES.len())
+        .map(|s| {
+            let (norm, margin) = best(s);
+            format!("{norm} at {} (by {:.2} points)", SIZES[s], 100.0 * margin)
+        })
+        .collect();
+    let lead = |s: usize, i: usize| {
+        let (with, none) = (at(5 * s + i), at(5 * s));
+        spread(with.iter().zip(&none).map(|(w, o)| accuracy(w) - accuracy(o)))
+    };
+    let leads: Vec<String> = [1, 2, 3, 4]
+        .iter()
+        .map(|&i| {
+            format!(
+                "{} {} at batch 256 and {} at batch 2",
+                NORMS[i],
+                lead(5, i).points(),
+                lead(0, i).points()
+            )
+        })
+        .collect();
+    // How far a norm's lead over none moves across the batch sizes, in one seed.
+    let swing_in = |k: usize, i: usize| {
+        let leads: Vec<f64> = (0..SIZES.len())
+            .map(|s| accuracy(&seeds[k][5 * s + i]) - accuracy(&seeds[k][5 * s]))
+            .collect();
+        leads.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+            - leads.iter().cloned().fold(f64::INFINITY, f64::min)
+    };
+    let swing = |i: usize| spread((0..n).map(|k| 100.0 * swing_in(k, i))).fixed(2);
+    let flatter = (0..n).filter(|&k| swing_in(k, 3) < swing_in(k, 1)).count();
+    let behind: Vec<String> = (0..SIZES.len())
+        .filter(|&s| acc(s, 1).mean < acc(s, 2).mean)
+        .map(|s| {
+            let count = (0..n)
+                .filter(|&k| accuracy(&seeds[k][5 * s + 1]) < accuracy(&seeds[k][5 * s + 2]))
+                .count();
+            format!("{} ({})", SIZES[s], in_seeds(count, n))
+        })
+        .collect();
+    let same = |i: usize| {
+        summaries
+            .iter()
+            .flat_map(|s| {
+                let t = &s["inference"][i];
+                let eval = num(&t["eval_mode"]);
+                t["train_mode"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(move |a| (num(a) - eval).abs())
+                    .collect::<Vec<_>>()
+            })
+            .fold(0.0, f64::max)
+    };
+    let at_one = |i: usize| {
+        format!(
+            "{} with one image per batch in train mode against {} in eval mode",
+            test(i, &|t| num(&t["train_mode"][0])).pct(),
+            test(i, &|t| num(&t["eval_mode"])).pct()
+        )
+    };
+    let word = mean_word(n);
+    let expected = format!(
+        "The best {word}test accuracy at each batch size: {}. Each norm's {word}lead over no \
+         norm, in points: {}. Wu & He (2018, Fig. 1) find batch norm's error climbing below 16 \
+         images per batch while group norm's stays flat: here group norm's lead over no norm \
+         moves by {} points across the batch sizes and batch norm's by {} (layer norm's {}, \
+         batch renorm's {}); group norm is the flatter of the two {}. {} In train mode, layer \
+         and group norm give the eval-mode accuracy on every test batch (largest difference \
+         {:.2} and {:.2} points: each image is normalized on its own). Batch norm gives {}; \
+         batch renorm gives {}.",
+        winners.join(", "),
+        leads.join("; "),
+        swing(3),
+        swing(1),
+        swing(2),
+        swing(4),
+        in_seeds(flatter, n),
+        if behind.is_empty() {
+            "Batch norm is ahead of layer norm at every batch size tried.".to_string()
+        } else {
+            format!("Batch norm falls behind layer norm at batch {}.", behind.join(", "))
+        },
+        100.0 * same(2),
+        100.0 * same(3),
+        at_one(1),
+        at_one(4),
+    );
+    assert_eq!(md.findings, expected);
+}

@@ -9,7 +9,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::batch_norm::{BatchNormInit, TorchBatchNorm, TorchBatchNormConfig, normalize};
-use crate::mlp::Norm;
+use crate::norm::Norm;
 
 /// Configuration of a [`ConvNet`].
 #[derive(Config, Debug, PartialEq)]
@@ -55,7 +55,16 @@ pub struct ConvNet {
 
 impl ConvNetConfig {
     /// Initializes a [`ConvNet`] on `device`.
+    ///
+    /// # Panics
+    ///
+    /// Panics with a norm other than none or batch norm (the other norms are the MLP's).
     pub fn init(&self, device: &Device) -> ConvNet {
+        assert!(
+            matches!(self.norm, Norm::None | Norm::Batch),
+            "{} is offered for the MLP only",
+            self.norm.describe()
+        );
         let batch_norm = self.norm == Norm::Batch;
         let conv = |c_in, c_out| {
             Conv2dConfig::new([c_in, c_out], [3, 3])

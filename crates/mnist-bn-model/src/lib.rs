@@ -22,18 +22,22 @@
 #![warn(missing_docs)]
 
 mod batch_norm;
+mod batch_renorm;
 mod bn_noise;
 mod conv;
 #[cfg(feature = "flex")]
 pub mod flex;
 mod mlp;
 mod net;
+mod norm;
 mod rnn;
 
 pub use batch_norm::{BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig};
+pub use batch_renorm::{BatchRenorm, BatchRenormConfig, RenormSchedule};
 pub use bn_noise::{BnNoise, BnNoiseConfig};
 pub use conv::{ConvNet, ConvNetConfig};
-pub use mlp::{Activation, Mlp, MlpBlock, MlpConfig, Norm};
+pub use mlp::{Activation, Mlp, MlpBlock, MlpConfig};
+pub use norm::Norm;
 pub use net::{Net, NetConfig};
 pub use rnn::{RowRnn, RowRnnConfig};
 

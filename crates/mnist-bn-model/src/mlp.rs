@@ -3,23 +3,16 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::nn::{GroupNorm, GroupNormConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 
 use crate::batch_norm::{
     BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig, normalize,
 };
+use crate::batch_renorm::{BatchRenorm, BatchRenormConfig};
 use crate::bn_noise::{BnNoise, BnNoiseConfig};
-
-/// Which normalization follows each hidden linear layer.
-#[derive(Config, Debug, Copy, PartialEq, Eq)]
-pub enum Norm {
-    /// No normalization: the hidden linear layers have a bias.
-    None,
-    /// Batch normalization after each hidden linear layer (which then has no bias).
-    Batch,
-}
+use crate::norm::Norm;
 
 /// The nonlinearity after each hidden layer (after its batch norm, if any).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -77,10 +70,10 @@ pub struct MlpConfig {
     /// `None`.
     #[config(default = "None")]
     pub weight_init: Option<Initializer>,
-    /// Batch norm epsilon. Default: 1e-5.
+    /// The norm's epsilon, added to the variance (every norm). Default: 1e-5.
     #[config(default = 1e-5)]
     pub bn_epsilon: f64,
-    /// Batch norm momentum of the running statistics. Default: 0.1.
+    /// Momentum of the running statistics (batch norm and batch renorm). Default: 0.1.
     #[config(default = 0.1)]
     pub bn_momentum: f64,
     /// How batch norm's gamma starts. Default: `Ones` (today's PyTorch and Burn).
@@ -95,13 +88,56 @@ pub struct MlpConfig {
     pub bn_noise: Option<BnNoiseConfig>,
 }
 
-/// One hidden layer: a linear layer and, with [`Norm::Batch`], the batch norm after it.
+/// One hidden layer: a linear layer and the norm after it, if any (at most one of the
+/// optional fields is set, by [`MlpConfig::init`]).
+///
+/// Each norm has a field of its own, so that a checkpoint's keys name the norm
+/// (`hidden.0.norm.weight` for batch norm, as in every checkpoint before the other norms,
+/// `hidden.0.layer_norm.gamma`, ...), and the PyTorch names map onto them one to one.
 #[derive(Module, Debug)]
 pub struct MlpBlock {
-    /// The linear layer; no bias when followed by batch norm.
+    /// The linear layer; no bias when followed by batch norm or batch renorm.
     pub linear: Linear,
     /// The batch norm over its outputs (with [`Norm::Batch`] only).
     pub norm: Option<TorchBatchNorm>,
+    /// The layer norm over its outputs (with [`Norm::Layer`] only).
+    pub layer_norm: Option<LayerNorm>,
+    /// The group norm over its outputs (with [`Norm::Group`] only).
+    pub group_norm: Option<GroupNorm>,
+    /// The batch renorm over its outputs (with [`Norm::BatchRenorm`] only).
+    pub batch_renorm: Option<BatchRenorm>,
+}
+
+impl MlpBlock {
+    /// The block's norm applied to the linear layer's output `y` (`[batch, width]`).
+    fn normalize(&self, y: Tensor<2>) -> Tensor<2> {
+        if let Some(norm) = &self.layer_norm {
+            norm.forward(y)
+        } else if let Some(norm) = &self.group_norm {
+            norm.forward(y)
+        } else if let Some(norm) = &self.batch_renorm {
+            norm.forward(y)
+        } else {
+            normalize(&self.norm, y)
+        }
+    }
+
+    /// Which norm the block has.
+    fn kind(&self) -> Norm {
+        if self.norm.is_some() {
+            Norm::Batch
+        } else if self.layer_norm.is_some() {
+            Norm::Layer
+        } else if let Some(norm) = &self.group_norm {
+            Norm::Group {
+                groups: norm.num_groups,
+            }
+        } else if let Some(norm) = &self.batch_renorm {
+            Norm::BatchRenorm(norm.schedule())
+        } else {
+            Norm::None
+        }
+    }
 }
 
 /// A multilayer perceptron: for each hidden layer `linear → [batch norm] → activation`, then
@@ -137,13 +173,20 @@ impl MlpConfig {
     /// from the input side. With a `weight_init` the biases start at zero and batch norm
     /// (unless `bn_init` is `Lesson`) draws nothing, so the same seed gives a network with
     /// batch norm exactly the weights of its twin without.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the norm does not fit the widths ([`Norm::validate`]).
     pub fn init(&self, device: &Device) -> Mlp {
+        if let Err(problem) = self.norm.validate(&self.hidden) {
+            panic!("{problem}");
+        }
         let batch_norm = self.norm == Norm::Batch;
         let mut fan_in = self.input_size;
         let mut hidden = Vec::with_capacity(self.hidden.len());
         for &width in &self.hidden {
             hidden.push(MlpBlock {
-                linear: self.linear(fan_in, width, !batch_norm, device),
+                linear: self.linear(fan_in, width, self.norm.linear_bias(), device),
                 norm: batch_norm.then(|| {
                     TorchBatchNormConfig::new(width)
                         .with_epsilon(self.bn_epsilon)
@@ -152,6 +195,29 @@ impl MlpConfig {
                         .with_running_variance(self.bn_running_variance)
                         .init(device)
                 }),
+                layer_norm: (self.norm == Norm::Layer).then(|| {
+                    LayerNormConfig::new(width)
+                        .with_epsilon(self.bn_epsilon)
+                        .init(device)
+                }),
+                group_norm: match self.norm {
+                    Norm::Group { groups } => Some(
+                        GroupNormConfig::new(groups, width)
+                            .with_epsilon(self.bn_epsilon)
+                            .init(device),
+                    ),
+                    _ => None,
+                },
+                batch_renorm: match self.norm {
+                    Norm::BatchRenorm(schedule) => Some(
+                        BatchRenormConfig::new(width)
+                            .with_epsilon(self.bn_epsilon)
+                            .with_momentum(self.bn_momentum)
+                            .with_schedule(schedule)
+                            .init(device),
+                    ),
+                    _ => None,
+                },
             });
             fan_in = width;
         }
@@ -244,7 +310,7 @@ impl Mlp {
         let step = noise.map(BnNoise::next_step);
         for (layer, block) in self.hidden.iter().enumerate() {
             let y = self.linear(&block.linear, x); // [batch, width]
-            let mut z = normalize(&block.norm, y);
+            let mut z = block.normalize(y);
             if let (Some(noise), Some(step), Some(_)) = (noise, step, &block.norm) {
                 z = noise.apply(z, step, layer);
             }
@@ -267,10 +333,7 @@ impl Mlp {
 
     /// The normalization this model was built with.
     pub fn norm(&self) -> Norm {
-        match self.hidden.first().and_then(|block| block.norm.as_ref()) {
-            Some(_) => Norm::Batch,
-            None => Norm::None,
-        }
+        self.hidden.first().map_or(Norm::None, MlpBlock::kind)
     }
 
     /// The model without its batch-norm noise (a noisy batch norm made plain).
@@ -284,8 +347,9 @@ impl Mlp {
         self.hidden.iter().filter_map(|block| block.norm.as_ref())
     }
 
-    /// Returns the model with its batch norms in training mode (batch statistics) or not
-    /// (running statistics). Without batch norm the model is unchanged.
+    /// Returns the model with its batch norms (or batch renorms) in training mode (batch
+    /// statistics) or not (running statistics). With another norm or none the model is
+    /// unchanged: layer and group norm compute the same in both modes.
     ///
     /// [`Module::valid`] switches batch statistics off; use this on the result to test with
     /// batch statistics, as PyTorch's `model.train()` does before a test pass. In that mode
@@ -294,6 +358,10 @@ impl Mlp {
         for block in &mut self.hidden {
             block.norm = block
                 .norm
+                .take()
+                .map(|bn| bn.with_batch_statistics(enabled));
+            block.batch_renorm = block
+                .batch_renorm
                 .take()
                 .map(|bn| bn.with_batch_statistics(enabled));
         }

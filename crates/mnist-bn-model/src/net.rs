@@ -5,7 +5,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use crate::conv::{ConvNet, ConvNetConfig};
-use crate::mlp::{Mlp, MlpConfig, Norm};
+use crate::mlp::{Mlp, MlpConfig};
+use crate::norm::Norm;
 use crate::rnn::{RowRnn, RowRnnConfig};
 
 /// The configuration of any of the models.
@@ -44,9 +45,10 @@ impl NetConfig {
         }
     }
 
-    /// Checks what [`init`](Self::init) would otherwise panic on (zero sizes, a batch-norm
-    /// epsilon that is not finite and positive, a momentum outside [0, 1], an initializer
-    /// with impossible bounds), for a config read from a file.
+    /// Checks what [`init`](Self::init) would otherwise panic on (zero sizes, a norm that
+    /// does not fit the widths or the model, a norm epsilon that is not finite and positive,
+    /// a momentum outside [0, 1], an initializer with impossible bounds), for a config read
+    /// from a file.
     pub fn validate(&self) -> Result<(), String> {
         let sizes: Vec<(&str, usize)> = match self {
             NetConfig::Mlp(c) => {
@@ -68,6 +70,19 @@ impl NetConfig {
         };
         if let Some((name, _)) = sizes.iter().find(|(_, n)| *n == 0) {
             return Err(format!("{name} is 0"));
+        }
+        match self {
+            NetConfig::Mlp(c) => c.norm.validate(&c.hidden)?,
+            NetConfig::Conv(ConvNetConfig { norm, .. }) | NetConfig::Rnn(RowRnnConfig { norm, .. })
+                if !matches!(norm, Norm::None | Norm::Batch) =>
+            {
+                return Err(format!(
+                    "{} is offered for the MLP only; the ConvNet and the RNN take none or batch \
+                     norm",
+                    norm.describe()
+                ));
+            }
+            _ => {}
         }
         let (epsilon, momentum) = match self {
             NetConfig::Mlp(c) => (c.bn_epsilon, c.bn_momentum),

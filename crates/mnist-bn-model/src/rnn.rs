@@ -8,7 +8,7 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Tensor};
 
 use crate::batch_norm::{BatchNormInit, TorchBatchNorm, TorchBatchNormConfig};
-use crate::mlp::Norm;
+use crate::norm::Norm;
 
 /// Configuration of a [`RowRnn`].
 #[derive(Config, Debug, PartialEq)]
@@ -59,7 +59,16 @@ pub struct RowRnn {
 
 impl RowRnnConfig {
     /// Initializes a [`RowRnn`] on `device`.
+    ///
+    /// # Panics
+    ///
+    /// Panics with a norm other than none or batch norm (the other norms are the MLP's).
     pub fn init(&self, device: &Device) -> RowRnn {
+        assert!(
+            matches!(self.norm, Norm::None | Norm::Batch),
+            "{} is offered for the MLP only",
+            self.norm.describe()
+        );
         let norms = || {
             if self.norm == Norm::Batch {
                 (0..self.steps)

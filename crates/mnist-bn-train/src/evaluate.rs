@@ -217,13 +217,15 @@ fn on_autodiff(model: &Net) -> bool {
     visitor.0.unwrap_or(false)
 }
 
-/// The modes a model of this kind is tested in, in the lesson's order: a batch-norm model in
-/// train mode, then in eval mode (with the running statistics the train-mode pass moved);
-/// a plain model in eval mode.
+/// The modes a model of this kind is tested in, in the lesson's order: a model with batch
+/// norm (or batch renorm) in train mode, then in eval mode (with the running statistics the
+/// train-mode pass moved); any other in eval mode (layer and group norm compute the same in
+/// both).
 pub fn test_modes(norm: Norm) -> &'static [TestMode] {
-    match norm {
-        Norm::Batch => &[TestMode::Train, TestMode::Eval],
-        Norm::None => &[TestMode::Eval],
+    if norm.uses_batch_statistics() {
+        &[TestMode::Train, TestMode::Eval]
+    } else {
+        &[TestMode::Eval]
     }
 }
 

@@ -7,7 +7,7 @@ use web_time::Instant;
 use burn::module::Module;
 use burn::tensor::Device;
 use mnist_bn_data::Mnist;
-use mnist_bn_model::{
+use mnist_bn_model::{RenormSchedule, 
     ConvNetConfig, MlpConfig, Net, NetConfig, Norm, RowRnnConfig, draw_parameters,
 };
 
@@ -44,24 +44,49 @@ impl ModelSpec {
         vec![Self::named(Norm::Batch), Self::named(Norm::None)]
     }
 
-    /// The lesson's model with the given normalization, named `batchnorm` or `plain`.
+    /// The lesson's MLP with the given normalization, named as [`ModelSpec::parse`] knows it
+    /// (`batchnorm`, `plain`, `layernorm`, `groupnorm`, `batchrenorm`), with that norm's
+    /// settings (group norm's groups, batch renorm's schedule).
     pub fn named(norm: Norm) -> ModelSpec {
         let name = match norm {
             Norm::Batch => "batchnorm",
             Norm::None => "plain",
+            Norm::Layer => "layernorm",
+            Norm::Group { .. } => "groupnorm",
+            Norm::BatchRenorm(_) => "batchrenorm",
         };
-        Self::parse(name).expect("a known name")
+        ModelSpec {
+            name: name.to_string(),
+            config: MlpConfig::new(norm).into(),
+            init_from: None,
+        }
     }
 
-    /// The names [`ModelSpec::parse`] knows, with and without batch norm in pairs.
-    pub const NAMES: [&'static str; 6] = ["batchnorm", "plain", "conv-bn", "conv", "rnn-bn", "rnn"];
+    /// The names [`ModelSpec::parse`] knows: the lesson's two, then the lesson's MLP with
+    /// each other norm, then the ConvNet and the RNN with and without batch norm.
+    pub const NAMES: [&'static str; 9] = [
+        "batchnorm",
+        "plain",
+        "layernorm",
+        "groupnorm",
+        "batchrenorm",
+        "conv-bn",
+        "conv",
+        "rnn-bn",
+        "rnn",
+    ];
 
-    /// A model by name: the lesson's MLP (`batchnorm`, `plain`), the ConvNet (`conv-bn`,
-    /// `conv`) or the row-by-row RNN (`rnn-bn`, `rnn`), each with its default config.
+    /// A model by name: the lesson's MLP (`batchnorm`, `plain`), the lesson's MLP with layer
+    /// norm, group norm (32 groups) or batch renorm (the default schedule) instead of batch
+    /// norm (`layernorm`, `groupnorm`, `batchrenorm`), the ConvNet (`conv-bn`, `conv`) or the
+    /// row-by-row RNN (`rnn-bn`, `rnn`), each with its default config.
     pub fn parse(name: &str) -> Option<ModelSpec> {
         let config: NetConfig = match name {
             "batchnorm" => MlpConfig::new(Norm::Batch).into(),
             "plain" => MlpConfig::new(Norm::None).into(),
+            "layernorm" => MlpConfig::new(Norm::Layer).into(),
+            "groupnorm" => MlpConfig::new(Norm::GROUP).into(),
+            "batchrenorm" => MlpConfig::new(Norm::BatchRenorm(RenormSchedule::new())).into(),
             "conv-bn" => NetConfig::Conv(ConvNetConfig::new(Norm::Batch)),
             "conv" => NetConfig::Conv(ConvNetConfig::new(Norm::None)),
             "rnn-bn" => NetConfig::Rnn(RowRnnConfig::new(Norm::Batch)),
@@ -411,9 +436,9 @@ pub fn initial_weights(
             return Err(TrainError::checkpoint(
                 &checkpoint.path,
                 format!(
-                    "holds a {:?}-norm model, not the {:?}-norm model asked for",
-                    checkpoint.config.norm(),
-                    config.norm()
+                    "holds a model with {}, not the model with {} asked for",
+                    checkpoint.config.norm().describe(),
+                    config.norm().describe()
                 ),
             ));
         }

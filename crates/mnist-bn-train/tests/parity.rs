@@ -1,8 +1,10 @@
 //! Numerical parity with PyTorch: one training step from the same weights on the same batch.
 //!
 //! The fixtures in `tests/fixtures/` come from `../shared/reference/seed_pytorch.py`
-//! (PyTorch 2.15, CPU): `init_{bn,nonorm}.safetensors` are the models before training and
-//! `golden_step_{bn,nonorm}.safetensors` hold the first 64 training images, their labels, the
+//! (PyTorch 2.15, CPU), and for layer and group norm from `tests/fixtures/golden_norms.py`
+//! (`nn.LayerNorm`, `nn.GroupNorm(32, ·)`, non-trivial scales and shifts):
+//! `init_{bn,nonorm,layernorm,groupnorm}.safetensors` are the models before training and
+//! `golden_step_*.safetensors` hold the first 64 training images, their labels, the
 //! train-mode logits, the loss, every gradient (`grad.*`) and the whole state after one SGD
 //! step with lr 0.01 (`after.*`), running statistics included.
 //!
@@ -67,19 +69,22 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
             report.compare(&key, &data_of(g), &file.f32s(&key), 1e-7);
         }
     }
-    for (name, bn) in [
-        ("batch_norm1", &model.hidden[0].norm),
-        ("batch_norm2", &model.hidden[1].norm),
-    ] {
-        if let Some(bn) = bn {
-            for (param, p) in [("weight", &bn.weight), ("bias", &bn.bias)] {
-                let key = format!("grad.{name}.{param}");
-                let g = p
-                    .val()
-                    .grad(&grads)
-                    .expect("batch norm parameter has a gradient");
-                report.compare(&key, &data_of(g), &file.f32s(&key), 1e-7);
-            }
+    for (i, block) in model.hidden.iter().enumerate() {
+        // The norm's PyTorch name and its scale and shift, whichever norm it is.
+        let (name, scale, shift) = if let Some(bn) = &block.norm {
+            ("batch_norm", &bn.weight, &bn.bias)
+        } else if let Some(ln) = &block.layer_norm {
+            ("layer_norm", &ln.gamma, ln.beta.as_ref().expect("a shift"))
+        } else if let Some(gn) = &block.group_norm {
+            let gamma = gn.gamma.as_ref().expect("affine");
+            ("group_norm", gamma, gn.beta.as_ref().expect("affine"))
+        } else {
+            continue;
+        };
+        for (param, p) in [("weight", scale), ("bias", shift)] {
+            let key = format!("grad.{name}{}.{param}", i + 1);
+            let g = p.val().grad(&grads).expect("a norm parameter has a gradient");
+            report.compare(&key, &data_of(g), &file.f32s(&key), 1e-7);
         }
     }
 
@@ -107,6 +112,9 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
     let expected = match norm {
         Norm::Batch => 3 + 1 + 2 * 4, // linear weights, fc3 bias, 4 tensors per batch norm
         Norm::None => 6,
+        // Linear weights and biases, the scale and shift of each norm.
+        Norm::Layer | Norm::Group { .. } => 6 + 2 * 2,
+        Norm::BatchRenorm(_) => unreachable!("PyTorch has no batch renorm"),
     };
     assert_eq!(compared, expected, "every tensor of the state is compared");
     assert_eq!(
@@ -134,6 +142,24 @@ fn one_training_step_matches_pytorch_without_batch_norm() {
         Norm::None,
         "init_nonorm.safetensors",
         "golden_step_nonorm.safetensors",
+    );
+}
+
+#[test]
+fn one_training_step_matches_pytorch_with_layer_norm() {
+    golden_step(
+        Norm::Layer,
+        "init_layernorm.safetensors",
+        "golden_step_layernorm.safetensors",
+    );
+}
+
+#[test]
+fn one_training_step_matches_pytorch_with_group_norm() {
+    golden_step(
+        Norm::Group { groups: 32 },
+        "init_groupnorm.safetensors",
+        "golden_step_groupnorm.safetensors",
     );
 }
 

@@ -192,8 +192,8 @@ pub fn model_from_bytes(
         return Err(TrainError::checkpoint(
             path_for_errors,
             format!(
-                "does not match a {:?}-norm model: {}",
-                config.norm(),
+                "does not match a model with {}: {}",
+                config.norm().describe(),
                 problems.join("; ")
             ),
         ));

@@ -3,8 +3,12 @@
 //! PyTorch stores linear weights as `[out, in]`, Burn as `[in, out]`: burn-store's PyTorch
 //! adapters transpose them. The lesson names its layers `fc1`, `batch_norm1`, `fc2`, ...; our
 //! [`Mlp`] keeps them in a list (`hidden.0.linear`, `hidden.0.norm`, ..., `output`), so the
-//! stores rename layer prefixes both ways ([`layer_names`]). Inside a layer nothing is renamed:
-//! [`TorchBatchNorm`](mnist_bn_model::TorchBatchNorm) already uses PyTorch's parameter names.
+//! stores rename layer prefixes both ways ([`layer_names`]). With layer or group norm instead
+//! of batch norm the PyTorch layers are `layer_norm1`, ... (`nn.LayerNorm`) and
+//! `group_norm1`, ... (`nn.GroupNorm`). Inside a layer:
+//! [`TorchBatchNorm`](mnist_bn_model::TorchBatchNorm) already uses PyTorch's parameter names,
+//! and the adapters rename Burn's `gamma` and `beta` of `LayerNorm` and `GroupNorm` to
+//! PyTorch's `weight` and `bias`. Batch renorm has no PyTorch module, so no PyTorch name.
 
 use std::path::Path;
 
@@ -17,6 +21,7 @@ use mnist_bn_model::{Mlp, MlpConfig, Norm};
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::TrainError;
+use crate::lesson::ModelSpec;
 use crate::files::write_atomic;
 
 /// PyTorch's batch-norm counter, which this model does not keep.
@@ -32,8 +37,9 @@ pub fn import_pytorch(path: &Path, config: &MlpConfig, device: &Device) -> Resul
     if !path.is_file() {
         return Err(TrainError::checkpoint(path, "is not a file"));
     }
+    let names = layer_names(config.norm, config.hidden.len())
+        .map_err(|problem| TrainError::checkpoint(path, format!("cannot be imported: {problem}")))?;
     let mut model = config.init(device);
-    let names = layer_names(config.hidden.len());
     let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
     check_shapes_before_reading(path, is_safetensors, &model, &names)?;
     let result = if is_safetensors {
@@ -149,17 +155,30 @@ fn safetensors_shapes(path: &Path) -> Result<Vec<(String, Vec<usize>)>, TrainErr
         .collect())
 }
 
-/// The lesson's PyTorch name of each layer of an [`Mlp`] with `depth` hidden layers, as
-/// `(our path, PyTorch name)`: `hidden.{i}.linear` is `fc{i+1}`, `hidden.{i}.norm` is
-/// `batch_norm{i+1}`, and `output` is the last `fc`.
-fn layer_names(depth: usize) -> Vec<(String, String)> {
+/// The lesson's PyTorch name of each layer of an [`Mlp`] with `norm` and `depth` hidden
+/// layers, as `(our path, PyTorch name)`: `hidden.{i}.linear` is `fc{i+1}`, `hidden.{i}.norm`
+/// is `batch_norm{i+1}` (`hidden.{i}.layer_norm` is `layer_norm{i+1}`,
+/// `hidden.{i}.group_norm` is `group_norm{i+1}`), and `output` is the last `fc`. Batch renorm
+/// has no PyTorch twin: an error says so.
+fn layer_names(norm: Norm, depth: usize) -> Result<Vec<(String, String)>, String> {
+    if let Norm::BatchRenorm(_) = norm {
+        return Err("PyTorch has no batch renormalization module to hold batch renorm".into());
+    }
     let mut names = Vec::with_capacity(2 * depth + 1);
     for i in 0..depth {
         names.push((format!("hidden.{i}.linear"), format!("fc{}", i + 1)));
-        names.push((format!("hidden.{i}.norm"), format!("batch_norm{}", i + 1)));
+        // Every norm's field is named even where the model has none, so that a file of
+        // another norm reads as unexpected tensors under their PyTorch names.
+        for (field, torch) in [
+            ("norm", "batch_norm"),
+            ("layer_norm", "layer_norm"),
+            ("group_norm", "group_norm"),
+        ] {
+            names.push((format!("hidden.{i}.{field}"), format!("{torch}{}", i + 1)));
+        }
     }
     names.push(("output".to_string(), format!("fc{}", depth + 1)));
-    names
+    Ok(names)
 }
 
 /// A regex matching the layer `name` at the start of a tensor key (`^fc1\.`).
@@ -208,24 +227,39 @@ fn check_applied(
         problems.push(format!("unexpected tensors: {}", unexpected.join(", ")));
     }
     problems.extend(errors);
-    let batch_norm_keys = |keys: &[String]| keys.iter().any(|k| k.starts_with("batch_norm"));
-    let hint = match norm {
-        Norm::Batch if batch_norm_keys(&missing) => {
-            " (this looks like the plain model's weights: use --model plain)"
-        }
-        Norm::None if batch_norm_keys(&unexpected) => {
-            " (this looks like the batch-norm model's weights: use --model batchnorm)"
-        }
-        _ => "",
+    // Which model the file's tensors look like: the norm whose layers it holds, or none.
+    let file_keys: Vec<String> = unexpected
+        .iter()
+        .cloned()
+        .chain(
+            result
+                .applied
+                .iter()
+                .map(|k| torch_key(k, names))
+                .filter(|k| !missing.contains(k)),
+        )
+        .collect();
+    let looks_like = [
+        ("batch_norm", "batchnorm", "the batch-norm model"),
+        ("layer_norm", "layernorm", "the layer-norm model"),
+        ("group_norm", "groupnorm", "the group-norm model"),
+    ]
+    .into_iter()
+    .find(|(prefix, _, _)| file_keys.iter().any(|k| k.starts_with(prefix)))
+    .map_or(("plain", "the plain model"), |(_, name, what)| (name, what));
+    let hint = if looks_like.0 == ModelSpec::named(norm).name {
+        String::new()
+    } else {
+        format!(
+            " (this looks like {}'s weights: use --model {})",
+            looks_like.1, looks_like.0
+        )
     };
     Err(TrainError::checkpoint(
         path,
         format!(
-            "not a state_dict of the lesson's {} model: {}{hint}",
-            match norm {
-                Norm::Batch => "batch-norm",
-                Norm::None => "plain",
-            },
+            "not a state_dict of the lesson's MLP with {}: {}{hint}",
+            norm.describe(),
             problems.join("; ")
         ),
     ))
@@ -234,7 +268,9 @@ fn check_applied(
 /// Writes `model` as a PyTorch `state_dict` in safetensors format (atomically), with the
 /// lesson's names and layouts: `[out, in]` linear weights, batch-norm `weight`, `bias`,
 /// `running_mean`, `running_var`, and `num_batches_tracked` set to `num_batches_tracked`
-/// (this model does not count batches; pass what the training history implies).
+/// (this model does not count batches; pass what the training history implies); layer and
+/// group norm as `nn.LayerNorm`'s and `nn.GroupNorm`'s `weight` and `bias`. A model with
+/// batch renorm is refused (PyTorch has no such module).
 ///
 /// `model.load_state_dict(safetensors.torch.load_file(path))` then works in the lesson's code.
 pub fn export_pytorch(
@@ -243,7 +279,8 @@ pub fn export_pytorch(
     num_batches_tracked: i64,
 ) -> Result<(), TrainError> {
     let err = |e: &dyn std::fmt::Display| TrainError::checkpoint(path, e.to_string());
-    let names = layer_names(model.hidden.len());
+    let names = layer_names(model.norm(), model.hidden.len())
+        .map_err(|problem| TrainError::checkpoint(path, format!("cannot be written: {problem}")))?;
     let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
     for (burn, torch) in &names {
         store = store.with_key_remapping(prefix_pattern(burn), format!("{torch}."));

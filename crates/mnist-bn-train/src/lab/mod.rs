@@ -31,7 +31,7 @@ pub use experiments::{
     DistributionsRow, DistributionsSummary, GridRow, GridSummary, IcsNetwork, IcsSummary,
     InferencePass, InferenceSummary, InitScaleNetwork, InitScaleRow, InitScaleSummary,
     LandscapeNetwork, LandscapeSummary, LearningRateNetwork, LearningRateRow, LearningRateSummary,
-    Published,
+    NormsInference, NormsNetwork, NormsRow, NormsSummary, Published,
 };
 pub use plan::{DEFAULT_SEEDS, Experiment, LabOptions};
 pub use report::{LAB_SCHEMA, LabReport, Section, Summary};

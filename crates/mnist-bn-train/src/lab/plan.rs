@@ -36,11 +36,14 @@ pub enum Experiment {
     /// Plain, batch norm and noisy batch norm; internal covariate shift measured (Santurkar et
     /// al. 2018, Figures 2 and 5).
     Ics,
+    /// What instead of batch norm: none, batch, layer, group norm and batch renorm at batch
+    /// sizes 2 to 256, and each tested in train and eval mode (Wu & He 2018, Figure 1).
+    Norms,
 }
 
 impl Experiment {
     /// Every experiment, in the order `mnist-bn lab` runs them.
-    pub const ALL: [Experiment; 9] = [
+    pub const ALL: [Experiment; 10] = [
         Experiment::Grid,
         Experiment::Distributions,
         Experiment::Inference,
@@ -50,6 +53,7 @@ impl Experiment {
         Experiment::Landscape,
         Experiment::Depth,
         Experiment::Ics,
+        Experiment::Norms,
     ];
 
     /// The name on the command line and of the figure's files.
@@ -64,6 +68,7 @@ impl Experiment {
             Experiment::Landscape => "landscape",
             Experiment::Depth => "depth",
             Experiment::Ics => "ics",
+            Experiment::Norms => "norms",
         }
     }
 
@@ -94,6 +99,9 @@ impl Experiment {
             }
             Experiment::Ics => {
                 "Noisy batch norm and internal covariate shift (Santurkar et al. 2018, Figs. 2, 5)"
+            }
+            Experiment::Norms => {
+                "Layer, group norm and batch renorm vs batch norm at batch sizes 2 to 256 (Wu & He 2018)"
             }
         }
     }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::driver::Outcome;
 use super::experiments::{
     BatchSizeSummary, DepthSummary, DistributionsSummary, GridSummary, IcsSummary,
-    InferenceSummary, InitScaleSummary, LandscapeSummary, LearningRateSummary,
+    InferenceSummary, InitScaleSummary, LandscapeSummary, LearningRateSummary, NormsSummary,
 };
 use super::plan::Experiment;
 use crate::TrainError;
@@ -65,6 +65,8 @@ pub enum Summary {
     Depth(Vec<DepthSummary>),
     /// [`Experiment::Ics`]'s.
     Ics(Vec<IcsSummary>),
+    /// [`Experiment::Norms`]'s.
+    Norms(Vec<NormsSummary>),
 }
 
 /// Everything a lab run produced (`lab.json`).

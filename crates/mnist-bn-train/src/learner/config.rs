@@ -60,17 +60,19 @@ impl TrainingConfig {
     }
 }
 
-/// Batch norm in training mode cannot normalize a batch of one image (PyTorch refuses too).
+/// Batch norm (or batch renorm) in training mode cannot normalize a batch of one image
+/// (PyTorch refuses too).
 pub(crate) fn check_batches(
     norm: Norm,
     len: usize,
     batch_size: usize,
     what: &str,
 ) -> Result<(), TrainError> {
-    if norm == Norm::Batch && (batch_size == 1 || len % batch_size == 1) {
+    if norm.uses_batch_statistics() && (batch_size == 1 || len % batch_size == 1) {
         return Err(TrainError::Invalid(format!(
-            "batch norm needs at least 2 images per batch, but {len} {what} images in batches of \
-             {batch_size} leave a batch of 1; choose another batch size or limit"
+            "{} needs at least 2 images per batch, but {len} {what} images in batches of \
+             {batch_size} leave a batch of 1; choose another batch size or limit",
+            norm.describe()
         )));
     }
     Ok(())

@@ -15,6 +15,12 @@ pub const BATCH_NORM: RGBColor = RGBColor(31, 119, 180);
 pub const PLAIN: RGBColor = RGBColor(255, 127, 14);
 /// The colour of a network with noisy batch norm in every figure (green).
 pub const NOISY: RGBColor = RGBColor(44, 160, 44);
+/// Layer norm's colour (the `norms` experiment).
+pub const LAYER_NORM: RGBColor = RGBColor(214, 39, 40);
+/// Group norm's colour.
+pub const GROUP_NORM: RGBColor = RGBColor(148, 103, 189);
+/// Batch renorm's colour.
+pub const RENORM: RGBColor = RGBColor(140, 86, 75);
 
 /// How a series is drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -38,11 +38,7 @@ pub(super) fn pair(
     config: MlpConfig,
     run: impl Fn(String, MlpConfig) -> Run,
 ) -> [Run; 2] {
-    [Norm::Batch, Norm::None].map(|norm| {
-        let suffix = match norm {
-            Norm::Batch => "bn",
-            Norm::None => "plain",
-        };
+    [(Norm::Batch, "bn"), (Norm::None, "plain")].map(|(norm, suffix)| {
         let mut config = config.clone();
         config.norm = norm;
         run(format!("{setting}, {suffix}"), config)

@@ -2,7 +2,7 @@
 //! outcomes, and from that summary a table and a paragraph; the figure draws the outcomes.
 //!
 //! One file per experiment (`grid.rs`, `distributions.rs`, `inference.rs`, `batch_size.rs`,
-//! `init_scale.rs`, `learning_rate.rs`, `landscape.rs`, `depth/`, `ics.rs`), each with its runs, its
+//! `init_scale.rs`, `learning_rate.rs`, `landscape.rs`, `depth/`, `ics.rs`, `norms.rs`), each with its runs, its
 //! summary (one per seed), its findings (a function of the summaries alone, so that tests can
 //! hand it summaries where the answer flips), its table and its figure. `common.rs` holds what
 //! they share, `seeds.rs` how a number reads over the seeds; this file plans and runs an
@@ -18,6 +18,7 @@ mod inference;
 mod init_scale;
 mod landscape;
 mod learning_rate;
+mod norms;
 mod seeds;
 
 pub use batch_size::{BatchSizeNetwork, BatchSizeRow, BatchSizeSummary};
@@ -29,6 +30,7 @@ pub use inference::{InferencePass, InferenceSummary};
 pub use init_scale::{InitScaleNetwork, InitScaleRow, InitScaleSummary};
 pub use landscape::{LandscapeNetwork, LandscapeSummary};
 pub use learning_rate::{LearningRateNetwork, LearningRateRow, LearningRateSummary};
+pub use norms::{NormsInference, NormsNetwork, NormsRow, NormsSummary};
 
 use std::path::Path;
 use web_time::Instant;
@@ -62,6 +64,7 @@ pub(super) fn plan(experiment: Experiment, data: &LabData, options: &LabOptions)
         Experiment::Landscape => landscape::runs(steps(2000), seed),
         Experiment::Depth => depth::runs(steps(250), seed),
         Experiment::Ics => ics::runs(steps(2000), seed),
+        Experiment::Norms => norms::runs(data, seed),
     };
     options.seed_list().into_iter().map(runs).collect()
 }
@@ -145,6 +148,11 @@ pub(super) fn run(
         ),
         Experiment::Depth => section(experiment, depth::report(outcomes, data), Summary::Depth),
         Experiment::Ics => section(experiment, ics::report(outcomes, data), Summary::Ics),
+        Experiment::Norms => section(
+            experiment,
+            norms::report(outcomes, data, device),
+            Summary::Norms,
+        ),
     };
     figure.write(&options.out.join(experiment.name()))?;
     section.figure = format!("{}.png", experiment.name());
@@ -234,6 +242,21 @@ mod tests {
             }
             match experiment {
                 Experiment::Inference => assert_eq!(pairs, 0),
+                // Five norms per batch size, all from the same linear weights.
+                Experiment::Norms => {
+                    assert_eq!(pairs, 0);
+                    assert_eq!(outcomes.len(), 5 * 6);
+                    for group in outcomes.chunks(5) {
+                        for other in &group[1..] {
+                            assert!(
+                                linear_weights(other) == linear_weights(&group[0]),
+                                "norms: {} starts from other weights than {}",
+                                other.name,
+                                group[0].name
+                            );
+                        }
+                    }
+                }
                 // A pair, and the noisy network from the same weights as its batch-norm twin.
                 Experiment::Ics => {
                     assert_eq!(2 * pairs + 1, outcomes.len());
