@@ -68,10 +68,16 @@ impl RenormSchedule {
     /// Checks what [`BatchRenormConfig::init`] would otherwise panic on.
     pub fn validate(&self) -> Result<(), String> {
         if !(self.r_max.is_finite() && self.r_max >= 1.0) {
-            return Err(format!("batch renorm r_max {} is not at least 1", self.r_max));
+            return Err(format!(
+                "batch renorm r_max {} is not at least 1",
+                self.r_max
+            ));
         }
         if !(self.d_max.is_finite() && self.d_max >= 0.0) {
-            return Err(format!("batch renorm d_max {} is not at least 0", self.d_max));
+            return Err(format!(
+                "batch renorm d_max {} is not at least 0",
+                self.d_max
+            ));
         }
         Ok(())
     }
@@ -104,10 +110,11 @@ pub struct BatchRenormConfig {
 ///
 /// Like [`TorchBatchNorm`](crate::TorchBatchNorm), the mode is the training flag alone
 /// ([`Module::valid`] switches it off, [`BatchRenorm::with_batch_statistics`] sets it). The
-/// schedule's clock, `steps`, counts training steps: forward passes in training mode whose
-/// input carries gradients. A train-mode test pass without autodiff uses the limits where
-/// training left them. A batch of one example leaves the running statistics alone (its
-/// variance is 0), as in [`TorchBatchNorm`](crate::TorchBatchNorm).
+/// schedule's clock, `steps`, counts the batches that moved the running statistics, as
+/// PyTorch's `num_batches_tracked` does: every forward pass in training mode, a train-mode
+/// test pass included (test a copy, as [`Module::valid`] makes one, to leave the model's
+/// statistics and clock alone). A batch of one example leaves the running statistics and the
+/// clock alone (its variance is 0), as in [`TorchBatchNorm`](crate::TorchBatchNorm).
 #[derive(Module, Debug)]
 pub struct BatchRenorm {
     /// The learnable scale γ, `[num_features]`.
@@ -119,7 +126,7 @@ pub struct BatchRenorm {
     /// The running standard deviation σ (of `sqrt(var + ε)`, as in Algorithm 1),
     /// `[num_features]`, starting at 1.
     pub running_std: RunningState<Tensor<1>>,
-    /// Training steps so far, `[1]`: the schedule's clock.
+    /// Batches that moved the running statistics so far, `[1]`: the schedule's clock.
     pub steps: RunningState<Tensor<1>>,
     /// Whether the layer normalizes with batch statistics (training mode).
     pub training: Param<Flag>,
@@ -147,7 +154,10 @@ impl BatchRenormConfig {
     /// Panics if `num_features` is zero, `epsilon` is not finite and positive, `momentum` is
     /// not within `[0, 1]`, or the schedule is invalid ([`RenormSchedule::validate`]).
     pub fn init(&self, device: &Device) -> BatchRenorm {
-        assert!(self.num_features > 0, "num_features must be greater than zero");
+        assert!(
+            self.num_features > 0,
+            "num_features must be greater than zero"
+        );
         assert!(
             self.epsilon.is_finite() && self.epsilon > 0.0,
             "epsilon must be finite and positive"
@@ -220,8 +230,14 @@ impl BatchRenorm {
     fn running(&self, device: &Device) -> (Tensor<2>, Tensor<2>) {
         let n = self.weight.dims()[0];
         (
-            self.running_mean.value_sync().to_device(device).reshape([1, n]),
-            self.running_std.value_sync().to_device(device).reshape([1, n]),
+            self.running_mean
+                .value_sync()
+                .to_device(device)
+                .reshape([1, n]),
+            self.running_std
+                .value_sync()
+                .to_device(device)
+                .reshape([1, n]),
         )
     }
 
@@ -238,7 +254,6 @@ impl BatchRenorm {
     fn forward_train(&self, input: Tensor<2>) -> Tensor<2> {
         let [batch, n] = input.dims();
         let device = input.device();
-        let tracked = input.is_require_grad();
         let batch_mean = input.clone().mean_dim(0); // [1, n]
         let centered = input - batch_mean.clone();
         let batch_std = centered
@@ -281,12 +296,10 @@ impl BatchRenorm {
             };
             self.running_mean.update(update(mean, batch_mean));
             self.running_std.update(update(std, batch_std));
+            self.steps.update(steps.add_scalar(1.0));
             // Fold the values in now, as TorchBatchNorm does (see there).
             let _ = self.running_mean.value_sync();
             let _ = self.running_std.value_sync();
-        }
-        if tracked {
-            self.steps.update(steps.add_scalar(1.0));
             let _ = self.steps.value_sync();
         }
         output

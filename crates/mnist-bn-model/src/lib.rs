@@ -37,8 +37,8 @@ pub use batch_renorm::{BatchRenorm, BatchRenormConfig, RenormSchedule};
 pub use bn_noise::{BnNoise, BnNoiseConfig};
 pub use conv::{ConvNet, ConvNetConfig};
 pub use mlp::{Activation, Mlp, MlpBlock, MlpConfig};
-pub use norm::Norm;
 pub use net::{Net, NetConfig};
+pub use norm::Norm;
 pub use rnn::{RowRnn, RowRnnConfig};
 
 use burn::module::{Module, ModuleVisitor, Param};

@@ -3,7 +3,9 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{GroupNorm, GroupNormConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{
+    GroupNorm, GroupNormConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+};
 use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::{Device, Tensor};
 

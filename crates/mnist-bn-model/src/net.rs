@@ -73,7 +73,8 @@ impl NetConfig {
         }
         match self {
             NetConfig::Mlp(c) => c.norm.validate(&c.hidden)?,
-            NetConfig::Conv(ConvNetConfig { norm, .. }) | NetConfig::Rnn(RowRnnConfig { norm, .. })
+            NetConfig::Conv(ConvNetConfig { norm, .. })
+            | NetConfig::Rnn(RowRnnConfig { norm, .. })
                 if !matches!(norm, Norm::None | Norm::Batch) =>
             {
                 return Err(format!(

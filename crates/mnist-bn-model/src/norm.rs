@@ -125,7 +125,10 @@ mod tests {
                     block.group_norm.is_some(),
                     block.batch_renorm.is_some(),
                 ];
-                assert_eq!(set.iter().filter(|&&s| s).count(), (norm != Norm::None) as usize);
+                assert_eq!(
+                    set.iter().filter(|&&s| s).count(),
+                    (norm != Norm::None) as usize
+                );
                 assert_eq!(block.linear.bias.is_some(), norm.linear_bias(), "{norm:?}");
             }
             if let Some(group) = &model.hidden[0].group_norm {
@@ -170,7 +173,10 @@ mod tests {
         layer
             .forward(images.clone())
             .into_data()
-            .assert_approx_eq::<f32>(&group.forward(images).into_data(), Tolerance::absolute(1e-5));
+            .assert_approx_eq::<f32>(
+                &group.forward(images).into_data(),
+                Tolerance::absolute(1e-5),
+            );
     }
 
     #[test]

@@ -43,7 +43,11 @@ fn vector(v: &Value, device: &Device) -> Tensor<1> {
 /// `ours` against the f64 reference: within 2e-5 absolute plus 2e-5 relative (f32 against
 /// f64; the values are of order 1 to 10).
 fn assert_close<const D: usize>(what: &str, ours: Tensor<D>, theirs: &Value) {
-    let ours = ours.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let ours = ours
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap();
     let theirs = floats(theirs);
     assert_eq!(ours.len(), theirs.len(), "{what}: length");
     for (i, (&a, &b)) in ours.iter().zip(&theirs).enumerate() {
@@ -132,16 +136,18 @@ fn batch_renorm_follows_algorithm_1_step_by_step() {
     let x = matrix(&single["x"], &device).require_grad();
     let y = bn.forward(x);
     assert_close("single-example y", y, &single["y"]);
-    // Its variance is 0: the running statistics stay as they were (our choice, as batch norm's).
+    // Its variance is 0: the running statistics and the clock stay as they were (our choice,
+    // as batch norm's).
     assert_close(
         "running mean after a single example",
         bn.running_mean.value_sync(),
         &single["running_mean_before"],
     );
+    assert_close("steps", bn.steps.value_sync(), &Value::from(vec![4.0]));
 }
 
 #[test]
-fn a_pass_without_gradients_leaves_the_clock_alone() {
+fn a_train_mode_pass_without_gradients_moves_the_statistics_and_the_clock() {
     let case = case();
     let device = Device::flex();
     let bn = module(&case, &device);
@@ -149,11 +155,19 @@ fn a_pass_without_gradients_leaves_the_clock_alone() {
     // Training mode (batch statistics), no autodiff: a train-mode test pass.
     let y = bn.forward(matrix(&step["x"], &device));
     assert_close("y", y, &step["y"]);
-    assert_close("steps", bn.steps.value_sync(), &Value::from(vec![0.0]));
-    // The running statistics move, as with batch norm in train mode.
+    assert_close("steps", bn.steps.value_sync(), &Value::from(vec![1.0]));
     assert_close(
         "running mean",
         bn.running_mean.value_sync(),
         &step["running_mean_after"],
     );
+    // A copy made by `valid` has its own statistics and clock.
+    let copy = bn.clone().valid().with_batch_statistics(true);
+    let _ = copy.forward(matrix(&case["train_steps"][1]["x"], &device));
+    assert_close(
+        "copy's steps",
+        copy.steps.value_sync(),
+        &Value::from(vec![2.0]),
+    );
+    assert_close("steps", bn.steps.value_sync(), &Value::from(vec![1.0]));
 }

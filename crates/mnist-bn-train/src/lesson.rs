@@ -7,8 +7,8 @@ use web_time::Instant;
 use burn::module::Module;
 use burn::tensor::Device;
 use mnist_bn_data::Mnist;
-use mnist_bn_model::{RenormSchedule, 
-    ConvNetConfig, MlpConfig, Net, NetConfig, Norm, RowRnnConfig, draw_parameters,
+use mnist_bn_model::{
+    ConvNetConfig, MlpConfig, Net, NetConfig, Norm, RenormSchedule, RowRnnConfig, draw_parameters,
 };
 
 use crate::TrainError;

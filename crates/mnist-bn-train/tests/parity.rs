@@ -83,7 +83,10 @@ fn golden_step(norm: Norm, init: &str, golden: &str) {
         };
         for (param, p) in [("weight", scale), ("bias", shift)] {
             let key = format!("grad.{name}{}.{param}", i + 1);
-            let g = p.val().grad(&grads).expect("a norm parameter has a gradient");
+            let g = p
+                .val()
+                .grad(&grads)
+                .expect("a norm parameter has a gradient");
             report.compare(&key, &data_of(g), &file.f32s(&key), 1e-7);
         }
     }

@@ -21,7 +21,6 @@ use mnist_bn_model::{Mlp, MlpConfig, Norm};
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::TrainError;
-use crate::lesson::ModelSpec;
 use crate::files::write_atomic;
 
 /// PyTorch's batch-norm counter, which this model does not keep.
@@ -37,8 +36,9 @@ pub fn import_pytorch(path: &Path, config: &MlpConfig, device: &Device) -> Resul
     if !path.is_file() {
         return Err(TrainError::checkpoint(path, "is not a file"));
     }
-    let names = layer_names(config.norm, config.hidden.len())
-        .map_err(|problem| TrainError::checkpoint(path, format!("cannot be imported: {problem}")))?;
+    let names = layer_names(config.norm, config.hidden.len()).map_err(|problem| {
+        TrainError::checkpoint(path, format!("cannot be imported: {problem}"))
+    })?;
     let mut model = config.init(device);
     let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
     check_shapes_before_reading(path, is_safetensors, &model, &names)?;
@@ -155,6 +155,17 @@ fn safetensors_shapes(path: &Path) -> Result<Vec<(String, Vec<usize>)>, TrainErr
         .collect())
 }
 
+/// The PyTorch name of the lesson's norm layers with `norm` (less the layer's number): `None`
+/// without a norm.
+fn torch_norm(norm: Norm) -> Option<&'static str> {
+    match norm {
+        Norm::Batch => Some("batch_norm"),
+        Norm::Layer => Some("layer_norm"),
+        Norm::Group { .. } => Some("group_norm"),
+        Norm::None | Norm::BatchRenorm(_) => None,
+    }
+}
+
 /// The lesson's PyTorch name of each layer of an [`Mlp`] with `norm` and `depth` hidden
 /// layers, as `(our path, PyTorch name)`: `hidden.{i}.linear` is `fc{i+1}`, `hidden.{i}.norm`
 /// is `batch_norm{i+1}` (`hidden.{i}.layer_norm` is `layer_norm{i+1}`,
@@ -245,15 +256,12 @@ fn check_applied(
         ("group_norm", "groupnorm", "the group-norm model"),
     ]
     .into_iter()
-    .find(|(prefix, _, _)| file_keys.iter().any(|k| k.starts_with(prefix)))
-    .map_or(("plain", "the plain model"), |(_, name, what)| (name, what));
-    let hint = if looks_like.0 == ModelSpec::named(norm).name {
-        String::new()
-    } else {
-        format!(
-            " (this looks like {}'s weights: use --model {})",
-            looks_like.1, looks_like.0
-        )
+    .find(|(prefix, _, _)| file_keys.iter().any(|k| k.starts_with(prefix)));
+    let hint = match looks_like {
+        Some((prefix, _, _)) if Some(prefix) == torch_norm(norm) => String::new(),
+        None if norm == Norm::None => String::new(),
+        Some((_, name, what)) => format!(" (this looks like {what}'s weights: use --model {name})"),
+        None => " (this looks like the plain model's weights: use --model plain)".to_string(),
     };
     Err(TrainError::checkpoint(
         path,

@@ -5,27 +5,26 @@
 
 use burn::tensor::Device;
 use mnist_bn_model::{MlpConfig, Net, Norm, RenormSchedule};
-use plotters::chart::SeriesLabelPosition;
-use plotters::style::RGBColor;
-use serde::Serialize;
 
 use super::common::{Analysis, lesson_weights, sgd};
-use super::seeds::{Diverged, Spread, band, in_seeds, mean_word, score, transpose};
+use super::seeds::{Diverged, Spread, in_seeds, mean_word, score, transpose};
 use crate::evaluate::{TestMode, test_pass};
 use crate::lab::driver::{LabData, Outcome, Run};
-use crate::plot::figure::{
-    BATCH_NORM, Figure, GROUP_NORM, LAYER_NORM, Mark, PLAIN, Panel, RENORM, Series, XAxis,
-};
+use crate::plot::figure::Figure;
 
-const BATCH_SIZES: [usize; 6] = [2, 4, 8, 16, 64, 256];
+mod figure;
+mod summary;
+
+use figure::figure;
+use summary::{BATCH_SIZES, TEST_BATCHES, accuracy, names, rows};
+pub use summary::{NormsInference, NormsNetwork, NormsRow, NormsSummary};
+
 /// The training images every run sees once, in file order: fewer than `batch-size`'s 60,000,
 /// so that five networks per batch size fit the lab's time, and a multiple of every batch
 /// size (80 batches of 256).
 const IMAGES: usize = 20_480;
 /// The batch size whose networks are tested every way.
 const TESTED_BATCH: usize = 64;
-/// The train-mode test batches.
-const TEST_BATCHES: [usize; 3] = [1, 2, 16];
 
 /// Batch renorm's schedule here: Ioffe's (5,000 steps of batch norm, then `r_max` 3 at 40,000
 /// steps and `d_max` 5 at 25,000) scaled down 100 times for runs of 78 to 10,000 steps.
@@ -45,61 +44,6 @@ fn norms() -> [Norm; 5] {
         Norm::GROUP,
         Norm::BatchRenorm(lab_schedule()),
     ]
-}
-
-fn color(norm: &str) -> RGBColor {
-    match norm {
-        "none" => PLAIN,
-        "batch" => BATCH_NORM,
-        "layer" => LAYER_NORM,
-        "group" => GROUP_NORM,
-        _ => RENORM,
-    }
-}
-
-/// What `norms` found in one seed.
-#[derive(Debug, Clone, Serialize)]
-pub struct NormsSummary {
-    /// One row per batch size, smallest first.
-    pub sizes: Vec<NormsRow>,
-    /// Each norm's network from batch 64, tested every way, in the order of the rows'
-    /// networks.
-    pub inference: Vec<NormsInference>,
-}
-
-/// One batch size of `norms`.
-#[derive(Debug, Clone, Serialize)]
-pub struct NormsRow {
-    /// The batch size.
-    pub batch_size: usize,
-    /// SGD steps (one pass over the images).
-    pub steps: usize,
-    /// Each norm's network: none, batch, layer, group, renorm.
-    pub networks: Vec<NormsNetwork>,
-}
-
-/// One network of `norms` after its pass over the images.
-#[derive(Debug, Clone, Serialize)]
-pub struct NormsNetwork {
-    /// The norm's short name (`none`, `batch`, `layer`, `group`, `renorm`).
-    pub norm: String,
-    /// The step at which it diverged, if it did.
-    pub diverged_at: Option<usize>,
-    /// Test accuracy, eval mode.
-    pub test_accuracy: f64,
-    /// Mean training loss over the pass.
-    pub train_loss: f64,
-}
-
-/// One norm's network tested every way.
-#[derive(Debug, Clone, Serialize)]
-pub struct NormsInference {
-    /// The norm's short name.
-    pub norm: String,
-    /// Test accuracy in train mode on batches of 1, 2 and 16, in that order.
-    pub train_mode: Vec<f64>,
-    /// Test accuracy in eval mode.
-    pub eval_mode: f64,
 }
 
 /// Each norm at each batch size, one pass over the first [`IMAGES`] training images; the
@@ -199,25 +143,6 @@ fn tested(norm: Norm, model: &Net, data: &LabData, device: &Device) -> NormsInfe
     }
 }
 
-/// Each norm's network at each batch size, over the seeds: `rows[size][seed]`.
-fn rows(seeds: &[NormsSummary]) -> Vec<Vec<&NormsRow>> {
-    transpose(seeds, |s| &s.sizes)
-}
-
-/// Network `i` of a row over the seeds.
-fn accuracy(row: &[&NormsRow], i: usize) -> Spread {
-    Spread::over(row, |r| r.networks[i].test_accuracy)
-}
-
-/// The norms' short names, in the order of the networks.
-fn names(seeds: &[NormsSummary]) -> Vec<String> {
-    seeds.first().map_or(Vec::new(), |s| {
-        s.sizes.first().map_or(Vec::new(), |r| {
-            r.networks.iter().map(|n| n.norm.clone()).collect()
-        })
-    })
-}
-
 /// One row per norm: its test accuracy at each batch size, then its batch-64 network's test
 /// passes.
 fn table(seeds: &[NormsSummary]) -> String {
@@ -245,9 +170,10 @@ fn table(seeds: &[NormsSummary]) -> String {
         })
         .collect();
     let mut header = vec!["norm".to_string()];
-    header.extend(rows.iter().map(|r| {
-        format!("batch {} ({} steps)", r[0].batch_size, r[0].steps)
-    }));
+    header.extend(
+        rows.iter()
+            .map(|r| format!("batch {} ({} steps)", r[0].batch_size, r[0].steps)),
+    );
     header.extend(
         TEST_BATCHES
             .iter()
@@ -268,17 +194,26 @@ fn best<'a>(row: &[&NormsRow], names: &'a [String]) -> (&'a str, f64) {
     (&names[order[0].0], margin)
 }
 
-/// How much a norm's lead over no norm moves across the batch sizes in one seed (the largest
-/// lead minus the smallest): flat is small.
-fn lead_swing(seed: &NormsSummary, i: usize) -> f64 {
-    let leads = seed
-        .sizes
-        .iter()
-        .map(|r| r.networks[i].test_accuracy - r.networks[0].test_accuracy);
-    let (lo, hi) = leads.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), l| {
-        (lo.min(l), hi.max(l))
-    });
-    hi - lo
+/// The batch sizes Wu & He's claim spans here: from 16 images per batch down to 2.
+const FROM: usize = 16;
+const TO: usize = 2;
+
+/// How network `i`'s test accuracy changes from batch [`FROM`] to batch [`TO`] in one seed
+/// (a fraction; `NaN` without those rows).
+fn small_batch_change(seed: &NormsSummary, i: usize) -> f64 {
+    let at = |b: usize| {
+        seed.sizes
+            .iter()
+            .find(|r| r.batch_size == b)
+            .map_or(f64::NAN, |r| r.networks[i].test_accuracy)
+    };
+    at(TO) - at(FROM)
+}
+
+/// Wu & He's picture in one seed: group norm within a point of its batch-16 accuracy at
+/// batch 2, and batch norm more than 5 points below its own.
+fn wu_and_he_holds(seed: &NormsSummary, batch: usize, group: usize) -> bool {
+    small_batch_change(seed, group).abs() <= 0.01 && small_batch_change(seed, batch) < -0.05
 }
 
 fn findings(seeds: &[NormsSummary]) -> String {
@@ -326,13 +261,38 @@ fn findings(seeds: &[NormsSummary]) -> String {
             )
         })
         .collect();
-    // 3. Wu & He, Fig. 1: is group norm flatter than batch norm?
-    let swing = |i: usize| Spread::over(seeds, |s| 100.0 * lead_swing(s, i)).fixed(2);
-    let flatter = seeds
+    // 3. Wu & He, Fig. 1: from batch 16 down to 2, does group norm stay flat while batch
+    // norm falls?
+    let change = |i: usize| Spread::over(seeds, |s| small_batch_change(s, i)).points();
+    let holds = seeds
         .iter()
-        .filter(|s| lead_swing(s, group) < lead_swing(s, batch))
+        .filter(|s| wu_and_he_holds(s, batch, group))
         .count();
-    // 4. Where batch norm falls behind layer norm: every batch size at which it does.
+    // 4. Ioffe 2017, Fig. 3: batch renorm ahead of batch norm at the smallest batches.
+    let small: Vec<&Vec<&NormsRow>> = rows.iter().filter(|r| r[0].batch_size <= 4).collect();
+    let renorm_lead = |row: &[&NormsRow]| {
+        Spread::over(row, |r| {
+            r.networks[renorm].test_accuracy - r.networks[batch].test_accuracy
+        })
+    };
+    let renorm_leads: Vec<String> = small
+        .iter()
+        .map(|row| {
+            format!(
+                "{} at batch {}",
+                renorm_lead(row).points(),
+                row[0].batch_size
+            )
+        })
+        .collect();
+    let renorm_ahead = (0..n)
+        .filter(|&k| {
+            small.iter().all(|row| {
+                row[k].networks[renorm].test_accuracy > row[k].networks[batch].test_accuracy
+            })
+        })
+        .count();
+    // 5. Where batch norm falls behind layer norm: every batch size at which it does.
     let behind: Vec<String> = rows
         .iter()
         .filter(|row| accuracy(row, batch).mean < accuracy(row, layer).mean)
@@ -344,7 +304,7 @@ fn findings(seeds: &[NormsSummary]) -> String {
             format!("{} ({})", row[0].batch_size, in_seeds(count, n))
         })
         .collect();
-    // 5. The inference tests.
+    // 6. The inference tests.
     let tests = transpose(seeds, |s| &s.inference);
     let test = |name: &str| tests.iter().find(|t| t[0].norm == name);
     let same = |name: &str| {
@@ -366,19 +326,25 @@ fn findings(seeds: &[NormsSummary]) -> String {
     format!(
         "The best {word}test accuracy at each batch size: {}. Each norm's {word}lead over no \
          norm, in points: {}. Wu & He (2018, Fig. 1) find batch norm's error climbing below 16 \
-         images per batch while group norm's stays flat: here group norm's lead over no norm \
-         moves by {} points across the batch sizes and batch norm's by {} (layer norm's {}, \
-         batch renorm's {}); group norm is the flatter of the two {}. {} In train mode, layer \
-         and group norm give the eval-mode accuracy on every test batch (largest difference \
-         {:.2} and {:.2} points: each image is normalized on its own). Batch norm gives {}; \
-         batch renorm gives {}.",
+         images per batch while group norm's stays flat. Here, from batch {FROM} down to {TO}, \
+         the {word}test accuracy changes by {} points with batch norm, {} with batch renorm, {} \
+         with layer norm and {} with group norm ({} without a norm, which gains from the extra \
+         steps); group norm within a point of its batch-{FROM} accuracy while batch norm falls \
+         by more than 5 points holds {}. Ioffe (2017, Fig. 3) finds batch renorm ahead of \
+         batch norm with 4 examples per batch: here its {word}lead over batch norm is {}, ahead \
+         at every batch size up to 4 {}. {} In train mode, layer and group norm give the \
+         eval-mode accuracy on every test batch (largest difference {:.2} and {:.2} points: \
+         each image is normalized on its own). Batch norm gives {}; batch renorm gives {}.",
         winners.join(", "),
         leads.join("; "),
-        swing(group),
-        swing(batch),
-        swing(layer),
-        swing(renorm),
-        in_seeds(flatter, n),
+        change(batch),
+        change(renorm),
+        change(layer),
+        change(group),
+        change(0),
+        in_seeds(holds, n),
+        renorm_leads.join(" and "),
+        in_seeds(renorm_ahead, n),
         if behind.is_empty() {
             "Batch norm is ahead of layer norm at every batch size tried.".to_string()
         } else {
@@ -392,80 +358,6 @@ fn findings(seeds: &[NormsSummary]) -> String {
         at_one("batch"),
         at_one("renorm"),
     )
-}
-
-/// Test accuracy against batch size, one line per norm with its band; and the batch-64
-/// networks' test passes.
-fn figure(seeds: &[NormsSummary]) -> Figure {
-    let names = names(seeds);
-    let rows = rows(seeds);
-    let mut sweep = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let points: Vec<(f64, Spread)> = rows
-            .iter()
-            .enumerate()
-            .map(|(x, row)| (x as f64, accuracy(row, i)))
-            .collect();
-        sweep.extend(band(super::common::lighter(color(name)), points.clone()));
-        sweep.push(Series {
-            label: name.clone(),
-            color: color(name),
-            mark: Mark::LineDots,
-            points: points.iter().map(|(x, s)| (*x, s.mean)).collect(),
-        });
-    }
-    let tests = transpose(seeds, |s| &s.inference);
-    let mut passes = Vec::new();
-    for t in &tests {
-        let name = &t[0].norm;
-        let at = |j: usize| {
-            if j < TEST_BATCHES.len() {
-                Spread::over(t, |t| t.train_mode[j])
-            } else {
-                Spread::over(t, |t| t.eval_mode)
-            }
-        };
-        let points: Vec<(f64, Spread)> = (0..=TEST_BATCHES.len())
-            .map(|j| (j as f64, at(j)))
-            .collect();
-        passes.extend(band(super::common::lighter(color(name)), points.clone()));
-        passes.push(Series {
-            label: name.clone(),
-            color: color(name),
-            mark: Mark::LineDots,
-            points: points.iter().map(|(x, s)| (*x, s.mean)).collect(),
-        });
-    }
-    let mut categories: Vec<String> = TEST_BATCHES
-        .iter()
-        .map(|b| format!("train, {b}"))
-        .collect();
-    categories.push("eval".into());
-    Figure {
-        title: "Norms against batch size, and the batch-64 networks tested every way".into(),
-        columns: 2,
-        panel_size: (640, 420),
-        panels: vec![
-            Panel {
-                title: "test accuracy after one pass (eval mode)".into(),
-                x_axis: XAxis::Categories(BATCH_SIZES.iter().map(|b| b.to_string()).collect()),
-                x_label: "batch size".into(),
-                y_label: "test accuracy".into(),
-                y_range: None,
-                series: sweep,
-                legend: SeriesLabelPosition::LowerRight,
-            },
-            Panel {
-                title: "batch-64 networks: train mode by test batch, and eval mode".into(),
-                x_axis: XAxis::Categories(categories),
-                x_label: "test pass".into(),
-                y_label: "test accuracy".into(),
-                y_range: Some((0.0, 1.0)),
-                series: passes,
-                legend: SeriesLabelPosition::LowerRight,
-            },
-        ],
-    }
 }
 
 #[cfg(test)]
@@ -511,7 +403,7 @@ mod tests {
     /// Batch norm best at large batches and worst at small ones; group norm flat.
     fn wu_and_he() -> NormsSummary {
         summary([
-            [0.80, 0.70, 0.85, 0.86, 0.75],
+            [0.80, 0.70, 0.85, 0.88, 0.75],
             [0.82, 0.80, 0.86, 0.87, 0.82],
             [0.84, 0.86, 0.86, 0.87, 0.86],
             [0.85, 0.88, 0.87, 0.88, 0.88],
@@ -525,7 +417,7 @@ mod tests {
         let f = findings(&[wu_and_he()]);
         assert!(
             f.starts_with(
-                "The best test accuracy at each batch size: group at 2 (by 1.00 points), group \
+                "The best test accuracy at each batch size: group at 2 (by 3.00 points), group \
                  at 4 (by 1.00 points), group at 8 (by 1.00 points), batch at 16 (by 0.00 \
                  points), batch at 64 (by 0.00 points), batch at 256 (by 0.00 points). Each \
                  norm's lead over no norm, in points: batch +25.00 at batch 256 and -10.00 at \
@@ -533,17 +425,22 @@ mod tests {
             ),
             "{f}"
         );
-        // Group norm's lead: 6, 5, 3, 3, 5, 6 → swings 3 points; batch norm's -10 … +25: 35.
         assert!(
             f.contains(
-                "group norm's lead over no norm moves by 3.00 points across the batch sizes \
-                 and batch norm's by 35.00"
+                "Here, from batch 16 down to 2, the test accuracy changes by -18.00 points with \
+                 batch norm, -13.00 with batch renorm, -2.00 with layer norm and +0.00 with group \
+                 norm (-5.00 without a norm, which gains from the extra steps); group norm \
+                 within a point of its batch-16 accuracy while batch norm falls by more than 5 \
+                 points holds in this run. Ioffe (2017, Fig. 3) finds batch renorm ahead of \
+                 batch norm with 4 examples per batch: here its lead over batch norm is +5.00 at \
+                 batch 2 and +2.00 at batch 4, ahead at every batch size up to 4 in this run."
             ),
             "{f}"
         );
-        assert!(f.contains("group norm is the flatter of the two in this run."), "{f}");
         assert!(
-            f.contains("Batch norm falls behind layer norm at batch 2 (in this run), 4 (in this run)."),
+            f.contains(
+                "Batch norm falls behind layer norm at batch 2 (in this run), 4 (in this run)."
+            ),
             "{f}"
         );
         assert!(
@@ -558,7 +455,7 @@ mod tests {
     }
 
     #[test]
-    fn where_batch_norm_leads_everywhere_and_group_norm_swings_the_findings_say_so() {
+    fn where_batch_norm_leads_everywhere_and_group_norm_moves_the_findings_say_so() {
         let mut s = summary([[0.5, 0.9, 0.8, 0.6, 0.9]; 6]);
         s.sizes[0].networks[3].test_accuracy = 0.95;
         let two = [s.clone(), wu_and_he()];
@@ -567,12 +464,28 @@ mod tests {
             f.contains("Batch norm is ahead of layer norm at every batch size tried."),
             "{f}"
         );
-        assert!(f.contains("group norm is the flatter of the two in no seed."), "{f}");
+        assert!(f.contains("more than 5 points holds in no seed."), "{f}");
+        assert!(
+            f.contains(
+                "its lead over batch norm is +0.00 at batch 2 and +0.00 at batch 4, ahead \
+                 at every batch size up to 4 in no seed."
+            ),
+            "{f}"
+        );
         // Over two seeds: means with their ranges, and claims counted per seed.
         let f = findings(&two);
-        assert!(f.starts_with("The best mean test accuracy at each batch size:"), "{f}");
-        assert!(f.contains("flatter of the two in 1 of 2 seeds"), "{f}");
-        assert!(f.contains("Batch norm falls behind layer norm at batch 2 (in 1 of 2 seeds)"), "{f}");
+        assert!(
+            f.starts_with("The best mean test accuracy at each batch size:"),
+            "{f}"
+        );
+        assert!(
+            f.contains("more than 5 points holds in 1 of 2 seeds"),
+            "{f}"
+        );
+        assert!(
+            f.contains("Batch norm falls behind layer norm at batch 2 (in 1 of 2 seeds)"),
+            "{f}"
+        );
     }
 
     #[test]
