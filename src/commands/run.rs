@@ -161,8 +161,14 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>> {
 }
 
 fn summary(report: &RunReport) -> String {
+    // The name column: 10 wide, wider for a longer name (`batchrenorm`).
+    let w = report
+        .models
+        .iter()
+        .map(|m| m.name.len())
+        .fold(10, usize::max);
     let mut lines = vec![format!(
-        "{:<10} {:>11} {:>11} {:>9} {:>16} {:>16}",
+        "{:<w$} {:>11} {:>11} {:>9} {:>16} {:>16}",
         "model", "first loss", "final loss", "s/epoch", "test acc. train", "test acc. eval"
     )];
     for m in &report.models {
@@ -179,7 +185,7 @@ fn summary(report: &RunReport) -> String {
                 .map_or_else(dash, |t| format!("{:.2}%", 100.0 * t.accuracy))
         };
         lines.push(format!(
-            "{:<10} {:>11} {:>11} {:>9} {:>16} {:>16}",
+            "{:<w$} {:>11} {:>11} {:>9} {:>16} {:>16}",
             m.name,
             first.unwrap_or_else(dash),
             last.unwrap_or_else(dash),

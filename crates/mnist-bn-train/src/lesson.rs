@@ -497,15 +497,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_model_name_parses_and_comes_in_pairs() {
-        for pair in ModelSpec::NAMES.chunks(2) {
-            let with = ModelSpec::parse(pair[0]).unwrap();
-            let without = ModelSpec::parse(pair[1]).unwrap();
-            assert_eq!(
-                (with.config.norm(), without.config.norm()),
-                (Norm::Batch, Norm::None)
-            );
-            assert_eq!(with.name, pair[0]);
+    fn every_model_name_parses_to_its_norm() {
+        let norms = [
+            Norm::Batch,
+            Norm::None,
+            Norm::Layer,
+            Norm::GROUP,
+            Norm::BatchRenorm(RenormSchedule::new()),
+            Norm::Batch,
+            Norm::None,
+            Norm::Batch,
+            Norm::None,
+        ];
+        for (name, norm) in ModelSpec::NAMES.iter().zip(norms) {
+            let spec = ModelSpec::parse(name).unwrap();
+            assert_eq!((spec.name.as_str(), spec.config.norm()), (*name, norm));
+            // The lesson's MLP by its norm gets the same name and config back.
+            if let NetConfig::Mlp(config) = &spec.config {
+                let named = ModelSpec::named(norm);
+                assert_eq!((named.name, &named.config), (spec.name, &spec.config));
+                assert_eq!(config.norm, norm);
+            }
         }
         assert!(ModelSpec::parse("transformer").is_none());
         assert_eq!(ModelSpec::lesson()[0].name, "batchnorm");

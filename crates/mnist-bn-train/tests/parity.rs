@@ -203,6 +203,28 @@ fn the_wrong_variant_is_a_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("use --model batchnorm"), "{err}");
+    // Layer norm's weights into the group-norm model: PyTorch's names, and the hint.
+    let err = import_pytorch(
+        &fixture("init_layernorm.safetensors"),
+        &MlpConfig::new(Norm::GROUP),
+        &device,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("missing tensors: group_norm1.bias, group_norm1.weight"),
+        "{err}"
+    );
+    assert!(err.contains("use --model layernorm"), "{err}");
+    // Batch renorm has no PyTorch twin.
+    let renorm = MlpConfig::new(Norm::BatchRenorm(Default::default()));
+    let err = import_pytorch(&fixture("init_bn.safetensors"), &renorm, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("PyTorch has no batch renormalization module"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -197,14 +197,20 @@ fn prefix_pattern(name: &str) -> String {
     format!("^{}\\.", name.replace('.', "\\."))
 }
 
-/// A tensor key with its layer named as PyTorch names it (keys of no layer stay as they are).
+/// A tensor key with its layer named as PyTorch names it (keys of no layer stay as they are),
+/// and Burn's `gamma` and `beta` of layer and group norm as PyTorch's `weight` and `bias`.
 fn torch_key(key: &str, names: &[(String, String)]) -> String {
     names
         .iter()
         .find_map(|(burn, torch)| {
-            key.strip_prefix(burn.as_str())
-                .filter(|rest| rest.starts_with('.'))
-                .map(|rest| format!("{torch}{rest}"))
+            let rest = key.strip_prefix(burn.as_str())?;
+            let rest = match rest {
+                ".gamma" if !torch.starts_with("batch_norm") => ".weight",
+                ".beta" if !torch.starts_with("batch_norm") => ".bias",
+                rest if rest.starts_with('.') => rest,
+                _ => return None,
+            };
+            Some(format!("{torch}{rest}"))
         })
         .unwrap_or_else(|| key.to_string())
 }

@@ -78,7 +78,7 @@ pub(super) fn figure(seeds: &[NormsSummary]) -> Figure {
                 y_label: "test accuracy".into(),
                 y_range: None,
                 series: sweep,
-                legend: SeriesLabelPosition::LowerRight,
+                legend: SeriesLabelPosition::LowerLeft,
             },
             Panel {
                 title: "batch-64 networks: train mode by test batch, and eval mode".into(),
