@@ -113,18 +113,7 @@ impl TorchBatchNormConfig {
     /// Panics if `num_features` is zero, `epsilon` is not finite and positive, or `momentum`
     /// is not within `[0, 1]`.
     pub fn init(&self, device: &Device) -> TorchBatchNorm {
-        assert!(
-            self.num_features > 0,
-            "num_features must be greater than zero"
-        );
-        assert!(
-            self.epsilon.is_finite() && self.epsilon > 0.0,
-            "epsilon must be finite and positive"
-        );
-        assert!(
-            (0.0..=1.0).contains(&self.momentum),
-            "momentum must be within [0, 1]"
-        );
+        check_settings(self.num_features, self.epsilon, self.momentum);
         let shape = [self.num_features];
         let weight = match self.init {
             BatchNormInit::Ones => Initializer::Ones.init(shape, device),
@@ -308,6 +297,20 @@ fn batch_norm_train<const D: usize>(
         };
     }
     burn::tensor::module::batch_norm_train(input, gamma, beta, epsilon)
+}
+
+/// Panics unless `num_features` is positive, `epsilon` finite and positive and `momentum`
+/// within `[0, 1]`: what every norm with running statistics needs.
+pub(crate) fn check_settings(num_features: usize, epsilon: f64, momentum: f64) {
+    assert!(num_features > 0, "num_features must be greater than zero");
+    assert!(
+        epsilon.is_finite() && epsilon > 0.0,
+        "epsilon must be finite and positive"
+    );
+    assert!(
+        (0.0..=1.0).contains(&momentum),
+        "momentum must be within [0, 1]"
+    );
 }
 
 /// Applies an optional batch norm: the identity without one.

@@ -23,6 +23,8 @@ use burn::module::{Flag, Module, Param, RunningState};
 use burn::nn::Initializer;
 use burn::tensor::{Device, Tensor};
 
+use crate::batch_norm::check_settings;
+
 /// How the limits of batch renorm's corrections are relaxed, step by step: `r_max = 1` and
 /// `d_max = 0` (batch norm) for the first `warmup_steps` training steps, then linearly to
 /// `r_max` at step `r_max_step` and to `d_max` at step `d_max_step`.
@@ -154,18 +156,7 @@ impl BatchRenormConfig {
     /// Panics if `num_features` is zero, `epsilon` is not finite and positive, `momentum` is
     /// not within `[0, 1]`, or the schedule is invalid ([`RenormSchedule::validate`]).
     pub fn init(&self, device: &Device) -> BatchRenorm {
-        assert!(
-            self.num_features > 0,
-            "num_features must be greater than zero"
-        );
-        assert!(
-            self.epsilon.is_finite() && self.epsilon > 0.0,
-            "epsilon must be finite and positive"
-        );
-        assert!(
-            (0.0..=1.0).contains(&self.momentum),
-            "momentum must be within [0, 1]"
-        );
+        check_settings(self.num_features, self.epsilon, self.momentum);
         if let Err(problem) = self.schedule.validate() {
             panic!("{problem}");
         }

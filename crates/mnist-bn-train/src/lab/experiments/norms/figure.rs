@@ -22,6 +22,20 @@ fn color(norm: &str) -> RGBColor {
     }
 }
 
+/// A norm's line through the means over the seeds, with its band.
+fn with_band(name: &str, points: Vec<(f64, Spread)>) -> Vec<Series> {
+    let line = Series {
+        label: name.to_string(),
+        color: color(name),
+        mark: Mark::LineDots,
+        points: points.iter().map(|(x, s)| (*x, s.mean)).collect(),
+    };
+    band(lighter(color(name)), points)
+        .into_iter()
+        .chain([line])
+        .collect()
+}
+
 /// Test accuracy against batch size, one line per norm with its band; and the batch-64
 /// networks' test passes.
 pub(super) fn figure(seeds: &[NormsSummary]) -> Figure {
@@ -34,13 +48,7 @@ pub(super) fn figure(seeds: &[NormsSummary]) -> Figure {
             .enumerate()
             .map(|(x, row)| (x as f64, accuracy(row, i)))
             .collect();
-        sweep.extend(band(lighter(color(name)), points.clone()));
-        sweep.push(Series {
-            label: name.clone(),
-            color: color(name),
-            mark: Mark::LineDots,
-            points: points.iter().map(|(x, s)| (*x, s.mean)).collect(),
-        });
+        sweep.extend(with_band(name, points));
     }
     let tests = transpose(seeds, |s| &s.inference);
     let mut passes = Vec::new();
@@ -56,13 +64,7 @@ pub(super) fn figure(seeds: &[NormsSummary]) -> Figure {
         let points: Vec<(f64, Spread)> = (0..=TEST_BATCHES.len())
             .map(|j| (j as f64, at(j)))
             .collect();
-        passes.extend(band(lighter(color(name)), points.clone()));
-        passes.push(Series {
-            label: name.clone(),
-            color: color(name),
-            mark: Mark::LineDots,
-            points: points.iter().map(|(x, s)| (*x, s.mean)).collect(),
-        });
+        passes.extend(with_band(name, points));
     }
     let mut categories: Vec<String> = TEST_BATCHES.iter().map(|b| format!("train, {b}")).collect();
     categories.push("eval".into());
