@@ -263,7 +263,8 @@ pub struct CommonArgs {
     pub rnn_bn_gamma: f64,
     /// Start from these weights instead of a random init. With `train`: a PyTorch state_dict
     /// (.safetensors, .pt) or a checkpoint directory. With `run`: a directory holding one file
-    /// per model (`batchnorm.*`/`init_bn.*` and `plain.*`/`init_nonorm.*`) or a run directory.
+    /// per model (`batchnorm.*`/`init_bn.*`, `plain.*`/`init_nonorm.*`,
+    /// `layernorm.*`/`init_layernorm.*`, `groupnorm.*`/`init_groupnorm.*`) or a run directory.
     #[arg(long, value_name = "PATH")]
     pub init_from: Option<PathBuf>,
     /// Use only the first N training images (quick runs and tests).

@@ -114,6 +114,8 @@ fn init_file_for(dir: &Path, name: &str) -> Result<PathBuf> {
     let lesson = match name {
         "batchnorm" => "init_bn",
         "plain" => "init_nonorm",
+        "layernorm" => "init_layernorm",
+        "groupnorm" => "init_groupnorm",
         _ => name,
     };
     let candidates = [

@@ -1555,9 +1555,8 @@ pub fn norms(section: &Value, md: &MdSection, report: &Value) {
          norm, in points: {}. Wu & He (2018, Fig. 1) find batch norm's error climbing below 16 \
          images per batch while group norm's stays flat. Here, from batch 16 down to 2, the \
          {word}test accuracy changes by {} points with batch norm, {} with batch renorm, {} \
-         with layer norm and {} with group norm ({} without a norm, which gains from the extra \
-         steps); group norm within a point of its batch-16 accuracy while batch norm falls by \
-         more than 5 points holds {}. Ioffe (2017, Fig. 3) finds batch renorm ahead of \
+         with layer norm and {} with group norm ({} without a norm); group norm within a point of \
+         its batch-16 accuracy while batch norm falls by more than 5 points holds {}. Ioffe (2017, Fig. 2) finds batch renorm ahead of \
          batch norm with 4 examples per batch: here its {word}lead over batch norm is {} at \
          batch 2 and {} at batch 4, ahead at every batch size up to 4 {}. {} In train mode, \
          layer and group norm give the \

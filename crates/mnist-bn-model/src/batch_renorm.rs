@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Unclipped, `x̂ = (x − μ) / σ`: training and inference compute the same function. With
-//! `r_max = 1, d_max = 0` it is batch norm. The paper starts there and relaxes the limits
+//! `r_max = 1, d_max = 0` its training forward is batch norm's (its running statistics stay
+//! Algorithm 1's: a running σ of `sqrt(var_B + ε)`, not PyTorch's unbiased running variance). The paper starts there and relaxes the limits
 //! ([`RenormSchedule`]). PyTorch has no such module; the tests check it against Algorithm 1
 //! written out in PyTorch (`tests/fixtures/batch_renorm_case.py`).
 

@@ -22,8 +22,9 @@ pub enum Norm {
     Layer,
     /// Group normalization (Wu & He 2018): each example normalized over groups of
     /// `width / groups` consecutive features: Burn's `GroupNorm`, PyTorch's
-    /// `nn.GroupNorm(groups, width)`. One group is layer norm; `width` groups normalize every
-    /// feature of an example on its own. The linear layers keep their bias.
+    /// `nn.GroupNorm(groups, width)`. One group is layer norm; a group of one feature would
+    /// turn every feature into its beta, so groups must hold two features or more. The linear
+    /// layers keep their bias.
     Group {
         /// The number of groups; it must divide every hidden width.
         groups: usize,
@@ -82,7 +83,13 @@ impl Norm {
                 Some(w) => Err(format!(
                     "group norm's {groups} groups do not divide a hidden width of {w}"
                 )),
-                None => Ok(()),
+                None => match widths.iter().find(|&&w| w == *groups) {
+                    Some(w) => Err(format!(
+                        "group norm's {groups} groups of a hidden width of {w} hold one feature \
+                         each, which normalizes every feature to its beta"
+                    )),
+                    None => Ok(()),
+                },
             },
             Norm::BatchRenorm(schedule) => schedule.validate(),
             _ => Ok(()),
@@ -186,6 +193,7 @@ mod tests {
             "group norm's 3 groups do not divide a hidden width of 512"
         );
         assert!(Norm::Group { groups: 0 }.validate(&[8]).is_err());
+        assert!(Norm::Group { groups: 8 }.validate(&[16, 8]).is_err());
         assert!(Norm::GROUP.validate(&[512, 256]).is_ok());
         let bad = Norm::BatchRenorm(RenormSchedule::new().with_r_max(0.5));
         assert!(bad.validate(&[8]).is_err());

@@ -46,7 +46,8 @@ impl ModelSpec {
 
     /// The lesson's MLP with the given normalization, named as [`ModelSpec::parse`] knows it
     /// (`batchnorm`, `plain`, `layernorm`, `groupnorm`, `batchrenorm`), with that norm's
-    /// settings (group norm's groups, batch renorm's schedule).
+    /// settings (group norm's groups, batch renorm's schedule); the name is the norm's kind, so
+    /// `parse` of it gives back the default settings.
     pub fn named(norm: Norm) -> ModelSpec {
         let name = match norm {
             Norm::Batch => "batchnorm",

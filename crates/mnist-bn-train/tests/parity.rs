@@ -225,6 +225,16 @@ fn the_wrong_variant_is_a_clear_error() {
         err.contains("PyTorch has no batch renormalization module"),
         "{err}"
     );
+    // Nor can one be exported: refused, and nothing written.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("renorm.safetensors");
+    let model = renorm.init(&device);
+    let err = export_pytorch(&model, &out, 0).unwrap_err().to_string();
+    assert!(
+        err.contains("a model with batch renorm cannot be exported"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }
 
 #[test]

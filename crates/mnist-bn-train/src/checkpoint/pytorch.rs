@@ -293,8 +293,12 @@ pub fn export_pytorch(
     num_batches_tracked: i64,
 ) -> Result<(), TrainError> {
     let err = |e: &dyn std::fmt::Display| TrainError::checkpoint(path, e.to_string());
-    let names = layer_names(model.norm(), model.hidden.len())
-        .map_err(|problem| TrainError::checkpoint(path, format!("cannot be written: {problem}")))?;
+    let names = layer_names(model.norm(), model.hidden.len()).map_err(|problem| {
+        TrainError::Invalid(format!(
+            "a model with batch renorm cannot be exported ({problem}); nothing written to {}",
+            path.display()
+        ))
+    })?;
     let mut store = SafetensorsStore::from_bytes(None).with_to_adapter(BurnToPyTorchAdapter);
     for (burn, torch) in &names {
         store = store.with_key_remapping(prefix_pattern(burn), format!("{torch}."));

@@ -37,7 +37,8 @@ pub enum Experiment {
     /// al. 2018, Figures 2 and 5).
     Ics,
     /// What instead of batch norm: none, batch, layer, group norm and batch renorm at batch
-    /// sizes 2 to 256, and each tested in train and eval mode (Wu & He 2018, Figure 1).
+    /// sizes 2 to 256, and each tested in train and eval mode (Wu & He 2018, Figure 1; Ioffe
+    /// 2017, Figure 2).
     Norms,
 }
 
@@ -101,7 +102,7 @@ impl Experiment {
                 "Noisy batch norm and internal covariate shift (Santurkar et al. 2018, Figs. 2, 5)"
             }
             Experiment::Norms => {
-                "Layer, group norm and batch renorm vs batch norm at batch sizes 2 to 256 (Wu & He 2018)"
+                "Layer, group norm, batch renorm vs batch norm at batch sizes 2 to 256 (Wu & He 2018)"
             }
         }
     }

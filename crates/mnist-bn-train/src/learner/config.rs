@@ -61,7 +61,7 @@ impl TrainingConfig {
 }
 
 /// Batch norm (or batch renorm) in training mode cannot normalize a batch of one image
-/// (PyTorch refuses too).
+/// (PyTorch's `BatchNorm1d` refuses too).
 pub(crate) fn check_batches(
     norm: Norm,
     len: usize,

@@ -2,7 +2,7 @@
 //! outcomes, and from that summary a table and a paragraph; the figure draws the outcomes.
 //!
 //! One file per experiment (`grid.rs`, `distributions.rs`, `inference.rs`, `batch_size.rs`,
-//! `init_scale.rs`, `learning_rate.rs`, `landscape.rs`, `depth/`, `ics.rs`, `norms.rs`), each with its runs, its
+//! `init_scale.rs`, `learning_rate.rs`, `landscape.rs`, `depth/`, `ics.rs`, `norms/`), each with its runs, its
 //! summary (one per seed), its findings (a function of the summaries alone, so that tests can
 //! hand it summaries where the answer flips), its table and its figure. `common.rs` holds what
 //! they share, `seeds.rs` how a number reads over the seeds; this file plans and runs an

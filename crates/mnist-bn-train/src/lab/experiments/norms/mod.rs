@@ -27,7 +27,7 @@ const IMAGES: usize = 20_480;
 const TESTED_BATCH: usize = 64;
 
 /// Batch renorm's schedule here: Ioffe's (5,000 steps of batch norm, then `r_max` 3 at 40,000
-/// steps and `d_max` 5 at 25,000) scaled down 100 times for runs of 78 to 10,000 steps.
+/// steps and `d_max` 5 at 25,000) scaled down 100 times for runs of 80 to 10,240 steps.
 fn lab_schedule() -> RenormSchedule {
     RenormSchedule::new()
         .with_warmup_steps(50)
@@ -220,9 +220,13 @@ fn findings(seeds: &[NormsSummary]) -> String {
     let names = names(seeds);
     let rows = rows(seeds);
     let find = |name: &str| names.iter().position(|n| n == name);
-    let (Some(batch), Some(layer), Some(group), Some(renorm)) =
-        (find("batch"), find("layer"), find("group"), find("renorm"))
-    else {
+    let (Some(none), Some(batch), Some(layer), Some(group), Some(renorm)) = (
+        find("none"),
+        find("batch"),
+        find("layer"),
+        find("group"),
+        find("renorm"),
+    ) else {
         return String::new();
     };
     let word = mean_word(seeds.len());
@@ -245,7 +249,7 @@ fn findings(seeds: &[NormsSummary]) -> String {
     };
     let lead = |row: &[&NormsRow], i: usize| {
         Spread::over(row, |r| {
-            r.networks[i].test_accuracy - r.networks[0].test_accuracy
+            r.networks[i].test_accuracy - r.networks[none].test_accuracy
         })
     };
     let leads: Vec<String> = [batch, layer, group, renorm]
@@ -268,7 +272,7 @@ fn findings(seeds: &[NormsSummary]) -> String {
         .iter()
         .filter(|s| wu_and_he_holds(s, batch, group))
         .count();
-    // 4. Ioffe 2017, Fig. 3: batch renorm ahead of batch norm at the smallest batches.
+    // 4. Ioffe 2017, Fig. 2: batch renorm ahead of batch norm at the smallest batches.
     let small: Vec<&Vec<&NormsRow>> = rows.iter().filter(|r| r[0].batch_size <= 4).collect();
     let renorm_lead = |row: &[&NormsRow]| {
         Spread::over(row, |r| {
@@ -328,9 +332,8 @@ fn findings(seeds: &[NormsSummary]) -> String {
          norm, in points: {}. Wu & He (2018, Fig. 1) find batch norm's error climbing below 16 \
          images per batch while group norm's stays flat. Here, from batch {FROM} down to {TO}, \
          the {word}test accuracy changes by {} points with batch norm, {} with batch renorm, {} \
-         with layer norm and {} with group norm ({} without a norm, which gains from the extra \
-         steps); group norm within a point of its batch-{FROM} accuracy while batch norm falls \
-         by more than 5 points holds {}. Ioffe (2017, Fig. 3) finds batch renorm ahead of \
+         with layer norm and {} with group norm ({} without a norm); group norm within a point of \
+         its batch-{FROM} accuracy while batch norm falls by more than 5 points holds {}. Ioffe (2017, Fig. 2) finds batch renorm ahead of \
          batch norm with 4 examples per batch: here its {word}lead over batch norm is {}, ahead \
          at every batch size up to 4 {}. {} In train mode, layer and group norm give the \
          eval-mode accuracy on every test batch (largest difference {:.2} and {:.2} points: \
@@ -341,7 +344,7 @@ fn findings(seeds: &[NormsSummary]) -> String {
         change(renorm),
         change(layer),
         change(group),
-        change(0),
+        change(none),
         in_seeds(holds, n),
         renorm_leads.join(" and "),
         in_seeds(renorm_ahead, n),
@@ -429,9 +432,8 @@ mod tests {
             f.contains(
                 "Here, from batch 16 down to 2, the test accuracy changes by -18.00 points with \
                  batch norm, -13.00 with batch renorm, -2.00 with layer norm and +0.00 with group \
-                 norm (-5.00 without a norm, which gains from the extra steps); group norm \
-                 within a point of its batch-16 accuracy while batch norm falls by more than 5 \
-                 points holds in this run. Ioffe (2017, Fig. 3) finds batch renorm ahead of \
+                 norm (-5.00 without a norm); group norm within a point of its batch-16 accuracy while batch norm falls by more than 5 \
+                 points holds in this run. Ioffe (2017, Fig. 2) finds batch renorm ahead of \
                  batch norm with 4 examples per batch: here its lead over batch norm is +5.00 at \
                  batch 2 and +2.00 at batch 4, ahead at every batch size up to 4 in this run."
             ),
