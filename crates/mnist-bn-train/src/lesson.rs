@@ -82,12 +82,21 @@ impl ModelSpec {
     /// norm (`layernorm`, `groupnorm`, `batchrenorm`), the ConvNet (`conv-bn`, `conv`) or the
     /// row-by-row RNN (`rnn-bn`, `rnn`), each with its default config.
     pub fn parse(name: &str) -> Option<ModelSpec> {
+        // The lesson's MLP with each norm: the names `named` gives.
+        let mlp = [
+            Norm::Batch,
+            Norm::None,
+            Norm::Layer,
+            Norm::GROUP,
+            Norm::BatchRenorm(RenormSchedule::new()),
+        ]
+        .map(Self::named)
+        .into_iter()
+        .find(|spec| spec.name == name);
+        if mlp.is_some() {
+            return mlp;
+        }
         let config: NetConfig = match name {
-            "batchnorm" => MlpConfig::new(Norm::Batch).into(),
-            "plain" => MlpConfig::new(Norm::None).into(),
-            "layernorm" => MlpConfig::new(Norm::Layer).into(),
-            "groupnorm" => MlpConfig::new(Norm::GROUP).into(),
-            "batchrenorm" => MlpConfig::new(Norm::BatchRenorm(RenormSchedule::new())).into(),
             "conv-bn" => NetConfig::Conv(ConvNetConfig::new(Norm::Batch)),
             "conv" => NetConfig::Conv(ConvNetConfig::new(Norm::None)),
             "rnn-bn" => NetConfig::Rnn(RowRnnConfig::new(Norm::Batch)),

@@ -4,11 +4,11 @@
 //! ([`landscape`], Santurkar et al. 2018, Figure 4) and internal covariate shift ([`ics`],
 //! their Definition 2.1).
 
-use burn::module::{Module, ParamId};
+use burn::module::{Module, ModuleVisitor, Param, ParamId, list_param_ids};
 use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::GradientsParams;
-use burn::tensor::TensorData;
+use burn::tensor::{Tensor, TensorData};
 use mnist_bn_data::{Mnist, MnistBatch};
 use mnist_bn_model::{Mlp, Net};
 
@@ -147,24 +147,14 @@ pub(crate) fn ics(model: &Net, batch: &MnistBatch, lr: f64, learner: &Learner) -
             .weight
             .val()
             .grad(grads);
-        g.map_or_else(Vec::new, |g| {
-            let data = g.into_data().convert::<f32>();
-            data.as_slice::<f32>()
-                .expect("f32")
-                .iter()
-                .map(|&v| f64::from(v))
-                .collect()
-        })
+        g.map_or_else(Vec::new, |g| host_values(g.into_data()))
     };
-    // Every parameter of layer `i`: its linear layer's and its batch norm's.
+    // Every parameter of layer `i`: its linear layer's and its norm's, whichever norm it is.
     let params = |i: usize| -> Vec<ParamId> {
-        let l = linear(mlp, i);
-        let mut ids = vec![l.weight.id];
-        ids.extend(l.bias.as_ref().map(|b| b.id));
-        if let Some(norm) = mlp.hidden.get(i).and_then(|b| b.norm.as_ref()) {
-            ids.extend([norm.weight.id, norm.bias.id]);
+        match mlp.hidden.get(i) {
+            Some(block) => list_param_ids(block),
+            None => list_param_ids(&mlp.output),
         }
-        ids
     };
     let before = loss_at(&base).backward();
     (1..=mlp.hidden.len())
@@ -189,33 +179,38 @@ pub(crate) fn ics(model: &Net, batch: &MnistBatch, lr: f64, learner: &Learner) -
         .collect()
 }
 
-/// Every parameter's gradient of `mlp` in one vector, layer by layer from the input side
-/// (linear weights and biases, batch norm's scale and shift), in f64.
+/// A tensor's values on the host, in f64.
+fn host_values(data: TensorData) -> Vec<f64> {
+    let data = data.convert::<f32>();
+    data.as_slice::<f32>()
+        .expect("f32")
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect()
+}
+
+/// Every parameter's gradient of `mlp` in one vector, in the module's own order (layer by
+/// layer from the input side: the linear weights and biases, then the norm's parameters,
+/// whichever norm it is), in f64.
 fn flat_gradient(mlp: &Mlp, grads: &GradientsParams) -> Vec<f64> {
-    let mut flat = Vec::new();
-    let mut push = |data: Option<TensorData>| {
-        if let Some(data) = data {
-            let data = data.convert::<f32>();
-            flat.extend(
-                data.as_slice::<f32>()
-                    .expect("f32")
-                    .iter()
-                    .map(|&v| f64::from(v)),
-            );
-        }
-    };
-    let linears = mlp.hidden.iter().map(|b| &b.linear).chain([&mlp.output]);
-    for (i, linear) in linears.enumerate() {
-        push(grads.get::<2>(linear.weight.id).map(|g| g.into_data()));
-        if let Some(bias) = &linear.bias {
-            push(grads.get::<1>(bias.id).map(|g| g.into_data()));
-        }
-        if let Some(norm) = mlp.hidden.get(i).and_then(|b| b.norm.as_ref()) {
-            push(grads.get::<1>(norm.weight.id).map(|g| g.into_data()));
-            push(grads.get::<1>(norm.bias.id).map(|g| g.into_data()));
+    struct Flatten<'a> {
+        grads: &'a GradientsParams,
+        flat: Vec<f64>,
+    }
+    impl ModuleVisitor for Flatten<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            // Running statistics are visited too, and have no gradient.
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                self.flat.extend(host_values(g.into_data()));
+            }
         }
     }
-    flat
+    let mut flatten = Flatten {
+        grads,
+        flat: Vec::new(),
+    };
+    mlp.visit(&mut flatten);
+    flatten.flat
 }
 
 #[cfg(test)]

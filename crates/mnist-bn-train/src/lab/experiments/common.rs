@@ -55,6 +55,15 @@ pub(super) fn lesson_weights() -> MlpConfig {
     }))
 }
 
+/// The grid's network, 784-100-100-100-10 with ReLUs, with [`lesson_weights`]: what
+/// `landscape` and `ics` measure.
+pub(super) fn relu_3x100() -> MlpConfig {
+    MlpConfig {
+        hidden: vec![100; 3],
+        ..lesson_weights()
+    }
+}
+
 pub(super) fn normal(std: f64) -> Option<Initializer> {
     Some(Initializer::Normal { mean: 0.0, std })
 }

@@ -3,11 +3,11 @@
 //! network's; and internal covariate shift measured directly (Santurkar, Tsipras, Ilyas &
 //! Madry 2018, "How Does Batch Normalization Help Optimization?", Figures 2 and 5).
 
-use mnist_bn_model::{Activation, BnNoiseConfig, MlpConfig, Norm};
+use mnist_bn_model::{BnNoiseConfig, MlpConfig, Norm};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, lesson_weights, line, pair, percentile_series, probe_range, sgd};
+use super::common::{Analysis, line, pair, percentile_series, probe_range, relu_3x100, sgd};
 use super::seeds::{Diverged, Spread, band, curve_spread, in_seeds, mean_word, score, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, NOISY, PLAIN, Panel, XAxis};
@@ -60,11 +60,7 @@ pub struct IcsNetwork {
 /// The three networks (the noisy one with its noise seeded by `seed`), measured every
 /// [`EVERY`] steps.
 pub(super) fn runs(steps: usize, seed: u64) -> Vec<Run> {
-    let config = MlpConfig {
-        hidden: vec![100; 3],
-        activation: Activation::Relu,
-        ..lesson_weights()
-    };
+    let config = relu_3x100();
     let run = |name: String, config| Run {
         measure_every: EVERY,
         probe: true,

@@ -2,11 +2,10 @@
 //! batch norm (Santurkar, Tsipras, Ilyas & Madry 2018, "How Does Batch Normalization Help
 //! Optimization?", Figure 4).
 
-use mnist_bn_model::{Activation, MlpConfig};
 use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 
-use super::common::{Analysis, lesson_weights, line, pair, sgd};
+use super::common::{Analysis, line, pair, relu_3x100, sgd};
 use super::seeds::{Diverged, Spread, band, curve_spread, in_seeds, score, transpose};
 use crate::lab::driver::{LabData, Outcome, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
@@ -59,11 +58,7 @@ pub struct LandscapeNetwork {
 
 /// The two networks, measured every [`EVERY`] steps.
 pub(super) fn runs(steps: usize, seed: u64) -> Vec<Run> {
-    let config = MlpConfig {
-        hidden: vec![100; 3],
-        activation: Activation::Relu,
-        ..lesson_weights()
-    };
+    let config = relu_3x100();
     let step_sizes: Vec<f64> = STEP_SIZES.iter().map(|m| m * LR).collect();
     pair("ReLU 3×100", config, |name, config| Run {
         measure_every: EVERY,
@@ -349,7 +344,7 @@ mod tests {
         };
         let outcome = Outcome {
             name: "ReLU 3×100, bn".into(),
-            config: MlpConfig::new(mnist_bn_model::Norm::Batch),
+            config: mnist_bn_model::MlpConfig::new(mnist_bn_model::Norm::Batch),
             seed: 0,
             lr: LR,
             batch_size: BATCH,
