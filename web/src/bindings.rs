@@ -1,13 +1,22 @@
 //! The session as JavaScript sees it (wasm-bindgen): `new Session(bn, plain)`, then
-//! `setTrainingData`, `start`, `train`, `predict`, `logits`. Errors become JavaScript `Error`s
-//! with the session's message.
+//! `setTrainingData`, `start`, `train`, `predict`, `logits` for the lesson, and `setTestData`,
+//! `playgroundPresets`, `playgroundStart`, `playgroundTrain`, `playgroundPitfall` for the
+//! playground (whose settings and reports cross as JSON). Errors become JavaScript `Error`s with
+//! the session's message.
 
 use wasm_bindgen::prelude::*;
 
-use crate::session::{self, WebError};
+use crate::WebError;
+use crate::playground::{PITFALL_BATCHES, Settings, presets};
+use crate::session;
 
 fn js(error: WebError) -> JsError {
     JsError::new(&error.to_string())
+}
+
+/// `value` as JSON, for JavaScript's `JSON.parse`.
+fn json(value: &impl serde::Serialize) -> Result<String, JsError> {
+    serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))
 }
 
 /// The worker's session (see `session::Session`).
@@ -31,6 +40,56 @@ impl Session {
     #[wasm_bindgen(js_name = setTrainingData)]
     pub fn set_training_data(&mut self, images: &[u8], labels: &[u8]) -> Result<usize, JsError> {
         self.0.set_training_data(images, labels).map_err(js)
+    }
+
+    /// Decodes the test set (gzip IDX bytes), which the playground measures on; returns its
+    /// number of images.
+    #[wasm_bindgen(js_name = setTestData)]
+    pub fn set_test_data(&mut self, images: &[u8], labels: &[u8]) -> Result<usize, JsError> {
+        self.0.set_test_data(images, labels).map_err(js)
+    }
+
+    /// The playground's presets as JSON: `{presets: [{id, title, about, settings}], defaults}`.
+    #[wasm_bindgen(js_name = playgroundPresets)]
+    pub fn playground_presets(&self) -> Result<String, JsError> {
+        let presets = presets();
+        json(&serde_json::json!({
+            "defaults": presets[0].settings,
+            "presets": presets,
+        }))
+    }
+
+    /// Starts the playground's networks on settings given as JSON; returns the steps the run
+    /// will take. Settings that do not parse or are out of range give an error naming them.
+    #[wasm_bindgen(js_name = playgroundStart)]
+    pub fn playground_start(&mut self, settings: &str) -> Result<usize, JsError> {
+        let settings: Settings = serde_json::from_str(settings)
+            .map_err(|e| JsError::new(&format!("the playground's settings: {e}")))?;
+        self.0.playground_start(&settings).map_err(js)
+    }
+
+    /// Takes up to `steps` steps of both networks; returns what happened as JSON (`Tick`).
+    #[wasm_bindgen(js_name = playgroundTrain)]
+    pub fn playground_train(&mut self, steps: usize) -> Result<String, JsError> {
+        let tick = self
+            .0
+            .playground()
+            .and_then(|p| p.train(steps))
+            .map_err(js)?;
+        json(&tick)
+    }
+
+    /// Whether both playground networks have finished.
+    #[wasm_bindgen(js_name = playgroundFinished)]
+    pub fn playground_finished(&mut self) -> bool {
+        self.0.playground().is_ok_and(|p| p.finished())
+    }
+
+    /// The pitfall as JSON: `{batches, nets: [{train, eval}, {train, eval}]}`.
+    #[wasm_bindgen(js_name = playgroundPitfall)]
+    pub fn playground_pitfall(&mut self) -> Result<String, JsError> {
+        let nets = self.0.playground().and_then(|p| p.pitfall()).map_err(js)?;
+        json(&serde_json::json!({ "batches": PITFALL_BATCHES, "nets": nets }))
     }
 
     /// Starts a fresh run; returns the number of batches it will take.

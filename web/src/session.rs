@@ -12,27 +12,16 @@ use burn::tensor::Device;
 use mnist_bn_data::{IMAGE_PIXELS, Mnist, MnistBatch, NUM_CLASSES, decode_images, decode_labels};
 use mnist_bn_model::{Net, NetConfig};
 use mnist_bn_train::{
-    Learner, ModelSpec, TestMode, TrainError, TrainingConfig, logits_in, model_from_bytes,
-    predict_in, seeded_model,
+    Learner, ModelSpec, TestMode, TrainingConfig, logits_in, model_from_bytes, predict_in,
+    seeded_model,
 };
 use web_time::Instant;
 
+use crate::error::WebError;
+use crate::playground::{Playground, Settings};
+
 /// The lesson's two models, in the order the page shows them.
 pub const MODEL_NAMES: [&str; 2] = ["batchnorm", "plain"];
-
-/// What can go wrong in the page's session.
-#[derive(Debug, thiserror::Error)]
-pub enum WebError {
-    /// Shipped or served weights that do not load.
-    #[error(transparent)]
-    Weights(#[from] TrainError),
-    /// MNIST files that do not decode.
-    #[error(transparent)]
-    Data(#[from] mnist_bn_data::DataError),
-    /// A request the session cannot follow.
-    #[error("{0}")]
-    Invalid(String),
-}
 
 /// One model's answer for a drawn digit.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +72,8 @@ pub struct Session {
     models: [Net; 2],
     trained: bool,
     train_data: Option<Arc<Mnist>>,
+    test_data: Option<Mnist>,
+    playground: Option<Playground>,
     run: Option<Run>,
 }
 
@@ -115,6 +106,8 @@ impl Session {
             device,
             trained: false,
             train_data: None,
+            test_data: None,
+            playground: None,
             run: None,
         })
     }
@@ -133,7 +126,50 @@ impl Session {
         let data = Mnist::from_raw(images.pixels, labels);
         let len = data.len();
         self.train_data = Some(Arc::new(data));
+        self.playground = None;
         Ok(len)
+    }
+
+    /// Decodes the test set from the bytes of its gzip IDX files (what the playground
+    /// measures on); returns its size.
+    pub fn set_test_data(&mut self, images: &[u8], labels: &[u8]) -> Result<usize, WebError> {
+        let images = decode_images(images, true, Path::new("t10k-images-idx3-ubyte.gz"))?;
+        let labels = decode_labels(labels, true, Path::new("t10k-labels-idx1-ubyte.gz"))?;
+        if images.count != labels.len() {
+            return Err(WebError::Invalid(format!(
+                "the test images ({}) and labels ({}) disagree",
+                images.count,
+                labels.len()
+            )));
+        }
+        let data = Mnist::from_raw(images.pixels, labels);
+        let len = data.len();
+        self.test_data = Some(data);
+        self.playground = None;
+        Ok(len)
+    }
+
+    /// Starts the playground's two networks with `settings` (their weights drawn on the
+    /// session's device, seeded like `mnist-bn lab`'s); returns the steps the run will take.
+    pub fn playground_start(&mut self, settings: &Settings) -> Result<usize, WebError> {
+        if self.playground.is_none() {
+            let (Some(train), Some(test)) = (&self.train_data, &self.test_data) else {
+                return Err(WebError::Invalid(
+                    "the training and test images are not loaded yet".into(),
+                ));
+            };
+            let train = Mnist::clone(train);
+            self.playground = Some(Playground::new(train, test.clone(), &self.device));
+        }
+        let playground = self.playground.as_mut().expect("made above");
+        playground.start(settings, None)
+    }
+
+    /// The playground's run, if one was started.
+    pub fn playground(&mut self) -> Result<&mut Playground, WebError> {
+        self.playground
+            .as_mut()
+            .ok_or_else(|| WebError::Invalid("no playground run; start one".into()))
     }
 
     /// Starts training both models afresh (seeded like `mnist-bn run --seed SEED`) on the

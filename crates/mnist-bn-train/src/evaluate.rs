@@ -94,7 +94,7 @@ pub fn evaluate(
 /// [`evaluate`] without its checks: in train mode a batch of one image is allowed (batch norm
 /// then outputs beta for it, see `TorchBatchNorm::forward`), as the lab's `inference`
 /// experiment needs. `batch_size` and `data` must not be empty.
-pub(crate) fn test_pass(
+pub fn test_pass(
     model: &Net,
     data: &Mnist,
     batch_size: usize,

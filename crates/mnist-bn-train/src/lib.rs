@@ -55,10 +55,11 @@ pub use checkpoint::{
 pub use error::TrainError;
 pub use evaluate::{
     DigitAccuracy, TestMode, TestReport, evaluate, logits_in, predict, predict_in, test_modes,
+    test_pass,
 };
 pub use files::{LOCK_FILE, RunDirLock, write_atomic};
 pub use lab::{LabOptions, LabReport, run_lab};
-pub use learner::{DeviceTuning, EpochStats, Learner, Stop, TrainingConfig, seeded_model};
+pub use learner::{DeviceTuning, EpochStats, Learner, Steps, Stop, TrainingConfig, seeded_model};
 pub use lesson::{LessonOptions, ModelSpec, initial_weights, run_lesson, write_outputs};
 pub use output::progress::ProgressMode;
 pub use output::report::{ModelReport, REPORT_SCHEMA, RunReport};

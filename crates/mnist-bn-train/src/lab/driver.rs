@@ -1,203 +1,19 @@
 //! One driver for many runs: trains the lab's networks side by side, one per CPU thread, and
 //! measures them as they train.
 
-use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use web_time::Instant;
 
 use burn::tensor::Device;
-use mnist_bn_data::{Mnist, MnistBatch};
-use mnist_bn_model::{MlpConfig, Net, NetConfig};
-use serde::Serialize;
+use mnist_bn_model::{Net, NetConfig};
 
-use super::gradients::{ics, landscape, weight_gradient_norms};
-use super::measure::{EvalImages, inference};
+use super::live::{LiveRun, MeasureImages, train_set};
 use super::plan::LabOptions;
 use super::progress::LabProgress;
+use super::run::{LabData, MeasureOn, Outcome, Run};
 use crate::TrainError;
-use crate::learner::{Learner, TrainingConfig, seeded_model};
-
-/// The lab's data: the training set, the same with 1/12 (at most 5,000 images) held out for
-/// validation, and the test set.
-#[derive(Debug)]
-pub struct LabData {
-    /// Every training image (what the lesson trains on).
-    pub train: Mnist,
-    /// The training images minus the held-out ones.
-    pub fit: Mnist,
-    /// The held-out training images (the last ones in file order).
-    pub validation: Mnist,
-    /// The test set.
-    pub test: Mnist,
-}
-
-impl LabData {
-    /// Holds out the last `train.len() / 12` training images (5,000 of MNIST's 60,000).
-    pub fn new(train: Mnist, test: Mnist) -> Self {
-        let (fit, validation) = train.hold_out((train.len() / 12).min(5000));
-        Self {
-            train,
-            fit,
-            validation,
-            test,
-        }
-    }
-}
-
-/// Which images a run trains on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TrainOn {
-    /// Every training image.
-    All,
-    /// The training images minus the validation ones.
-    Fit,
-}
-
-/// Which images a run is measured on while it trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MeasureOn {
-    /// The held-out training images.
-    Validation,
-    /// The test set.
-    Test,
-}
-
-/// One network to train and measure: pure data, built by the experiments.
-#[derive(Debug, Clone)]
-pub(crate) struct Run {
-    /// Unique within its experiment: the setting and the network.
-    pub name: String,
-    /// The network.
-    pub config: MlpConfig,
-    /// Learning rate, batch size and the seed of the initial weights (twins share a seed).
-    pub training: TrainingConfig,
-    /// SGD steps.
-    pub steps: usize,
-    /// The images it trains on.
-    pub train_on: TrainOn,
-    /// Measure every this many steps (and at steps 0 and the last); 0: at the end only.
-    pub measure_every: usize,
-    /// The images it is measured on.
-    pub measure_on: MeasureOn,
-    /// Also record percentiles of the input to the first unit's activation in the last
-    /// hidden layer, over the measurement images as one batch with batch statistics.
-    pub probe: bool,
-    /// Keep the trained network for the experiment's own analysis.
-    pub keep_model: bool,
-    /// Also record, before the first step, the norm of the loss's gradient with respect to
-    /// each linear layer's weights on the first batch (see [`weight_gradient_norms`]).
-    pub initial_gradients: bool,
-    /// At every measurement, also measure the loss landscape along the gradient with these
-    /// step sizes, on the first batch of the training images (see [`landscape`]); empty: not.
-    pub landscape: Vec<f64>,
-    /// At every measurement, also measure internal covariate shift with the lower layers'
-    /// steps of this size, on the first batch of the training images (see [`ics`]).
-    pub ics: Option<f64>,
-}
-
-impl Run {
-    /// A run trained on every training image and measured once, at the end, on the test set;
-    /// set the other fields with struct update syntax.
-    pub(crate) fn new(
-        name: String,
-        config: MlpConfig,
-        training: TrainingConfig,
-        steps: usize,
-    ) -> Self {
-        Self {
-            name,
-            config,
-            training,
-            steps,
-            train_on: TrainOn::All,
-            measure_every: 0,
-            measure_on: MeasureOn::Test,
-            probe: false,
-            keep_model: false,
-            initial_gradients: false,
-            landscape: Vec::new(),
-            ics: None,
-        }
-    }
-}
-
-/// A measurement during training.
-#[derive(Debug, Clone, Serialize)]
-pub struct Point {
-    /// SGD steps done.
-    pub step: usize,
-    /// Accuracy on the measurement images, batch norm on its running statistics.
-    pub accuracy: f64,
-    /// Mean training loss of the steps since the previous point (none at step 0).
-    pub train_loss: Option<f64>,
-    /// The 15th, 50th and 85th percentiles of the probed activation input, over the
-    /// measurement images normalized as one batch (batch statistics, as in training).
-    pub probe: Option<[f64; 3]>,
-    /// The loss landscape along the gradient, when the run measures it: the range of the loss,
-    /// the largest change of the gradient and the effective β-smoothness (see [`landscape`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub landscape: Option<[f64; 3]>,
-    /// Internal covariate shift, when the run measures it: for each layer after the first, the
-    /// ℓ2 distance and the cosine between its gradient before and after the layers below took
-    /// their step (see [`ics`]).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ics: Option<Vec<[f64; 2]>>,
-}
-
-/// What a run gave.
-#[derive(Debug, Serialize)]
-pub struct Outcome {
-    /// The run's name.
-    pub name: String,
-    /// The network.
-    pub config: MlpConfig,
-    /// The seed of its initial weights (the networks of a pair share it).
-    pub seed: u64,
-    /// Learning rate.
-    pub lr: f64,
-    /// Batch size.
-    pub batch_size: usize,
-    /// SGD steps asked for.
-    pub steps: usize,
-    /// The step whose loss was not finite, if any; training stopped there.
-    pub diverged_at: Option<usize>,
-    /// Mean of every step's training loss (for one epoch, what the lesson prints); not a
-    /// number (`null`) when the run diverged.
-    pub mean_loss: f64,
-    /// Mean training loss of the last 100 steps (`null` when the run diverged).
-    pub final_loss: f64,
-    /// Test accuracy at the end, batch norm on its running statistics; a diverged network
-    /// is scored as it is.
-    pub test_accuracy: f64,
-    /// Measurements during training.
-    pub curve: Vec<Point>,
-    /// Before the first step, the norm of the gradient of each linear layer's weights, from
-    /// the input side (when the run asked for them).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub initial_gradients: Option<Vec<f64>>,
-    /// Wall time of the run.
-    pub seconds: f64,
-    /// The trained network, when the run asked to keep it.
-    #[serde(skip)]
-    pub model: Option<Net>,
-}
-
-impl Outcome {
-    /// What the run gave, in a line: its name, test accuracy, steps, divergence and time.
-    fn progress_line(&self) -> String {
-        let diverged = self
-            .diverged_at
-            .map_or(String::new(), |step| format!(", diverged at step {step}"));
-        format!(
-            "{}: test accuracy {:.2}% ({} steps{diverged}, {:.1} s)",
-            self.name,
-            100.0 * self.test_accuracy,
-            self.steps,
-            self.seconds
-        )
-    }
-}
+use crate::learner::seeded_model;
+use crate::output::progress::ProgressMode;
 
 /// Trains and measures `runs` on `threads` threads, one run per thread at a time (each on a
 /// one-thread rayon pool: these networks are too small for a second thread to pay), longest
@@ -230,15 +46,7 @@ pub(crate) fn run_all(
         .collect();
     let mut order: Vec<usize> = (0..runs.len()).collect();
     order.sort_by(|&a, &b| cost(&runs[b]).total_cmp(&cost(&runs[a])));
-    let test = EvalImages::new(&data.test, device);
-    let validation = runs
-        .iter()
-        .any(|run| run.measure_on == MeasureOn::Validation)
-        .then(|| EvalImages::new(&data.validation, device));
-    let images = Images {
-        test: &test,
-        validation: validation.as_ref().unwrap_or(&test),
-    };
+    let images = MeasureImages::new(data, runs, device);
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Result<Outcome, TrainError>>>> =
         runs.iter().map(|_| Mutex::new(None)).collect();
@@ -248,10 +56,9 @@ pub(crate) fn run_all(
                 let work = || {
                     while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let model = lock(&models[index]).take().expect("each run is taken once");
-                        let learner = Learner::new(runs[index].training.clone(), device)
-                            .with_tuning(options.tuning);
+                        let run = runs[index].clone();
                         let outcome =
-                            train_one(&runs[index], &learner, model, data, &images, progress);
+                            train_one(run, model, data, &images, device, options, progress);
                         *lock(&results[index]) = Some(outcome);
                     }
                 };
@@ -272,8 +79,23 @@ pub(crate) fn run_all(
         .collect()
 }
 
+/// Trains `runs` on `device`, side by side on `options.threads` threads, and returns what each
+/// gave, in order: the lab's driver for runs made outside an experiment (the web page's
+/// playground checks its numbers against it). The runs are validated first; nothing is shown
+/// or written.
+pub fn train_runs(
+    runs: &[Run],
+    data: &LabData,
+    device: &Device,
+    options: &LabOptions,
+) -> Result<Vec<Outcome>, TrainError> {
+    validate(runs, data)?;
+    let progress = LabProgress::new(ProgressMode::Quiet, "runs", 0);
+    run_all(runs, data, device, options, &progress)
+}
+
 /// Checks every run against the data, so that a lab fails before it trains anything.
-pub(crate) fn validate(runs: &[Run], data: &LabData) -> Result<(), TrainError> {
+pub fn validate(runs: &[Run], data: &LabData) -> Result<(), TrainError> {
     for run in runs {
         if run.measure_on == MeasureOn::Validation && data.validation.is_empty() {
             return Err(TrainError::Invalid(format!(
@@ -281,6 +103,11 @@ pub(crate) fn validate(runs: &[Run], data: &LabData) -> Result<(), TrainError> {
                  it needs at least 12",
                 run.name
             )));
+        }
+        if let Some(probe) = run.probe {
+            probe
+                .check(&run.config)
+                .map_err(|e| TrainError::Invalid(format!("{}: {e}", run.name)))?;
         }
         run.training
             .validate(run.config.norm, train_set(run, data).len())
@@ -304,119 +131,25 @@ fn cost(run: &Run) -> f64 {
     run.steps as f64 * (2e5 + (run.training.batch_size * weights) as f64)
 }
 
-fn train_set<'a>(run: &Run, data: &'a LabData) -> &'a Mnist {
-    match run.train_on {
-        TrainOn::All => &data.train,
-        TrainOn::Fit => &data.fit,
-    }
-}
-
-/// The measurement images of an experiment's runs.
-#[derive(Clone, Copy)]
-struct Images<'a> {
-    test: &'a EvalImages,
-    validation: &'a EvalImages,
-}
-
+/// One run to its end, showing its progress at each measurement.
 fn train_one(
-    run: &Run,
-    learner: &Learner,
+    run: Run,
     model: Net,
     data: &LabData,
-    images: &Images<'_>,
+    images: &MeasureImages,
+    device: &Device,
+    options: &LabOptions,
     progress: &LabProgress,
 ) -> Result<Outcome, TrainError> {
-    let started = Instant::now();
-    let test = images.test;
-    let measured = match run.measure_on {
-        MeasureOn::Test => images.test,
-        MeasureOn::Validation => images.validation,
-    };
-    let every = match run.measure_every {
-        0 => run.steps,
-        n => n,
-    };
-    // The batch the gradient measurements use: the run's first.
-    let first_batch = (!run.landscape.is_empty() || run.ics.is_some()).then(|| {
-        let data = train_set(run, data);
-        let indices: Vec<usize> = (0..run.training.batch_size.min(data.len())).collect();
-        MnistBatch::from_indices(data, &indices, learner.device())
-    });
-    let point = |step, model: &Net, train_loss| Point {
-        step,
-        accuracy: measured.accuracy(&inference(model)),
-        train_loss,
-        probe: run.probe.then(|| measured.probe(model)).flatten(),
-        landscape: first_batch
-            .as_ref()
-            .filter(|_| !run.landscape.is_empty())
-            .map(|batch| landscape(model, batch, &run.landscape, learner)),
-        ics: run
-            .ics
-            .zip(first_batch.as_ref())
-            .map(|(step, batch)| ics(model, batch, step, learner)),
-    };
-    let initial_gradients = run.initial_gradients.then(|| {
-        weight_gradient_norms(
-            &model,
-            train_set(run, data),
-            run.training.batch_size,
-            learner,
-        )
-    });
-    // Measured at step 0 only when measured during training (a test pass of a deep network
-    // over 10,000 images costs as much as dozens of its steps).
-    let mut curve = match run.measure_every {
-        0 => Vec::new(),
-        _ => vec![point(0, &model, None)],
-    };
-    let (mut window, mut window_steps, mut sum) = (0.0, 0usize, 0.0);
-    let mut tail = VecDeque::with_capacity(100);
+    let mut live = LiveRun::with_model(run, model, data, images, options.tuning, device)?;
     let mut reported = 0;
-    let (model, diverged_at) = learner.fit_steps(
-        model,
-        train_set(run, data),
-        run.steps,
-        |step, model, loss| {
-            window += loss;
-            window_steps += 1;
-            sum += loss;
-            if tail.len() == 100 {
-                tail.pop_front();
-            }
-            tail.push_back(loss);
-            if step % every == 0 || step == run.steps {
-                curve.push(point(step, model, Some(window / window_steps as f64)));
-                (window, window_steps) = (0.0, 0);
-                progress.advance(step - reported);
-                reported = step;
-            }
-        },
-    )?;
-    progress.advance(run.steps - reported);
-    let (mean_loss, final_loss) = match diverged_at {
-        Some(_) => (f64::NAN, f64::NAN),
-        None => (
-            sum / run.steps as f64,
-            tail.iter().sum::<f64>() / tail.len().max(1) as f64,
-        ),
-    };
-    let outcome = Outcome {
-        name: run.name.clone(),
-        config: run.config.clone(),
-        seed: run.training.seed,
-        lr: run.training.lr,
-        batch_size: run.training.batch_size,
-        steps: run.steps,
-        diverged_at,
-        mean_loss,
-        final_loss,
-        test_accuracy: test.accuracy(&inference(&model)),
-        curve,
-        initial_gradients,
-        seconds: started.elapsed().as_secs_f64(),
-        model: run.keep_model.then_some(model),
-    };
+    while !live.finished() {
+        live.advance(live.measure_every(), data, images);
+        progress.advance(live.done() - reported);
+        reported = live.done();
+    }
+    progress.advance(live.run().steps - reported);
+    let outcome = live.finish(images);
     progress.finished(&outcome.progress_line());
     Ok(outcome)
 }
@@ -424,7 +157,10 @@ fn train_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mnist_bn_data::IMAGE_PIXELS;
+    use crate::lab::run::TrainOn;
+    use crate::learner::{Learner, TrainingConfig};
+    use mnist_bn_data::{IMAGE_PIXELS, Mnist};
+    use mnist_bn_model::MlpConfig;
 
     #[test]
     fn longer_and_wider_runs_cost_more() {

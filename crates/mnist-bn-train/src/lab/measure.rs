@@ -7,6 +7,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use mnist_bn_data::{IMAGE_PIXELS, Mnist, pixel_to_f32};
 use mnist_bn_model::{Mlp, Net};
 
+use super::run::Probe;
+
 /// The percentiles the probe records.
 pub(crate) const PROBE_PERCENTILES: [f64; 3] = [0.15, 0.50, 0.85];
 
@@ -47,24 +49,27 @@ impl EvalImages {
         correct as f64 / self.labels.len().max(1) as f64
     }
 
-    /// [`PROBE_PERCENTILES`] of the input to the first unit's activation in the last hidden
-    /// layer of `model` (an MLP; `None` for another network), over the images normalized as
-    /// one batch: with batch statistics, as the activation sees its input while the network
-    /// trains (on a copy, whose running statistics move, not the model's).
-    pub(super) fn probe(&self, model: &Net) -> Option<[f64; 3]> {
+    /// [`PROBE_PERCENTILES`] of the input to `probe`'s unit's activation in `model` (an MLP;
+    /// `None` for another network), over the images normalized as one batch: with batch
+    /// statistics, as the activation sees its input while the network trains (on a copy, whose
+    /// running statistics move, not the model's).
+    pub(super) fn probe(&self, model: &Net, probe: Probe) -> Option<[f64; 3]> {
         let training = model.valid().with_batch_statistics(true);
-        Some(self.percentiles(training.as_mlp()?))
+        Some(self.percentiles(training.as_mlp()?, probe))
     }
 
-    fn percentiles(&self, mlp: &Mlp) -> [f64; 3] {
+    fn percentiles(&self, mlp: &Mlp, probe: Probe) -> [f64; 3] {
         let (_, pre) = mlp.forward_with_pre_activations(self.images.clone());
-        let Some(last) = pre.last() else {
+        let Some(layer) = pre.get(probe.layer) else {
             return [f64::NAN; 3];
         };
         let n = self.labels.len();
-        let column = last
+        if probe.unit >= layer.dims()[1] {
+            return [f64::NAN; 3];
+        }
+        let column = layer
             .clone()
-            .slice([0..n, 0..1])
+            .slice([0..n, probe.unit..probe.unit + 1])
             .into_data()
             .convert::<f32>();
         let mut values: Vec<f32> = column.as_slice::<f32>().expect("converted to f32").to_vec();
@@ -162,8 +167,9 @@ mod tests {
             let config = MlpConfig::new(norm)
                 .with_hidden(vec![16, 8, 4])
                 .with_activation(Activation::Sigmoid);
+            let probe = Probe::last_layer(&config);
             let model = seeded_model(&NetConfig::Mlp(config), 5, Some(&init), &device);
-            let recorded = images.probe(&model).unwrap();
+            let recorded = images.probe(&model, probe).unwrap();
             let expected = probe_by_hand(model.as_mlp().unwrap(), &test);
             for (r, e) in recorded.iter().zip(expected) {
                 assert!(

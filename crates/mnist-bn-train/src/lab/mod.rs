@@ -15,17 +15,19 @@
 mod driver;
 mod experiments;
 mod gradients;
+mod live;
 mod measure;
 mod plan;
 mod progress;
 mod report;
+mod run;
 
 use web_time::Instant;
 
 use burn::tensor::Device;
 use mnist_bn_data::Mnist;
 
-pub use driver::{LabData, Outcome, Point};
+pub use driver::{train_runs, validate};
 pub use experiments::{
     BatchSizeNetwork, BatchSizeRow, BatchSizeSummary, DepthNetwork, DepthRow, DepthSummary,
     DistributionsRow, DistributionsSummary, GridRow, GridSummary, IcsNetwork, IcsSummary,
@@ -33,11 +35,19 @@ pub use experiments::{
     LandscapeNetwork, LandscapeSummary, LearningRateNetwork, LearningRateRow, LearningRateSummary,
     NormsInference, NormsNetwork, NormsRow, NormsSummary, Published,
 };
+pub use live::{LiveRun, MeasureImages};
 pub use plan::{DEFAULT_SEEDS, Experiment, LabOptions};
 pub use report::{LAB_SCHEMA, LabReport, Section, Summary};
+pub use run::{LabData, MeasureOn, Outcome, Point, Probe, Run, TrainOn};
 
 use crate::TrainError;
 use crate::files::RunDirLock;
+
+/// The runs of `experiment` as `mnist-bn lab` would train them with `options` (its steps and
+/// seeds): one list per seed. The web page's playground holds its presets to these.
+pub fn runs(experiment: Experiment, data: &LabData, options: &LabOptions) -> Vec<Vec<Run>> {
+    experiments::plan(experiment, data, options)
+}
 
 /// Runs `experiments` one after another on `device` and writes `lab.md`, `lab.json` and the
 /// figures into `options.out` after each, so a stopped lab keeps what it finished.
@@ -60,7 +70,7 @@ pub fn run_lab(
     }
     let data = LabData::new(train, test);
     // Everything that can be refused is refused before the first network trains.
-    let plans: Vec<Vec<Vec<driver::Run>>> = experiments
+    let plans: Vec<Vec<Vec<run::Run>>> = experiments
         .iter()
         .map(|&e| experiments::plan(e, &data, options))
         .collect();

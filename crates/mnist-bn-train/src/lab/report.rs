@@ -5,12 +5,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::driver::Outcome;
 use super::experiments::{
     BatchSizeSummary, DepthSummary, DistributionsSummary, GridSummary, IcsSummary,
     InferenceSummary, InitScaleSummary, LandscapeSummary, LearningRateSummary, NormsSummary,
 };
 use super::plan::Experiment;
+use super::run::Outcome;
 use crate::TrainError;
 use crate::files::write_atomic;
 

@@ -1,118 +1,32 @@
 //! The learner: trains a model ([`Net`]) with cross-entropy and plain SGD, one epoch at a time.
 
+mod base;
 mod config;
+mod steps;
 mod tuning;
 
+pub use base::Learner;
 pub(crate) use config::check_batches;
 pub use config::{EpochStats, Stop, TrainingConfig};
+pub use steps::Steps;
+use steps::weights_are_finite;
 pub use tuning::DeviceTuning;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use web_time::Instant;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use burn::tensor::Tensor;
-use mnist_bn_data::{Batches, DeviceMnist, Mnist, MnistBatch, epoch_order};
+use mnist_bn_data::{Batches, DeviceMnist, Mnist, epoch_order};
 use mnist_bn_model::{Net, NetConfig, draw_parameters};
 
 use crate::TrainError;
-use crate::output::console::Console;
-use crate::output::progress::{EpochProgress, ProgressMode};
-
-/// Trains models on a device with autodiff: the project's one training loop.
-///
-/// It plays the part of burn-train's [`Learner`](https://docs.rs/burn-train/0.22.1/burn_train/struct.Learner.html)
-/// (`burn::train::Learner`), whose name it shares; a file that uses both imports one under
-/// another name. It is written by hand rather than on burn-train: the lesson's exact per-epoch
-/// line, the mean of the batch losses as the epoch loss, a NaN check on every batch, Ctrl-C
-/// between batches and a checkpoint callback after each epoch are each a line here and would
-/// each be a custom metric, event processor or interrupter there, and [`Learner::step`] is the
-/// one SGD step that the CLI's epochs, the lab's runs and the web page's live training all
-/// take. Burn's optimizers (`ModuleOptimizer`, `SgdConfig`, `GradientsParams`) and records are
-/// used as they are.
-#[derive(Debug)]
-pub struct Learner {
-    config: TrainingConfig,
-    device: Device,
-    progress: ProgressMode,
-    label: String,
-    console: Console,
-    tuning: DeviceTuning,
-}
+use crate::output::progress::EpochProgress;
 
 impl Learner {
-    /// A learner on `device` (autodiff is enabled on it) following `config`, with no tuning
-    /// ([`DeviceTuning::default`]).
-    pub fn new(config: TrainingConfig, device: &Device) -> Self {
-        Self {
-            config,
-            device: device.clone().autodiff(),
-            progress: ProgressMode::Auto,
-            label: String::from("train"),
-            console: Console::default(),
-            tuning: DeviceTuning::default(),
-        }
-    }
-
-    /// Runs with `tuning`: how the device is used (loss reads, data on the device, the parallel
-    /// step, SGD on the host), decided once where the backend is chosen. See [`DeviceTuning`]
-    /// for what each changes; none changes the numbers beyond float rounding.
-    pub fn with_tuning(mut self, tuning: DeviceTuning) -> Self {
-        self.tuning = DeviceTuning {
-            loss_reads_every: tuning.loss_reads_every.max(1),
-            ..tuning
-        };
-        self
-    }
-
-    /// Sets how progress within an epoch is shown, and the label before it.
-    pub fn with_progress(mut self, mode: ProgressMode, label: impl Into<String>) -> Self {
-        self.progress = mode;
-        self.label = label.into();
-        self
-    }
-
-    /// Sends the learner's lines to `console` (a slot when models train side by side).
-    pub(crate) fn with_console(mut self, console: Console) -> Self {
-        self.console = console;
-        self
-    }
-
-    /// Where the learner's lines go.
-    pub(crate) fn console(&self) -> &Console {
-        &self.console
-    }
-
-    /// The autodiff device the learner trains on.
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
-    /// The training settings.
-    pub fn config(&self) -> &TrainingConfig {
-        &self.config
-    }
-
-    /// A fresh optimizer: SGD without weight decay, plain (as in the lesson) unless the config
-    /// sets a momentum; plain SGD on the host with [`DeviceTuning::host_sgd`] (feature `flex`).
-    /// Both write Burn's SGD records, so a checkpoint resumes with either.
-    pub fn optimizer(&self) -> ModuleOptimizer {
-        let momentum = (self.config.momentum > 0.0).then(|| {
-            MomentumConfig::new()
-                .with_momentum(self.config.momentum)
-                .with_dampening(0.0)
-        });
-        #[cfg(feature = "flex")]
-        if momentum.is_none() && self.tuning.host_sgd {
-            return ModuleOptimizer::from(crate::cpu::HostSgd);
-        }
-        SgdConfig::new().with_momentum(momentum).init()
-    }
-
     /// Trains `model` for the configured epochs with a fresh optimizer, no checkpoints and no
     /// interrupt; returns the trained model and every epoch's figures. For benchmarks and
     /// experiments that keep nothing on disk.
@@ -257,54 +171,6 @@ impl Learner {
 }
 
 impl Learner {
-    /// `model` on the learner's autodiff device, batch norm on batch statistics: what
-    /// [`Learner::step`] takes. (`Module::train` moves a checkpointed, imported or freshly
-    /// initialized model onto the autodiff device.)
-    pub fn training_model(&self, model: Net) -> Net {
-        Module::train(model).with_batch_statistics(true)
-    }
-
-    /// One SGD step on `batch` (on the learner's device) with the learner's settings: returns
-    /// the updated model and the batch's loss. A loss that is not finite is returned with the
-    /// model as it was, not stepped. `model` comes from [`Learner::training_model`]; `optim`
-    /// from [`Learner::optimizer`]; `loss_fn` is `CrossEntropyLoss::new(None, learner.device())`.
-    /// Every training loop of the project (the CLI's epochs, the
-    /// lab's steps, the web page's interleaved batches) steps with this.
-    pub fn step(
-        &self,
-        model: Net,
-        optim: &mut ModuleOptimizer,
-        loss_fn: &CrossEntropyLoss,
-        batch: MnistBatch,
-    ) -> (Net, f64) {
-        let loss = loss_fn.forward(model.forward(batch.images), batch.targets);
-        let value = f64::from(loss.clone().into_scalar::<f32>());
-        if !value.is_finite() {
-            return (model, value);
-        }
-        (self.descend(model, optim, loss), value)
-    }
-
-    /// The SGD step down `loss`'s gradient.
-    fn descend(&self, model: Net, optim: &mut ModuleOptimizer, loss: Tensor<1>) -> Net {
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        optim.step(self.config.lr, model, grads)
-    }
-
-    /// [`Learner::step`] without reading the loss: the step is taken whatever the loss, which
-    /// stays on the device (`[1]`).
-    fn step_unread(
-        &self,
-        model: Net,
-        optim: &mut ModuleOptimizer,
-        loss_fn: &CrossEntropyLoss,
-        batch: MnistBatch,
-    ) -> (Net, Tensor<1>) {
-        let loss = loss_fn.forward(model.forward(batch.images), batch.targets);
-        let value = loss.clone().detach();
-        (self.descend(model, optim, loss), value)
-    }
-
     /// Trains `model` for `steps` SGD steps with a fresh optimizer, passing over the training
     /// data in the configured order and batch size as often as it takes (the `epochs` setting
     /// is not used), without printing. After every step it calls `after_step(step, &model,
@@ -321,31 +187,13 @@ impl Learner {
         steps: usize,
         mut after_step: impl FnMut(usize, &Net, f64),
     ) -> Result<(Net, Option<usize>), TrainError> {
-        let mut config = self.config.clone();
-        config.epochs = 1;
-        config.validate(model.norm(), data.len())?;
-        let loss_fn = CrossEntropyLoss::new(None, &self.device);
-        let mut optim = self.optimizer();
-        let mut model = self.training_model(model);
-        let (mut step, mut epoch) = (0, 0);
-        loop {
-            let order = epoch_order(data.len(), self.config.shuffle_seed, epoch);
-            for batch in Batches::new(data, order, self.config.batch_size, &self.device) {
-                if step == steps {
-                    // The last step can overflow the weights although its loss was finite.
-                    let diverged = (!weights_are_finite(&model)).then_some(steps);
-                    return Ok((model, diverged));
-                }
-                step += 1;
-                let loss;
-                (model, loss) = self.step(model, &mut optim, &loss_fn, batch);
-                if !loss.is_finite() {
-                    return Ok((model, Some(step)));
-                }
-                after_step(step, &model, loss);
+        let mut steps = self.steps(model, data.len(), steps)?;
+        while let Some(loss) = steps.step(self, data) {
+            if loss.is_finite() {
+                after_step(steps.done(), steps.model(), loss);
             }
-            epoch += 1;
         }
+        Ok(steps.finish())
     }
 }
 
@@ -375,22 +223,6 @@ fn read_losses(pending: Vec<(Tensor<1>, usize)>) -> Vec<(f64, usize)> {
     let data = Tensor::cat(losses, 0).into_data().convert::<f32>();
     let values = data.as_slice::<f32>().expect("converted to f32");
     values.iter().map(|&v| f64::from(v)).zip(sizes).collect()
-}
-
-/// Whether every parameter and running statistic of the model is finite (one reduction per
-/// tensor).
-fn weights_are_finite(model: &Net) -> bool {
-    struct Finite(bool);
-    impl ModuleVisitor for Finite {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if self.0 {
-                self.0 = param.val().abs().sum().into_scalar::<f32>().is_finite();
-            }
-        }
-    }
-    let mut visitor = Finite(true);
-    model.visit(&mut visitor);
-    visitor.0
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::common::{
     Analysis, Sweep, SweepNetwork, lesson_weights, measured, pair, pair_cells, sgd,
 };
 use super::seeds::{Spread, mean_word, transpose};
-use crate::lab::driver::{LabData, Outcome, Run};
+use crate::lab::run::{LabData, Outcome, Run};
 use crate::plot::figure::{Figure, XAxis};
 
 const BATCH_SIZES: [usize; 6] = [2, 4, 8, 16, 64, 256];

@@ -6,7 +6,7 @@ use mnist_bn_model::{MlpConfig, Net, Norm};
 use plotters::style::RGBColor;
 
 use super::seeds::{Diverged, Spread, band, curve_spread, loss, score};
-use crate::lab::driver::{Outcome, Run};
+use crate::lab::run::{Outcome, Run};
 use crate::learner::TrainingConfig;
 use crate::plot::figure::{BATCH_NORM, Figure, Mark, PLAIN, Panel, Series, XAxis};
 use plotters::chart::SeriesLabelPosition;

@@ -9,7 +9,7 @@ use super::common::{
     Analysis, accuracy_curve, capitalize, line, normal, pair, percentile_series, probe_range, sgd,
 };
 use super::seeds::{Diverged, Spread, band, curve_spread, in_seeds, score, transpose};
-use crate::lab::driver::{LabData, Outcome, Run};
+use crate::lab::run::{LabData, Outcome, Probe, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
 
 /// Learning rate of `distributions`: high enough for the plain sigmoid network to leave its
@@ -67,7 +67,7 @@ pub(super) fn runs(steps: usize, seed: u64) -> Vec<Run> {
         .with_weight_init(normal(0.05));
     pair("sigmoid 3×100", config, |name, config| Run {
         measure_every: (steps / 200).max(50),
-        probe: true,
+        probe: Some(Probe::last_layer(&config)),
         ..Run::new(name, config, sgd(DISTRIBUTIONS_LR, 60, seed), steps)
     })
     .into()
@@ -357,7 +357,7 @@ mod tests {
     fn outcome(steps: usize, every: usize) -> Outcome {
         let curve = (0..=steps)
             .step_by(every)
-            .map(|step| crate::lab::driver::Point {
+            .map(|step| crate::lab::run::Point {
                 step,
                 accuracy: step as f64 / 1000.0,
                 train_loss: None,

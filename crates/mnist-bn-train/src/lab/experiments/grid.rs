@@ -6,7 +6,7 @@ use serde::{Serialize, Serializer};
 
 use super::common::{Analysis, accuracy_curve, line, normal, pair, sgd};
 use super::seeds::{Diverged, Spread, band, curve_spread, in_seeds, mean_word, score, transpose};
-use crate::lab::driver::{LabData, MeasureOn, Outcome, Run, TrainOn};
+use crate::lab::run::{LabData, MeasureOn, Outcome, Run, TrainOn};
 use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
 
 /// One setting of the grid.

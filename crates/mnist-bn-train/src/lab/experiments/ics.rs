@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::common::{Analysis, line, pair, percentile_series, probe_range, relu_3x100, sgd};
 use super::seeds::{Diverged, Spread, band, curve_spread, in_seeds, mean_word, score, transpose};
-use crate::lab::driver::{LabData, Outcome, Run};
+use crate::lab::run::{LabData, Outcome, Probe, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, NOISY, PLAIN, Panel, XAxis};
 
 /// Learning rate: one at which all three train.
@@ -61,9 +61,9 @@ pub struct IcsNetwork {
 /// [`EVERY`] steps.
 pub(super) fn runs(steps: usize, seed: u64) -> Vec<Run> {
     let config = relu_3x100();
-    let run = |name: String, config| Run {
+    let run = |name: String, config: MlpConfig| Run {
         measure_every: EVERY,
-        probe: true,
+        probe: Some(Probe::last_layer(&config)),
         ics: Some(LR),
         ..Run::new(name, config, sgd(LR, BATCH, seed), steps)
     };
@@ -403,7 +403,7 @@ mod tests {
             assert_eq!(run.config.weight_init, runs[0].config.weight_init);
             assert_eq!(
                 (run.ics, run.probe, run.measure_every),
-                (Some(LR), true, EVERY)
+                (Some(LR), Some(Probe { layer: 2, unit: 0 }), EVERY)
             );
         }
     }
@@ -447,7 +447,7 @@ mod tests {
 
     #[test]
     fn the_summary_reads_the_median_and_the_shift_after_step_0() {
-        let point = |step, median: f64, ics: Vec<[f64; 2]>| crate::lab::driver::Point {
+        let point = |step, median: f64, ics: Vec<[f64; 2]>| crate::lab::run::Point {
             step,
             accuracy: 0.5,
             train_loss: None,

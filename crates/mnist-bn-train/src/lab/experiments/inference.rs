@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::common::{Analysis, Tested, sgd};
 use super::seeds::{Spread, transpose};
 use crate::evaluate::{TestMode, TestReport, test_pass};
-use crate::lab::driver::{LabData, Outcome, Run};
+use crate::lab::run::{LabData, Outcome, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, Mark, Panel, Series, XAxis};
 
 /// What `inference` found: one row per test pass.

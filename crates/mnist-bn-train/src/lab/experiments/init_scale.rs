@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::common::{Analysis, Sweep, SweepNetwork, measured, normal, pair, pair_cells, sgd};
 use super::seeds::{mean_word, transpose};
-use crate::lab::driver::{LabData, Outcome, Run};
+use crate::lab::run::{LabData, Outcome, Run};
 use crate::plot::figure::{Figure, XAxis};
 
 /// Learning rate of `init-scale` (plain SGD, as everywhere in the lab).

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::common::{Analysis, line, pair, relu_3x100, sgd};
 use super::seeds::{Diverged, Spread, band, curve_spread, in_seeds, score, transpose};
-use crate::lab::driver::{LabData, Outcome, Run};
+use crate::lab::run::{LabData, Outcome, Run};
 use crate::plot::figure::{BATCH_NORM, Figure, PLAIN, Panel, XAxis};
 
 /// Learning rate: one at which both networks train.
@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn the_summary_takes_the_mean_of_every_measurement() {
-        let point = |step, landscape| crate::lab::driver::Point {
+        let point = |step, landscape| crate::lab::run::Point {
             step,
             accuracy: 0.5,
             train_loss: None,

@@ -38,10 +38,11 @@ use web_time::Instant;
 use burn::tensor::Device;
 use mnist_bn_model::{NetConfig, Norm};
 
-use super::driver::{LabData, Run, run_all};
+use super::driver::run_all;
 use super::plan::{Experiment, LabOptions};
 use super::progress::LabProgress;
 use super::report::{Section, Summary};
+use super::run::{LabData, Run};
 use crate::TrainError;
 use crate::checkpoint::load_checkpoint;
 use crate::plot::figure::Figure;
@@ -190,7 +191,7 @@ mod tests {
     use crate::output::progress::ProgressMode;
 
     /// Every linear weight of an outcome's kept network, from the input side.
-    fn linear_weights(outcome: &crate::lab::driver::Outcome) -> Vec<Vec<f32>> {
+    fn linear_weights(outcome: &crate::lab::run::Outcome) -> Vec<Vec<f32>> {
         let net = outcome.model.as_ref().expect("kept");
         let mlp = net.as_mlp().expect("an MLP");
         mlp.hidden

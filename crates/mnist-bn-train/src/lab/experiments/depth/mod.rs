@@ -13,7 +13,7 @@ pub use summary::{DepthNetwork, DepthRow, DepthSummary};
 
 use super::common::{Analysis, pair, sgd};
 use super::seeds::{Spread, in_seeds, mean_word, score, transpose};
-use crate::lab::driver::{LabData, Outcome, Run};
+use crate::lab::run::{LabData, Outcome, Run};
 use crate::plot::figure::Figure;
 use figure::figure;
 use summary::{BN, PLAIN_NET, Which, accuracy, activation_name, display, summarize};

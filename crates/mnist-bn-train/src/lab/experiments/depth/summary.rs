@@ -4,9 +4,9 @@
 use mnist_bn_model::Activation;
 use serde::Serialize;
 
-use crate::lab::driver::Outcome;
 use crate::lab::experiments::common::lighter;
 use crate::lab::experiments::seeds::{Diverged, Spread};
+use crate::lab::run::Outcome;
 use crate::plot::figure::{BATCH_NORM, PLAIN};
 
 /// What `depth` found: one row per activation and depth.

@@ -9,7 +9,7 @@ use mnist_bn_model::{MlpConfig, Net, Norm, RenormSchedule};
 use super::common::{Analysis, lesson_weights, sgd};
 use super::seeds::{Diverged, Spread, in_seeds, mean_word, score, transpose};
 use crate::evaluate::{TestMode, test_pass};
-use crate::lab::driver::{LabData, Outcome, Run};
+use crate::lab::run::{LabData, Outcome, Run};
 use crate::plot::figure::Figure;
 
 mod figure;
