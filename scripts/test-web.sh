@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The browser test (README, "The page in a browser"): builds the page, serves it on a free
-# localhost port, and drives Debian's headless Chromium through it with playwright-core
-# (web/tests/browser.mjs). Installs Chromium (apt) and playwright-core (npm ci, from
+# The browser tests (README, "The page in a browser"): builds the page, serves it on a free
+# localhost port, and drives Debian's headless Chromium through it with playwright-core: the
+# lesson view (web/tests/browser.mjs), the playground and the phone viewport
+# (web/tests/playground.mjs); then the built folder from a generic static server, Python's
+# http.server (web/tests/static.mjs). Installs Chromium (apt) and playwright-core (npm ci, from
 # web/package-lock.json) when they are missing; `xtask web` installs wasm-bindgen-cli.
 #
 #   scripts/test-web.sh [OUT_DIR]      (screenshot and figures; default target/web-test)
@@ -29,7 +31,9 @@ cargo run --release -p xtask -- web --build-only
 log="$(mktemp)"
 cargo run --release -p xtask -- web --serve-only --port 0 >"$log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
+static=""
+static_log="$(mktemp)"
+trap 'kill $server 2>/dev/null || true; kill $static 2>/dev/null || true; rm -f "$log" "$static_log"' EXIT
 url=""
 for _ in $(seq 1 100); do
     url="$(grep -o 'http://127.0.0.1:[0-9]*/' "$log" || true)"
@@ -39,3 +43,15 @@ for _ in $(seq 1 100); do
 done
 [ -n "$url" ] || { echo "the server did not start:"; cat "$log"; exit 1; }
 node web/tests/browser.mjs "$url" "$out"
+node web/tests/playground.mjs "$url" "$out"
+
+# The same folder from a server that knows nothing of it.
+page_dir="${CARGO_TARGET_DIR:-target}/web"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+python3 -m http.server --bind 127.0.0.1 --directory "$page_dir" "$port" >"$static_log" 2>&1 &
+static=$!
+for _ in $(seq 1 50); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/')" 2>/dev/null && break
+    sleep 0.2
+done
+node web/tests/static.mjs "http://127.0.0.1:$port/"

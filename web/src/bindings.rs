@@ -59,13 +59,21 @@ impl Session {
         }))
     }
 
-    /// Starts the playground's networks on settings given as JSON; returns the steps the run
-    /// will take. Settings that do not parse or are out of range give an error naming them.
+    /// Starts the playground's networks on settings given as JSON; returns, as JSON, the steps
+    /// the run will take (`total`), the steps between measurements (`measureEvery`) and the
+    /// networks' names (`names`). Settings that do not parse or are out of range give an error
+    /// naming them.
     #[wasm_bindgen(js_name = playgroundStart)]
-    pub fn playground_start(&mut self, settings: &str) -> Result<usize, JsError> {
+    pub fn playground_start(&mut self, settings: &str) -> Result<String, JsError> {
         let settings: Settings = serde_json::from_str(settings)
             .map_err(|e| JsError::new(&format!("the playground's settings: {e}")))?;
-        self.0.playground_start(&settings).map_err(js)
+        let total = self.0.playground_start(&settings).map_err(js)?;
+        let names = settings.runs().map(|run| run.name);
+        json(&serde_json::json!({
+            "total": total,
+            "measureEvery": settings.measure_every(),
+            "names": names,
+        }))
     }
 
     /// Takes up to `steps` steps of both networks; returns what happened as JSON (`Tick`).

@@ -42,6 +42,8 @@ try {
   const timings = await page.evaluate(() => window.mnistBn.timings);
   figures.loadToFirstPredictionMs = Math.round(timings.firstPredictionMs);
   figures.loadToModelsReadyMs = Math.round(timings.modelsReadyMs);
+  // An empty pad shows no answer.
+  assert.equal(await page.getAttribute('#bars-bn', 'data-digit'), null, 'a blank pad gets no answer');
   const noRequestsOut = await page.evaluate(() => performance.getEntriesByType('resource')
     .map((r) => r.name).filter((n) => !n.startsWith(location.origin)));
   assert.deepEqual(noRequestsOut, [], 'every script and asset comes from our server');

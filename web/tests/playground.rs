@@ -241,15 +241,19 @@ fn the_playground_is_the_lab_in_the_page() {
     check_fixture(&settings, &losses, &points);
 }
 
-/// `web/tests/fixtures/native_playground.json`: the settings, the first 50 steps' losses of A
-/// and B and the measurements of the run above, within 1e-5 of this build's (float results
-/// differ between CPU kinds in the last digits). `MNIST_BN_BLESS=1` rewrites it first.
+/// `web/tests/fixtures/native_playground.json`: the settings, the first 20 steps' losses of A
+/// and B and their measurements at step 0, within 1e-5 of this build's (float results differ
+/// between CPU kinds in the last digits). Only the first steps: at lr 2 the plain network is
+/// chaotic, and a difference in the last digit grows to 1e-3 in its loss within 50 steps.
+/// `MNIST_BN_BLESS=1` rewrites it first.
 fn check_fixture(settings: &Settings, losses: &[[Option<f64>; 2]], points: &[Value]) {
     let path = root().join("web/tests/fixtures/native_playground.json");
+    let first: Vec<&Value> = points.iter().filter(|p| p["step"] == json!(0)).collect();
+    assert_eq!(first.len(), 2);
     let fixture = json!({
         "settings": settings,
-        "losses": losses[..50],
-        "points": points,
+        "losses": losses[..20],
+        "points": first,
     });
     if std::env::var_os("MNIST_BN_BLESS").is_some() {
         std::fs::write(&path, serde_json::to_string(&fixture).unwrap() + "\n").unwrap();

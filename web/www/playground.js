@@ -59,6 +59,7 @@ export function createPlayground({ ask, post, initialSearch, otherRunning, runni
   let failed = false; // the worker is gone
   let pitfall = null;
   let imagesPerSec = 0;
+  let seconds = null; // the last run's wall time, once done
   // The run shown by the charts: what the worker said when it started, and how far it got.
   const run = { total: 0, measureEvery: 0, names: ['A', 'B'], settings: null, done: 0,
     diverged: [null, null], started: false };
@@ -73,6 +74,7 @@ export function createPlayground({ ask, post, initialSearch, otherRunning, runni
     get state() { return state; },
     get pitfall() { return pitfall; },
     get imagesPerSec() { return imagesPerSec; },
+    get seconds() { return seconds; },
     get status() { return $('pg-status').textContent; },
   };
 
@@ -311,6 +313,7 @@ export function createPlayground({ ask, post, initialSearch, otherRunning, runni
         drawCharts();
         break;
       case 'pg-done':
+        seconds = msg.seconds ?? null;
         run.done = msg.done ?? run.done;
         run.diverged = msg.diverged || run.diverged;
         setState('done');

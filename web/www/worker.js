@@ -1,10 +1,12 @@
-// The Web Worker: holds the WebAssembly session (both models, the training data, the run) and
-// trains in slices of about 100 ms, so that predictions and Stop are answered between them.
+// The Web Worker: holds the WebAssembly session (the lesson's models, the data, the lesson's run
+// and the playground's) and trains in slices of about 100 ms, so that predictions and Stop are
+// answered between them. One run at a time: the lesson's or the playground's.
 import init, { Session } from './pkg/mnist_bn_web.js';
 
 let session = null;
 let dataReady = null;
-let running = false;
+let testReady = null;
+let running = null; // 'lesson' or 'playground' while a run trains
 let generation = 0; // a new run, or Stop, ends the slices of the run before
 
 const fetchBytes = async (url) => {
@@ -23,6 +25,7 @@ async function start() {
   session = new Session(bn, plain);
   postMessage({ type: 'ready', ms: performance.now() - t0 });
   // The training set is only needed once the user trains: fetched after the models.
+  // The test set after it: the playground measures on it.
   dataReady = Promise.all([
     fetchBytes('data/train-images-idx3-ubyte.gz'),
     fetchBytes('data/train-labels-idx1-ubyte.gz'),
@@ -30,12 +33,17 @@ async function start() {
     const count = session.setTrainingData(images, labels);
     postMessage({ type: 'data', count });
   });
+  testReady = dataReady.then(() => Promise.all([
+    fetchBytes('data/t10k-images-idx3-ubyte.gz'),
+    fetchBytes('data/t10k-labels-idx1-ubyte.gz'),
+  ])).then(([images, labels]) => session.setTestData(images, labels));
+  testReady.catch(() => {}); // reported by the playground's run that awaits it
   dataReady.catch((e) => postMessage({ type: 'error', message: String(e) }));
 }
 
 async function train({ epochs, limit, seed }) {
   const mine = ++generation;
-  running = true;
+  running = 'lesson';
   await dataReady;
   if (mine !== generation) return; // stopped, or another run asked for, while the data loaded
   const total = session.start(epochs, limit, BigInt(seed));
@@ -51,10 +59,61 @@ async function train({ epochs, limit, seed }) {
     const [done, all, epoch, imagesPerSec] = session.progress();
     postMessage({ type: 'progress', losses: slice, done, total: all, epoch, imagesPerSec });
     if (done >= all) {
-      running = false;
+      running = null;
       postMessage({ type: 'done' });
     }
     // Let queued messages (predict, stop) in.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+// The playground: networks A and B on the lab's settings, stepped in turn; after the run, both
+// tested in train mode on test batches of several sizes against eval mode.
+async function playground({ settings }) {
+  const mine = ++generation;
+  running = 'playground';
+  try {
+    await testReady;
+  } catch (e) {
+    throw Object.assign(new Error(`the test images did not load: ${e.message || e}`), { playground: true });
+  }
+  if (mine !== generation) return;
+  let started;
+  try {
+    started = JSON.parse(session.playgroundStart(JSON.stringify(settings)));
+  } catch (e) {
+    // Settings out of range: the user's to change, not a failure of the page.
+    running = null;
+    postMessage({ type: 'error', source: 'playground', invalid: true, message: e.message || String(e) });
+    return;
+  }
+  postMessage({ type: 'pg-started', settings, ...started });
+  const t0 = performance.now();
+  while (running && mine === generation) {
+    const sliceStart = performance.now();
+    const losses = [];
+    const points = [];
+    let tick;
+    do {
+      tick = JSON.parse(session.playgroundTrain(1));
+      losses.push(...tick.losses.flat());
+      points.push(...tick.points);
+    } while (tick.losses.length > 0 && performance.now() - sliceStart < 100);
+    postMessage({
+      type: 'pg-progress', losses, points, done: tick.done, total: tick.total,
+      diverged: tick.diverged, imagesPerSec: tick.imagesPerSec,
+    });
+    if (session.playgroundFinished()) {
+      running = null;
+      postMessage({
+        type: 'pg-done', done: tick.done, diverged: tick.diverged,
+        seconds: (performance.now() - t0) / 1000,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (mine !== generation) return;
+      postMessage({ type: 'pg-pitfall', ...JSON.parse(session.playgroundPitfall()) });
+      return;
+    }
     await new Promise((resolve) => setTimeout(resolve, 0));
   }
 }
@@ -68,11 +127,20 @@ onmessage = async ({ data: msg }) => {
       case 'train':
         await train(msg);
         break;
+      case 'pg-train':
+        await playground(msg);
+        break;
+      case 'pg-presets': {
+        const { presets, defaults } = JSON.parse(session.playgroundPresets());
+        postMessage({ type: 'pg-presets', id: msg.id, presets, defaults });
+        break;
+      }
       case 'stop':
         if (running) {
-          running = false;
+          const was = running;
+          running = null;
           generation++;
-          postMessage({ type: 'stopped' });
+          postMessage({ type: was === 'playground' ? 'pg-stopped' : 'stopped' });
         }
         break;
       case 'predict': {
@@ -97,11 +165,12 @@ onmessage = async ({ data: msg }) => {
     }
   } catch (e) {
     // A failed prediction leaves a run going; a failed run ends.
-    if (msg.type === 'train') {
-      running = false;
+    if (msg.type === 'train' || msg.type === 'pg-train') {
+      running = null;
       generation++;
     }
-    postMessage({ type: 'error', id: msg.id, message: e && e.message ? e.message : String(e) });
+    const source = msg.type === 'pg-train' ? 'playground' : undefined;
+    postMessage({ type: 'error', id: msg.id, source, message: e && e.message ? e.message : String(e) });
   }
 };
 

@@ -200,20 +200,48 @@ fn build_web(root: &Path, target: &Path, out: &Path) -> Result<()> {
             "data/mnist/train-labels.idx1-ubyte.gz",
             "data/train-labels-idx1-ubyte.gz",
         ),
+        (
+            "data/mnist/t10k-images.idx3-ubyte.gz",
+            "data/t10k-images-idx3-ubyte.gz",
+        ),
+        (
+            "data/mnist/t10k-labels.idx1-ubyte.gz",
+            "data/t10k-labels-idx1-ubyte.gz",
+        ),
     ] {
         copy(&root.join(from), &staging.join(to))?;
     }
+    precompress(&staging.join("pkg/mnist_bn_web_bg.wasm"))?;
     if out.exists() {
         fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
     }
     fs::rename(&staging, out).with_context(|| format!("moving the page to {}", out.display()))?;
     let size = fs::metadata(out.join("pkg/mnist_bn_web_bg.wasm"))?.len();
+    let gzipped = fs::metadata(out.join("pkg/mnist_bn_web_bg.wasm.gz"))?.len();
     eprintln!(
-        "built the page in {} (WebAssembly: {:.1} MB)",
+        "built the page in {} (WebAssembly: {:.1} MB, {:.1} MB gzipped)",
         out.display(),
-        size as f64 / 1e6
+        size as f64 / 1e6,
+        gzipped as f64 / 1e6
     );
     Ok(())
+}
+
+/// Writes `path.gz` beside `path` (gzip at its best compression): what a static host serves
+/// with `Content-Encoding: gzip` to a browser that accepts it (nginx's `gzip_static`, Caddy's
+/// `precompressed`, and this task's own server).
+fn precompress(path: &Path) -> Result<()> {
+    use std::io::Write;
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&bytes)?;
+    let gz = path.with_extension(format!(
+        "{}.gz",
+        path.extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+    ));
+    fs::write(&gz, encoder.finish()?).with_context(|| format!("writing {}", gz.display()))
 }
 
 /// Whether `dir` holds a page this task built (and may therefore be replaced).
@@ -278,14 +306,37 @@ fn respond(dir: &Path, request: &tiny_http::Request) -> tiny_http::ResponseBox {
     let Some(path) = file_for(dir, request.url()) else {
         return text(404, "not found");
     };
-    let Ok(file) = fs::File::open(&path) else {
+    let header = |name: &str, value: &str| Header::from_bytes(name, value).expect("a valid header");
+    // The precompressed copy, to a browser that takes gzip.
+    let accepts_gzip = request.headers().iter().any(|h| {
+        h.field.equiv("Accept-Encoding")
+            && h.value
+                .as_str()
+                .split(',')
+                .any(|e| e.trim().starts_with("gzip"))
+    });
+    let gz = path.with_file_name(format!(
+        "{}.gz",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+    ));
+    let (served, encoding) = if accepts_gzip && gz.is_file() {
+        (gz, Some("gzip"))
+    } else {
+        (path.clone(), None)
+    };
+    let Ok(file) = fs::File::open(&served) else {
         return text(404, "not found");
     };
-    let header = |name: &str, value: &str| Header::from_bytes(name, value).expect("a valid header");
-    Response::from_file(file)
+    let mut response = Response::from_file(file)
         .with_header(header("Content-Type", mime(&path)))
         .with_header(header("Cache-Control", "no-cache"))
-        .boxed()
+        .with_header(header("Vary", "Accept-Encoding"));
+    if let Some(encoding) = encoding {
+        response = response.with_header(header("Content-Encoding", encoding));
+    }
+    response.boxed()
 }
 
 /// The file a URL names inside `dir` (`/` is `index.html`); `None` for anything that would
