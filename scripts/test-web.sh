@@ -2,7 +2,7 @@
 # The browser tests (README, "The page in a browser"): builds the page, serves it on a free
 # localhost port, and drives Debian's headless Chromium through it with playwright-core: the
 # lesson view (web/tests/browser.mjs), the playground and the phone viewport
-# (web/tests/playground.mjs); then the built folder from a generic static server, Python's
+# (web/tests/playground.mjs), the WebGPU build on SwiftShader (web/tests/webgpu.mjs); then the built folder from a generic static server, Python's
 # http.server (web/tests/static.mjs). Installs Chromium (apt) and playwright-core (npm ci, from
 # web/package-lock.json) when they are missing; `xtask web` installs wasm-bindgen-cli.
 #
@@ -44,6 +44,8 @@ done
 [ -n "$url" ] || { echo "the server did not start:"; cat "$log"; exit 1; }
 node web/tests/browser.mjs "$url" "$out"
 node web/tests/playground.mjs "$url" "$out"
+# The WebGPU build on Chromium's software WebGPU adapter (SwiftShader).
+node web/tests/webgpu.mjs "$url" "$out"
 
 # The same folder from a server that knows nothing of it.
 page_dir="${CARGO_TARGET_DIR:-target}/web"

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::ModuleOptimizer;
-use burn::tensor::Device;
+use burn::tensor::{Device, read_sync};
 use mnist_bn_data::{IMAGE_PIXELS, Mnist, MnistBatch, NUM_CLASSES, decode_images, decode_labels};
 use mnist_bn_model::{Net, NetConfig};
 use mnist_bn_train::{
-    Learner, ModelSpec, TestMode, TrainingConfig, logits_in, model_from_bytes, predict_in,
-    seeded_model,
+    Learner, ModelSpec, TestMode, TrainingConfig, logits_in_async, model_from_bytes,
+    predict_in_async, seeded_model,
 };
 use web_time::Instant;
 
@@ -69,6 +69,10 @@ struct Run {
 #[derive(Debug)]
 pub struct Session {
     device: Device,
+    /// Where fresh weights are drawn before they move to `device`: flex, so that every device
+    /// starts from the weights the CPU build draws (`None` when `device` is flex).
+    init_device: Option<Device>,
+    backend: String,
     models: [Net; 2],
     trained: bool,
     train_data: Option<Arc<Mnist>>,
@@ -96,7 +100,24 @@ impl Session {
     /// A session answering with the shipped weights (burnpack bytes of `batchnorm.bpk` and
     /// `plain.bpk`), on Burn's CPU backend.
     pub fn new(batchnorm: Vec<u8>, plain: Vec<u8>) -> Result<Self, WebError> {
-        let device = Device::flex();
+        Self::on_device(
+            batchnorm,
+            plain,
+            Device::flex(),
+            "CPU (WebAssembly, Burn's flex)",
+        )
+    }
+
+    /// A session on `device` (a browser's WebGPU device, say), named `backend` for the page;
+    /// fresh weights are still drawn on flex, so every device starts where the CPU build does.
+    pub fn on_device(
+        batchnorm: Vec<u8>,
+        plain: Vec<u8>,
+        device: Device,
+        backend: &str,
+    ) -> Result<Self, WebError> {
+        let flex = Device::flex();
+        let init_device = (device != flex).then_some(flex);
         let load = |i: usize, bytes: Vec<u8>| {
             let name = format!("pretrained/{}.bpk", MODEL_NAMES[i]);
             model_from_bytes(&lesson_config(i), bytes, &device, Path::new(&name))
@@ -104,6 +125,8 @@ impl Session {
         Ok(Self {
             models: [load(0, batchnorm)?, load(1, plain)?],
             device,
+            init_device,
+            backend: backend.to_string(),
             trained: false,
             train_data: None,
             test_data: None,
@@ -162,7 +185,7 @@ impl Session {
             self.playground = Some(Playground::new(train, test.clone(), &self.device));
         }
         let playground = self.playground.as_mut().expect("made above");
-        playground.start(settings, None)
+        playground.start(settings, self.init_device.as_ref())
     }
 
     /// The playground's run, if one was started.
@@ -191,7 +214,12 @@ impl Session {
         }
         let learner = Learner::new(config.clone(), &self.device);
         self.models = [0, 1].map(|i| {
-            learner.training_model(seeded_model(&lesson_config(i), seed, None, &self.device))
+            learner.training_model(seeded_model(
+                &lesson_config(i),
+                seed,
+                self.init_device.as_ref(),
+                &self.device,
+            ))
         });
         self.trained = true;
         let batches_per_epoch = len.div_ceil(config.batch_size);
@@ -214,6 +242,11 @@ impl Session {
     /// one; returns their losses as `[batchnorm, plain]` pairs (fewer when the run ends). A
     /// loss that is not finite ends the run with an error naming the model, epoch and batch.
     pub fn train(&mut self, batches: usize) -> Result<Vec<[f64; 2]>, WebError> {
+        read_sync(self.train_async(batches))
+    }
+
+    /// [`Session::train`], reading the losses without blocking (a browser's WebGPU device).
+    pub async fn train_async(&mut self, batches: usize) -> Result<Vec<[f64; 2]>, WebError> {
         let Some(run) = &mut self.run else {
             return Err(WebError::Invalid("no training run; start one".into()));
         };
@@ -228,9 +261,10 @@ impl Session {
             let mut pair = [0.0; 2];
             for (i, loss) in pair.iter_mut().enumerate() {
                 let model = self.models[i].clone();
-                let (model, value) =
-                    run.learner
-                        .step(model, &mut run.optims[i], &run.loss_fn, batch.clone());
+                let (model, value) = run
+                    .learner
+                    .step_async(model, &mut run.optims[i], &run.loss_fn, batch.clone())
+                    .await;
                 self.models[i] = model;
                 if !value.is_finite() {
                     let (epoch, batch) = (run.done / run.batches_per_epoch + 1, in_epoch + 1);
@@ -265,6 +299,11 @@ impl Session {
         })
     }
 
+    /// Which backend the session runs on, as the page shows it.
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
     /// Whether the models answering are the page's own (a run was started) rather than the
     /// shipped ones.
     pub fn trained(&self) -> bool {
@@ -275,20 +314,37 @@ impl Session {
     /// size, dark on light or light on dark), converted like `mnist-bn predict` converts a
     /// file; `None` when the sizes disagree.
     pub fn predict(&self, width: u32, height: u32, grey: Vec<u8>) -> Option<Prediction> {
+        read_sync(self.predict_async(width, height, grey))
+    }
+
+    /// [`Session::predict`], reading without blocking (a browser's WebGPU device).
+    pub async fn predict_async(
+        &self,
+        width: u32,
+        height: u32,
+        grey: Vec<u8>,
+    ) -> Option<Prediction> {
         let pixels = mnist_bn_data::digit_from_grey(width, height, grey)?;
-        let one = |i: usize, mode| predict_in(&self.models[i], &[pixels], mode, &self.device)[0];
+        let one = async |i: usize, mode| {
+            predict_in_async(&self.models[i], &[pixels], mode, &self.device).await[0]
+        };
         Some(Prediction {
             pixels,
-            batchnorm_eval: one(0, TestMode::Eval),
+            batchnorm_eval: one(0, TestMode::Eval).await,
             // A batch of one leaves the running statistics as they are.
-            batchnorm_train: one(0, TestMode::Train),
-            plain: one(1, TestMode::Eval),
+            batchnorm_train: one(0, TestMode::Train).await,
+            plain: one(1, TestMode::Eval).await,
         })
     }
 
     /// The logits of model `name` in eval mode for images of 784 pixels each (0–255, white
     /// on black): what the browser test compares with the native build's.
     pub fn logits(&self, name: &str, pixels: &[u8]) -> Result<Vec<f32>, WebError> {
+        read_sync(self.logits_async(name, pixels))
+    }
+
+    /// [`Session::logits`], reading without blocking (a browser's WebGPU device).
+    pub async fn logits_async(&self, name: &str, pixels: &[u8]) -> Result<Vec<f32>, WebError> {
         let index = MODEL_NAMES
             .iter()
             .position(|&n| n == name)
@@ -303,7 +359,8 @@ impl Session {
             .chunks_exact(IMAGE_PIXELS)
             .map(|c| c.try_into().expect("784 pixels"))
             .collect();
-        let logits = logits_in(&self.models[index], &images, TestMode::Eval, &self.device);
+        let logits =
+            logits_in_async(&self.models[index], &images, TestMode::Eval, &self.device).await;
         Ok(logits.into_iter().flatten().collect())
     }
 }

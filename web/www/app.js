@@ -3,10 +3,14 @@
 // the shown one kept in the address, and window.mnistBn for tests and the curious.
 import { createLesson } from './lesson.js';
 import { createPlayground } from './playground.js';
-import { readView, writeUrl } from './url.js';
+import { readBackend, readView, toQuery, writeUrl } from './url.js';
 
 const $ = (id) => document.getElementById(id);
-const worker = new Worker('worker.js', { type: 'module' });
+// The backend the address asks for: the CPU build (Burn's flex backend in WebAssembly), or
+// Burn's wgpu backend on the browser's WebGPU device, offered where the browser has one.
+const backend = readBackend(location.search);
+const worker = new Worker(backend === 'webgpu' ? 'worker.js?backend=webgpu' : 'worker.js',
+  { type: 'module' });
 let requestId = 0;
 const pending = new Map();
 
@@ -102,3 +106,24 @@ for (const [name, tab] of Object.entries(tabs)) {
   };
 }
 showView(view, { write: false });
+
+// ---- The backend: which one runs, and the other to switch to (a fresh page) ----
+
+const backendNote = $('backend');
+const switchTo = backend === 'webgpu' ? 'cpu' : 'webgpu';
+if (switchTo === 'cpu' || navigator.gpu) {
+  const link = $('backend-switch');
+  link.hidden = false;
+  link.textContent = switchTo === 'webgpu' ? 'Train on the GPU (WebGPU) instead' : 'Train on the CPU instead';
+  link.onclick = (e) => {
+    e.preventDefault();
+    location.href = location.pathname + toQuery(view, views.playground.settings, switchTo);
+  };
+}
+window.mnistBn.backend = null;
+worker.addEventListener('message', ({ data: msg }) => {
+  if (msg.type === 'ready') {
+    window.mnistBn.backend = msg.backend;
+    backendNote.textContent = `Running on: ${msg.backend}.`;
+  }
+});

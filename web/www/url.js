@@ -5,7 +5,8 @@
 //    &lr=2&batch=60&steps=2000&seed=0&pl=3&pu=0
 //
 // Numbers are written with String(x), which reads back as the same number. No `view` (or
-// view=lesson) is the lesson view.
+// view=lesson) is the lesson view. `backend=webgpu` (training on the browser's WebGPU device
+// instead of the CPU) is kept as it is, in either view.
 
 // Query parameter, settings key, and how the value is written.
 const FIELDS = [
@@ -52,10 +53,19 @@ export function readSettings(search, defaults) {
   return settings;
 }
 
-/** The query string for a view: the lesson's is empty; the playground's holds its settings. */
-export function toQuery(view, settings) {
-  if (view !== 'playground') return '';
-  const parts = ['view=playground'];
+/** 'webgpu' when the address asks for the WebGPU backend, else 'cpu'. */
+export function readBackend(search) {
+  return new URLSearchParams(search).get('backend') === 'webgpu' ? 'webgpu' : 'cpu';
+}
+
+/**
+ * The query string for a view: the lesson's holds nothing but the backend, the playground's
+ * also its settings.
+ */
+export function toQuery(view, settings, backend = readBackend(location.search)) {
+  const gpu = backend === 'webgpu' ? ['backend=webgpu'] : [];
+  if (view !== 'playground') return gpu.length ? `?${gpu.join('&')}` : '';
+  const parts = ['view=playground', ...gpu];
   if (settings) {
     for (const [param, key, kind] of FIELDS) {
       const value = settings[key];

@@ -1,7 +1,24 @@
 // The Web Worker: holds the WebAssembly session (the lesson's models, the data, the lesson's run
 // and the playground's) and trains in slices of about 100 ms, so that predictions and Stop are
 // answered between them. One run at a time: the lesson's or the playground's.
-import init, { Session } from './pkg/mnist_bn_web.js';
+//
+// The session runs on the CPU (Burn's flex backend), or on the browser's WebGPU device when the
+// worker's address asks for it (`worker.js?backend=webgpu`). Calls that read from the device
+// return promises (a WebGPU device cannot be read without yielding), and the session takes one
+// call at a time: every call goes through `exclusive`.
+const wantsWebGpu = new URLSearchParams(self.location.search).get('backend') === 'webgpu';
+// The WebGPU build (pkg-webgpu/) carries wgpu and Burn's GPU kernels: 5.9 MB gzipped against
+// the CPU build's 1.1 MB, so it is loaded only when asked for.
+// (Not a top-level await: the worker's onmessage must be set before its first message comes.)
+const bindings = import(wantsWebGpu ? './pkg-webgpu/mnist_bn_web.js' : './pkg/mnist_bn_web.js');
+
+// Session calls, one after another: each waits for the one before to settle.
+let queue = Promise.resolve();
+function exclusive(call) {
+  const result = queue.then(call);
+  queue = result.catch(() => {});
+  return result;
+}
 
 let session = null;
 let dataReady = null;
@@ -17,26 +34,32 @@ const fetchBytes = async (url) => {
 
 async function start() {
   const t0 = performance.now();
+  const { default: init, Session } = await bindings;
   const [, bn, plain] = await Promise.all([
     init(),
     fetchBytes('pretrained/batchnorm.bpk'),
     fetchBytes('pretrained/plain.bpk'),
   ]);
-  session = new Session(bn, plain);
-  postMessage({ type: 'ready', ms: performance.now() - t0 });
+  if (wantsWebGpu) {
+    if (!navigator.gpu) throw new Error('this browser offers no WebGPU (navigator.gpu)');
+    session = await Session.webgpu(bn, plain);
+  } else {
+    session = new Session(bn, plain);
+  }
+  postMessage({ type: 'ready', ms: performance.now() - t0, backend: session.backend() });
   // The training set is only needed once the user trains: fetched after the models.
   // The test set after it: the playground measures on it.
   dataReady = Promise.all([
     fetchBytes('data/train-images-idx3-ubyte.gz'),
     fetchBytes('data/train-labels-idx1-ubyte.gz'),
-  ]).then(([images, labels]) => {
-    const count = session.setTrainingData(images, labels);
+  ]).then(async ([images, labels]) => {
+    const count = await exclusive(() => session.setTrainingData(images, labels));
     postMessage({ type: 'data', count });
   });
   testReady = dataReady.then(() => Promise.all([
     fetchBytes('data/t10k-images-idx3-ubyte.gz'),
     fetchBytes('data/t10k-labels-idx1-ubyte.gz'),
-  ])).then(([images, labels]) => session.setTestData(images, labels));
+  ])).then(([images, labels]) => exclusive(() => session.setTestData(images, labels)));
   testReady.catch(() => {}); // reported by the playground's run that awaits it
   dataReady.catch((e) => postMessage({ type: 'error', message: String(e) }));
 }
@@ -46,17 +69,17 @@ async function train({ epochs, limit, seed }) {
   running = 'lesson';
   await dataReady;
   if (mine !== generation) return; // stopped, or another run asked for, while the data loaded
-  const total = session.start(epochs, limit, BigInt(seed));
+  const total = await exclusive(() => session.start(epochs, limit, BigInt(seed)));
   postMessage({ type: 'started', total });
   while (running && mine === generation) {
     const t0 = performance.now();
     const slice = [];
     do {
-      const losses = session.train(1);
+      const losses = await exclusive(() => session.train(1));
       if (losses.length === 0) break;
       slice.push(...losses);
     } while (performance.now() - t0 < 100);
-    const [done, all, epoch, imagesPerSec] = session.progress();
+    const [done, all, epoch, imagesPerSec] = await exclusive(() => session.progress());
     postMessage({ type: 'progress', losses: slice, done, total: all, epoch, imagesPerSec });
     if (done >= all) {
       running = null;
@@ -80,7 +103,7 @@ async function playground({ settings }) {
   if (mine !== generation) return;
   let started;
   try {
-    started = JSON.parse(session.playgroundStart(JSON.stringify(settings)));
+    started = JSON.parse(await exclusive(() => session.playgroundStart(JSON.stringify(settings))));
   } catch (e) {
     // Settings out of range: the user's to change, not a failure of the page.
     running = null;
@@ -95,7 +118,7 @@ async function playground({ settings }) {
     const points = [];
     let tick;
     do {
-      tick = JSON.parse(session.playgroundTrain(1));
+      tick = JSON.parse(await exclusive(() => session.playgroundTrain(1)));
       losses.push(...tick.losses.flat());
       points.push(...tick.points);
     } while (tick.losses.length > 0 && performance.now() - sliceStart < 100);
@@ -103,7 +126,7 @@ async function playground({ settings }) {
       type: 'pg-progress', losses, points, done: tick.done, total: tick.total,
       diverged: tick.diverged, imagesPerSec: tick.imagesPerSec,
     });
-    if (session.playgroundFinished()) {
+    if (await exclusive(() => session.playgroundFinished())) {
       running = null;
       postMessage({
         type: 'pg-done', done: tick.done, diverged: tick.diverged,
@@ -111,7 +134,8 @@ async function playground({ settings }) {
       });
       await new Promise((resolve) => setTimeout(resolve, 0));
       if (mine !== generation) return;
-      postMessage({ type: 'pg-pitfall', ...JSON.parse(session.playgroundPitfall()) });
+      const pitfall = await exclusive(() => session.playgroundPitfall());
+      postMessage({ type: 'pg-pitfall', ...JSON.parse(pitfall) });
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 0));
@@ -131,7 +155,7 @@ onmessage = async ({ data: msg }) => {
         await playground(msg);
         break;
       case 'pg-presets': {
-        const { presets, defaults } = JSON.parse(session.playgroundPresets());
+        const { presets, defaults } = JSON.parse(await exclusive(() => session.playgroundPresets()));
         postMessage({ type: 'pg-presets', id: msg.id, presets, defaults });
         break;
       }
@@ -144,7 +168,7 @@ onmessage = async ({ data: msg }) => {
         }
         break;
       case 'predict': {
-        const out = session.predict(msg.width, msg.height, msg.grey);
+        const out = await exclusive(() => session.predict(msg.width, msg.height, msg.grey));
         if (!out) throw new Error('the drawing has the wrong size');
         postMessage({
           type: 'prediction',
@@ -153,12 +177,14 @@ onmessage = async ({ data: msg }) => {
           bnEval: out.slice(784, 794),
           bnTrain: out.slice(794, 804),
           plain: out.slice(804, 814),
-          trained: session.trained(),
+          trained: await exclusive(() => session.trained()),
         });
         break;
       }
       case 'logits':
-        postMessage({ type: 'logits', id: msg.id, values: session.logits(msg.name, msg.pixels) });
+        postMessage({
+          type: 'logits', id: msg.id, values: await exclusive(() => session.logits(msg.name, msg.pixels)),
+        });
         break;
       default:
         throw new Error(`unknown message ${msg.type}`);

@@ -171,23 +171,33 @@ fn build_web(root: &Path, target: &Path, out: &Path) -> Result<()> {
         );
     }
     let bindgen = wasm_bindgen_cli(root)?;
-    run(cargo().current_dir(root).args([
-        "build",
-        "--release",
-        "--target",
-        "wasm32-unknown-unknown",
-        "-p",
-        "mnist-bn-web",
-    ]))?;
-    let wasm = target.join("wasm32-unknown-unknown/release/mnist_bn_web.wasm");
     if staging.exists() {
         fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     }
     fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    run(Command::new(&bindgen)
-        .args(["--target", "web", "--no-typescript", "--out-dir"])
-        .arg(staging.join("pkg"))
-        .arg(&wasm))?;
+    // The CPU build (`pkg/`), then the one with Burn's wgpu backend for WebGPU
+    // (`pkg-webgpu/`), which the page loads only when asked to train on the GPU.
+    let wasm = target.join("wasm32-unknown-unknown/release/mnist_bn_web.wasm");
+    for (features, pkg) in [(None, "pkg"), (Some("webgpu"), "pkg-webgpu")] {
+        let mut build = cargo();
+        build.current_dir(root).args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "mnist-bn-web",
+        ]);
+        if let Some(features) = features {
+            build.args(["--features", features]);
+        }
+        run(&mut build)?;
+        run(Command::new(&bindgen)
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(staging.join(pkg))
+            .arg(&wasm))?;
+        precompress(&staging.join(pkg).join("mnist_bn_web_bg.wasm"))?;
+    }
     copy_dir(&root.join("web/www"), &staging)?;
     for (from, to) in [
         ("pretrained/batchnorm.bpk", "pretrained/batchnorm.bpk"),
@@ -211,18 +221,19 @@ fn build_web(root: &Path, target: &Path, out: &Path) -> Result<()> {
     ] {
         copy(&root.join(from), &staging.join(to))?;
     }
-    precompress(&staging.join("pkg/mnist_bn_web_bg.wasm"))?;
     if out.exists() {
         fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
     }
     fs::rename(&staging, out).with_context(|| format!("moving the page to {}", out.display()))?;
-    let size = fs::metadata(out.join("pkg/mnist_bn_web_bg.wasm"))?.len();
-    let gzipped = fs::metadata(out.join("pkg/mnist_bn_web_bg.wasm.gz"))?.len();
+    let size = |file: &str| fs::metadata(out.join(file)).map(|m| m.len() as f64 / 1e6);
     eprintln!(
-        "built the page in {} (WebAssembly: {:.1} MB, {:.1} MB gzipped)",
+        "built the page in {} (WebAssembly: CPU build {:.1} MB, {:.1} MB gzipped; WebGPU build \
+         {:.1} MB, {:.1} MB gzipped)",
         out.display(),
-        size as f64 / 1e6,
-        gzipped as f64 / 1e6
+        size("pkg/mnist_bn_web_bg.wasm")?,
+        size("pkg/mnist_bn_web_bg.wasm.gz")?,
+        size("pkg-webgpu/mnist_bn_web_bg.wasm")?,
+        size("pkg-webgpu/mnist_bn_web_bg.wasm.gz")?,
     );
     Ok(())
 }

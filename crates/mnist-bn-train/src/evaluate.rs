@@ -9,6 +9,7 @@ use burn::tensor::Device;
 use burn::tensor::Tensor;
 use burn::tensor::TensorData;
 use burn::tensor::activation::softmax;
+use burn::tensor::read_sync;
 use mnist_bn_data::{Batches, IMAGE_PIXELS, Mnist, NUM_CLASSES, epoch_order, pixel_to_f32};
 use mnist_bn_model::{Net, Norm};
 use serde::{Deserialize, Serialize};
@@ -101,6 +102,17 @@ pub fn test_pass(
     mode: TestMode,
     device: &Device,
 ) -> TestReport {
+    read_sync(test_pass_async(model, data, batch_size, mode, device))
+}
+
+/// [`test_pass`], reading without blocking (a browser's WebGPU device).
+pub async fn test_pass_async(
+    model: &Net,
+    data: &Mnist,
+    batch_size: usize,
+    mode: TestMode,
+    device: &Device,
+) -> TestReport {
     let device = device.clone().without_autodiff();
     // A clone shares the running statistics, so a train-mode pass moves the caller's; `valid`
     // would copy them, so it is only taken for a model still on an autodiff device.
@@ -117,8 +129,18 @@ pub fn test_pass(
     for batch in Batches::new(data, epoch_order(data.len(), None, 0), batch_size, &device) {
         let n = batch.targets.dims()[0];
         let logits = model.forward(batch.images);
-        let predictions = logits.clone().argmax(1).into_data().convert::<i64>();
-        let loss = loss_fn.forward(logits, batch.targets).into_scalar::<f32>();
+        let predictions = logits
+            .clone()
+            .argmax(1)
+            .into_data_async()
+            .await
+            .expect("the device reads the predictions")
+            .convert::<i64>();
+        let loss = loss_fn
+            .forward(logits, batch.targets)
+            .into_scalar_async::<f32>()
+            .await
+            .expect("the device reads the loss");
         loss_sum += f64::from(loss) * n as f64;
         let labels = &data.labels()[offset..offset + n];
         let predictions = predictions.as_slice::<i64>().expect("converted to i64");
@@ -151,7 +173,17 @@ pub fn predict_in(
     mode: TestMode,
     device: &Device,
 ) -> Vec<[f32; NUM_CLASSES]> {
-    rows(forward_images(model, images, mode, device).map(|l| softmax(l, 1)))
+    read_sync(predict_in_async(model, images, mode, device))
+}
+
+/// [`predict_in`], reading without blocking (a browser's WebGPU device).
+pub async fn predict_in_async(
+    model: &Net,
+    images: &[[u8; IMAGE_PIXELS]],
+    mode: TestMode,
+    device: &Device,
+) -> Vec<[f32; NUM_CLASSES]> {
+    rows(forward_images(model, images, mode, device).map(|l| softmax(l, 1))).await
 }
 
 /// The logits (before softmax) [`predict_in`] turns into probabilities.
@@ -161,7 +193,17 @@ pub fn logits_in(
     mode: TestMode,
     device: &Device,
 ) -> Vec<[f32; NUM_CLASSES]> {
-    rows(forward_images(model, images, mode, device))
+    read_sync(logits_in_async(model, images, mode, device))
+}
+
+/// [`logits_in`], reading without blocking (a browser's WebGPU device).
+pub async fn logits_in_async(
+    model: &Net,
+    images: &[[u8; IMAGE_PIXELS]],
+    mode: TestMode,
+    device: &Device,
+) -> Vec<[f32; NUM_CLASSES]> {
+    rows(forward_images(model, images, mode, device)).await
 }
 
 /// The model's output for the images, scaled like the training data; `None` for no images.
@@ -190,11 +232,15 @@ fn forward_images(
 }
 
 /// A `[n, 10]` tensor's rows (none for `None`).
-fn rows(output: Option<Tensor<2>>) -> Vec<[f32; NUM_CLASSES]> {
+async fn rows(output: Option<Tensor<2>>) -> Vec<[f32; NUM_CLASSES]> {
     let Some(output) = output else {
         return Vec::new();
     };
-    let data = output.into_data().convert::<f32>();
+    let data = output
+        .into_data_async()
+        .await
+        .expect("the device reads the outputs")
+        .convert::<f32>();
     let values = data.as_slice::<f32>().expect("converted to f32");
     values
         .chunks_exact(NUM_CLASSES)

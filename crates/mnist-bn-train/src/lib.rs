@@ -54,8 +54,8 @@ pub use checkpoint::{
 };
 pub use error::TrainError;
 pub use evaluate::{
-    DigitAccuracy, TestMode, TestReport, evaluate, logits_in, predict, predict_in, test_modes,
-    test_pass,
+    DigitAccuracy, TestMode, TestReport, evaluate, logits_in, logits_in_async, predict, predict_in,
+    predict_in_async, test_modes, test_pass, test_pass_async,
 };
 pub use files::{LOCK_FILE, RunDirLock, write_atomic};
 pub use lab::{LabOptions, LabReport, run_lab};

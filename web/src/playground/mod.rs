@@ -9,10 +9,10 @@ mod settings;
 pub use presets::{GRID_LRS, GRID_STDS, Preset, presets};
 pub use settings::{ActivationChoice, InitChoice, NormChoice, Settings};
 
-use burn::tensor::Device;
+use burn::tensor::{Device, read_sync};
 use mnist_bn_data::Mnist;
 use mnist_bn_train::lab::{LabData, LiveRun, MeasureImages, Point};
-use mnist_bn_train::{DeviceTuning, TestMode, test_pass};
+use mnist_bn_train::{DeviceTuning, TestMode, test_pass_async};
 use serde::Serialize;
 
 use crate::error::WebError;
@@ -135,6 +135,11 @@ impl Playground {
     /// Takes up to `steps` more steps of each network, A then B at each step (a network that
     /// has stopped sits out).
     pub fn train(&mut self, steps: usize) -> Result<Tick, WebError> {
+        read_sync(self.train_async(steps))
+    }
+
+    /// [`Playground::train`], reading without blocking (a browser's WebGPU device).
+    pub async fn train_async(&mut self, steps: usize) -> Result<Tick, WebError> {
         let Some(live) = &mut self.live else {
             return Err(WebError::Invalid("no playground run; start one".into()));
         };
@@ -152,7 +157,8 @@ impl Playground {
             }
             let mut pair = [None; 2];
             for (loss, run) in pair.iter_mut().zip(&mut live.runs) {
-                if let Some(&value) = run.advance(1, &self.data, &live.images).first() {
+                let losses = run.advance_async(1, &self.data, &live.images).await;
+                if let Some(&value) = losses.first() {
                     *loss = Some(value);
                     live.trained_images += run.run().training.batch_size;
                 }
@@ -187,23 +193,31 @@ impl Playground {
     /// [`PITFALL_BATCHES`] and in eval mode (each pass on a copy with its own running
     /// statistics, so testing never moves the networks').
     pub fn pitfall(&self) -> Result<[PitfallNet; 2], WebError> {
+        read_sync(self.pitfall_async())
+    }
+
+    /// [`Playground::pitfall`], reading without blocking (a browser's WebGPU device).
+    pub async fn pitfall_async(&self) -> Result<[PitfallNet; 2], WebError> {
         let Some(live) = &self.live else {
             return Err(WebError::Invalid("no playground run; start one".into()));
         };
         let test = &self.data.test;
         // `test_pass` rather than `evaluate`: a train-mode batch of one image is the point here.
         // The networks are on the autodiff device, so each pass tests a copy (`valid`).
-        let net = |run: &LiveRun| {
-            let accuracy =
-                |batch, mode| test_pass(run.model(), test, batch, mode, &self.device).accuracy;
-            PitfallNet {
-                train: PITFALL_BATCHES
-                    .iter()
-                    .map(|&batch| accuracy(batch, TestMode::Train))
-                    .collect(),
-                eval: accuracy(1000, TestMode::Eval),
-            }
+        let accuracy = async |run: &LiveRun, batch, mode| {
+            test_pass_async(run.model(), test, batch, mode, &self.device)
+                .await
+                .accuracy
         };
-        Ok([net(&live.runs[0]), net(&live.runs[1])])
+        let mut nets = Vec::new();
+        for run in &live.runs {
+            let mut train = Vec::new();
+            for batch in PITFALL_BATCHES {
+                train.push(accuracy(run, batch, TestMode::Train).await);
+            }
+            let eval = accuracy(run, 1000, TestMode::Eval).await;
+            nets.push(PitfallNet { train, eval });
+        }
+        Ok(nets.try_into().expect("two networks"))
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, read_sync};
 use mnist_bn_data::{Mnist, MnistBatch};
 use mnist_bn_model::{Net, NetConfig};
 use web_time::Instant;
@@ -86,8 +86,8 @@ impl std::fmt::Debug for LiveRun {
 
 impl LiveRun {
     /// `run` with its seeded network ([`seeded_model`], drawn on `init_device` when given) on
-    /// `device`: the network is drawn now, and measured at step 0 when the run measures during
-    /// training.
+    /// `device`: the network is drawn now, and measured at step 0 (when the run measures during
+    /// training) by the first [`LiveRun::advance`].
     pub fn start(
         run: Run,
         data: &LabData,
@@ -139,12 +139,6 @@ impl LiveRun {
             seconds: 0.0,
             run,
         };
-        // Measured at step 0 only when measured during training (a test pass of a deep network
-        // over 10,000 images costs as much as dozens of its steps).
-        if live.run.measure_every != 0 {
-            let point = live.point(images, None);
-            live.curve.push(point);
-        }
         live.seconds = started.elapsed().as_secs_f64();
         Ok(live)
     }
@@ -153,11 +147,28 @@ impl LiveRun {
     /// the network at its measurement steps; returns each step's loss. The last loss is not
     /// finite when the run diverged there; the run then ends.
     pub fn advance(&mut self, max: usize, data: &LabData, images: &MeasureImages) -> Vec<f64> {
+        read_sync(self.advance_async(max, data, images))
+    }
+
+    /// [`LiveRun::advance`], reading without blocking: what a browser's WebGPU device needs.
+    /// (The gradient measurements, `landscape` and `ics`, still read synchronously.)
+    pub async fn advance_async(
+        &mut self,
+        max: usize,
+        data: &LabData,
+        images: &MeasureImages,
+    ) -> Vec<f64> {
         let started = Instant::now();
+        // Measured at step 0 only when measured during training (a test pass of a deep network
+        // over 10,000 images costs as much as dozens of its steps), before the first step.
+        if self.run.measure_every != 0 && self.curve.is_empty() {
+            let point = self.point(images, None).await;
+            self.curve.push(point);
+        }
         let train = train_set(&self.run, data);
         let mut losses = Vec::new();
         while losses.len() < max {
-            let Some(loss) = self.steps.step(&self.learner, train) else {
+            let Some(loss) = self.steps.step_async(&self.learner, train).await else {
                 break;
             };
             losses.push(loss);
@@ -173,7 +184,7 @@ impl LiveRun {
             let step = self.steps.done();
             if step.is_multiple_of(self.every) || step == self.run.steps {
                 let train_loss = self.window.0 / self.window.1 as f64;
-                let point = self.point(images, Some(train_loss));
+                let point = self.point(images, Some(train_loss)).await;
                 self.curve.push(point);
                 self.window = (0.0, 0);
             }
@@ -182,18 +193,19 @@ impl LiveRun {
         losses
     }
 
-    fn point(&self, images: &MeasureImages, train_loss: Option<f64>) -> Point {
+    async fn point(&self, images: &MeasureImages, train_loss: Option<f64>) -> Point {
         let model = self.steps.model();
         let measured = images.of(self.run.measure_on);
         let batch = self.first_batch.as_ref();
+        let probe = match self.run.probe {
+            Some(probe) => measured.probe_async(model, probe).await,
+            None => None,
+        };
         Point {
             step: self.steps.done(),
-            accuracy: measured.accuracy(&inference(model)),
+            accuracy: measured.accuracy_async(&inference(model)).await,
             train_loss,
-            probe: self
-                .run
-                .probe
-                .and_then(|probe| measured.probe(model, probe)),
+            probe,
             landscape: batch
                 .filter(|_| !self.run.landscape.is_empty())
                 .map(|b| landscape(model, b, &self.run.landscape, &self.learner)),

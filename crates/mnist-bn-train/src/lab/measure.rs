@@ -3,7 +3,7 @@
 //! What it measures of the gradients is in `gradients.rs`.
 
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData, read_sync};
 use mnist_bn_data::{IMAGE_PIXELS, Mnist, pixel_to_f32};
 use mnist_bn_model::{Mlp, Net};
 
@@ -35,10 +35,17 @@ impl EvalImages {
 
     /// The share of images `model` classifies right.
     pub(super) fn accuracy(&self, model: &Net) -> f64 {
+        read_sync(self.accuracy_async(model))
+    }
+
+    /// [`EvalImages::accuracy`], reading without blocking (a browser's WebGPU device).
+    pub(super) async fn accuracy_async(&self, model: &Net) -> f64 {
         let predictions = model
             .forward(self.images.clone())
             .argmax(1)
-            .into_data()
+            .into_data_async()
+            .await
+            .expect("the device reads the predictions")
             .convert::<i64>();
         let predictions = predictions.as_slice::<i64>().expect("converted to i64");
         let correct = predictions
@@ -50,15 +57,22 @@ impl EvalImages {
     }
 
     /// [`PROBE_PERCENTILES`] of the input to `probe`'s unit's activation in `model` (an MLP;
+    /// `None` for another network); see [`EvalImages::probe_async`].
+    #[cfg(test)]
+    pub(super) fn probe(&self, model: &Net, probe: Probe) -> Option<[f64; 3]> {
+        read_sync(self.probe_async(model, probe))
+    }
+
+    /// [`PROBE_PERCENTILES`] of the input to `probe`'s unit's activation in `model` (an MLP;
     /// `None` for another network), over the images normalized as one batch: with batch
     /// statistics, as the activation sees its input while the network trains (on a copy, whose
     /// running statistics move, not the model's).
-    pub(super) fn probe(&self, model: &Net, probe: Probe) -> Option<[f64; 3]> {
+    pub(super) async fn probe_async(&self, model: &Net, probe: Probe) -> Option<[f64; 3]> {
         let training = model.valid().with_batch_statistics(true);
-        Some(self.percentiles(training.as_mlp()?, probe))
+        Some(self.percentiles(training.as_mlp()?, probe).await)
     }
 
-    fn percentiles(&self, mlp: &Mlp, probe: Probe) -> [f64; 3] {
+    async fn percentiles(&self, mlp: &Mlp, probe: Probe) -> [f64; 3] {
         let (_, pre) = mlp.forward_with_pre_activations(self.images.clone());
         let Some(layer) = pre.get(probe.layer) else {
             return [f64::NAN; 3];
@@ -70,7 +84,9 @@ impl EvalImages {
         let column = layer
             .clone()
             .slice([0..n, probe.unit..probe.unit + 1])
-            .into_data()
+            .into_data_async()
+            .await
+            .expect("the device reads the probe")
             .convert::<f32>();
         let mut values: Vec<f32> = column.as_slice::<f32>().expect("converted to f32").to_vec();
         values.sort_by(f32::total_cmp);

@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, read_sync};
 use mnist_bn_data::MnistBatch;
 use mnist_bn_model::Net;
 
@@ -116,6 +116,9 @@ impl Learner {
     /// from [`Learner::optimizer`]; `loss_fn` is `CrossEntropyLoss::new(None, learner.device())`.
     /// Every training loop of the project (the CLI's epochs, the
     /// lab's steps, the web page's interleaved batches) steps with this.
+    ///
+    /// It reads the loss synchronously, which a browser's WebGPU device cannot do: there, the
+    /// page takes the same step with [`Learner::step_async`].
     pub fn step(
         &self,
         model: Net,
@@ -123,8 +126,26 @@ impl Learner {
         loss_fn: &CrossEntropyLoss,
         batch: MnistBatch,
     ) -> (Net, f64) {
+        read_sync(self.step_async(model, optim, loss_fn, batch))
+    }
+
+    /// [`Learner::step`], reading the loss without blocking: [`Learner::step`] is this future
+    /// run to its end. A device whose reads complete at once (the CPU backends) finishes it at
+    /// its first poll.
+    pub async fn step_async(
+        &self,
+        model: Net,
+        optim: &mut ModuleOptimizer,
+        loss_fn: &CrossEntropyLoss,
+        batch: MnistBatch,
+    ) -> (Net, f64) {
         let loss = loss_fn.forward(model.forward(batch.images), batch.targets);
-        let value = f64::from(loss.clone().into_scalar::<f32>());
+        let value = loss
+            .clone()
+            .into_scalar_async::<f32>()
+            .await
+            .expect("the device reads the loss");
+        let value = f64::from(value);
         if !value.is_finite() {
             return (model, value);
         }

@@ -5,7 +5,7 @@
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::ModuleOptimizer;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, read_sync};
 use mnist_bn_data::{Mnist, MnistBatch, epoch_order};
 use mnist_bn_model::Net;
 
@@ -73,6 +73,11 @@ impl Steps {
     ///
     /// Panics if `data` is not as long as the training set the steps were made for.
     pub fn step(&mut self, learner: &Learner, data: &Mnist) -> Option<f64> {
+        read_sync(self.step_async(learner, data))
+    }
+
+    /// [`Steps::step`] with [`Learner::step_async`]: what a browser's WebGPU device needs.
+    pub async fn step_async(&mut self, learner: &Learner, data: &Mnist) -> Option<f64> {
         assert_eq!(
             data.len(),
             self.images,
@@ -91,7 +96,9 @@ impl Steps {
         self.next = end;
         self.done += 1;
         let model = self.model.take().expect("a model between steps");
-        let (model, loss) = learner.step(model, &mut self.optim, &self.loss_fn, batch);
+        let (model, loss) = learner
+            .step_async(model, &mut self.optim, &self.loss_fn, batch)
+            .await;
         self.model = Some(model);
         if !loss.is_finite() {
             self.diverged_at = Some(self.done);
