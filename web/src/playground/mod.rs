@@ -115,7 +115,6 @@ impl Playground {
             LiveRun::start(
                 run,
                 &self.data,
-                &images,
                 DeviceTuning::default(),
                 init_device,
                 &self.device,

@@ -141,7 +141,7 @@ fn train_one(
     options: &LabOptions,
     progress: &LabProgress,
 ) -> Result<Outcome, TrainError> {
-    let mut live = LiveRun::with_model(run, model, data, images, options.tuning, device)?;
+    let mut live = LiveRun::with_model(run, model, data, options.tuning, device)?;
     let mut reported = 0;
     while !live.finished() {
         live.advance(live.measure_every(), data, images);

@@ -91,14 +91,13 @@ impl LiveRun {
     pub fn start(
         run: Run,
         data: &LabData,
-        images: &MeasureImages,
         tuning: DeviceTuning,
         init_device: Option<&Device>,
         device: &Device,
     ) -> Result<Self, TrainError> {
         let config = NetConfig::Mlp(run.config.clone());
         let model = seeded_model(&config, run.training.seed, init_device, device);
-        Self::with_model(run, model, data, images, tuning, device)
+        Self::with_model(run, model, data, tuning, device)
     }
 
     /// `run` with `model` as its initial network (the driver draws every run's network before
@@ -107,7 +106,6 @@ impl LiveRun {
         run: Run,
         model: Net,
         data: &LabData,
-        images: &MeasureImages,
         tuning: DeviceTuning,
         device: &Device,
     ) -> Result<Self, TrainError> {
