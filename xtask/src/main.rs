@@ -319,23 +319,14 @@ fn respond(dir: &Path, request: &tiny_http::Request) -> tiny_http::ResponseBox {
     };
     let header = |name: &str, value: &str| Header::from_bytes(name, value).expect("a valid header");
     // The precompressed copy, to a browser that takes gzip.
-    let accepts_gzip = request.headers().iter().any(|h| {
-        h.field.equiv("Accept-Encoding")
-            && h.value
-                .as_str()
-                .split(',')
-                .any(|e| e.trim().starts_with("gzip"))
-    });
-    let gz = path.with_file_name(format!(
-        "{}.gz",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-    ));
-    let (served, encoding) = if accepts_gzip && gz.is_file() {
-        (gz, Some("gzip"))
-    } else {
-        (path.clone(), None)
+    let accept_encoding = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Accept-Encoding"))
+        .map_or("", |h| h.value.as_str());
+    let (served, encoding) = match gzipped_copy(&path, accept_encoding) {
+        Some(gz) => (gz, Some("gzip")),
+        None => (path.clone(), None),
     };
     let Ok(file) = fs::File::open(&served) else {
         return text(404, "not found");
@@ -348,6 +339,15 @@ fn respond(dir: &Path, request: &tiny_http::Request) -> tiny_http::ResponseBox {
         response = response.with_header(header("Content-Encoding", encoding));
     }
     response.boxed()
+}
+
+/// `path.gz` when it exists and the browser's `Accept-Encoding` takes gzip.
+fn gzipped_copy(path: &Path, accept_encoding: &str) -> Option<PathBuf> {
+    let takes_gzip = accept_encoding
+        .split(',')
+        .any(|e| e.split(';').next().is_some_and(|e| e.trim() == "gzip"));
+    let gz = path.with_file_name(format!("{}.gz", path.file_name()?.to_str()?));
+    (takes_gzip && gz.is_file()).then_some(gz)
 }
 
 /// The file a URL names inside `dir` (`/` is `index.html`); `None` for anything that would
@@ -404,6 +404,30 @@ mod tests {
         assert_eq!(file_for(&dir, "/pkg"), None, "a directory is not served");
         assert_eq!(file_for(&dir, "/missing.js"), None);
         assert_eq!(mime(Path::new("a.wasm")), "application/wasm");
+    }
+
+    #[test]
+    fn the_webassembly_goes_gzipped_to_browsers_that_take_gzip() {
+        use std::io::Read;
+        let tmp = tempfile::tempdir().unwrap();
+        let wasm = tmp.path().join("a.wasm");
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 7) as u8).collect();
+        fs::write(&wasm, &bytes).unwrap();
+        precompress(&wasm).unwrap();
+        let gz = tmp.path().join("a.wasm.gz");
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(fs::File::open(&gz).unwrap())
+            .read_to_end(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, bytes);
+        assert!(fs::metadata(&gz).unwrap().len() < bytes.len() as u64 / 10);
+        assert_eq!(gzipped_copy(&wasm, "gzip, deflate, br"), Some(gz.clone()));
+        assert_eq!(gzipped_copy(&wasm, "br;q=1.0, gzip;q=0.8"), Some(gz));
+        assert_eq!(gzipped_copy(&wasm, "br"), None);
+        assert_eq!(gzipped_copy(&wasm, ""), None);
+        let html = tmp.path().join("index.html");
+        fs::write(&html, "hi").unwrap();
+        assert_eq!(gzipped_copy(&html, "gzip"), None, "no copy, no encoding");
     }
 
     #[test]

@@ -247,7 +247,9 @@ mod tests {
         assert_eq!(groups(&[100, 100]), Some(25));
         assert_eq!(groups(&[512, 256]), Some(32));
         assert_eq!(groups(&[6]), Some(3));
-        assert_eq!(groups(&[3]), None);
+        // Three features: one group of three (layer norm over them), not three groups of one.
+        assert_eq!(groups(&[3]), Some(1));
+        assert_eq!(groups(&[1]), None);
         let settings = Settings {
             b: NormChoice::Group,
             hidden: vec![1],
