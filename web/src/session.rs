@@ -90,6 +90,29 @@ impl std::fmt::Debug for Run {
     }
 }
 
+/// One split of MNIST from the bytes of its gzip IDX files, named in errors as the page fetches
+/// them (`{prefix}-images-idx3-ubyte.gz`); `what` names the split in a count mismatch.
+fn decode_split(images: &[u8], labels: &[u8], prefix: &str, what: &str) -> Result<Mnist, WebError> {
+    let images = decode_images(
+        images,
+        true,
+        Path::new(&format!("{prefix}-images-idx3-ubyte.gz")),
+    )?;
+    let labels = decode_labels(
+        labels,
+        true,
+        Path::new(&format!("{prefix}-labels-idx1-ubyte.gz")),
+    )?;
+    if images.count != labels.len() {
+        return Err(WebError::Invalid(format!(
+            "the {what} images ({}) and labels ({}) disagree",
+            images.count,
+            labels.len()
+        )));
+    }
+    Ok(Mnist::from_raw(images.pixels, labels))
+}
+
 fn lesson_config(index: usize) -> NetConfig {
     ModelSpec::parse(MODEL_NAMES[index])
         .expect("a lesson model")
@@ -137,16 +160,7 @@ impl Session {
 
     /// Decodes the training set from the bytes of its gzip IDX files; returns its size.
     pub fn set_training_data(&mut self, images: &[u8], labels: &[u8]) -> Result<usize, WebError> {
-        let images = decode_images(images, true, Path::new("train-images-idx3-ubyte.gz"))?;
-        let labels = decode_labels(labels, true, Path::new("train-labels-idx1-ubyte.gz"))?;
-        if images.count != labels.len() {
-            return Err(WebError::Invalid(format!(
-                "the training images ({}) and labels ({}) disagree",
-                images.count,
-                labels.len()
-            )));
-        }
-        let data = Mnist::from_raw(images.pixels, labels);
+        let data = decode_split(images, labels, "train", "training")?;
         let len = data.len();
         self.train_data = Some(Arc::new(data));
         self.playground = None;
@@ -156,16 +170,7 @@ impl Session {
     /// Decodes the test set from the bytes of its gzip IDX files (what the playground
     /// measures on); returns its size.
     pub fn set_test_data(&mut self, images: &[u8], labels: &[u8]) -> Result<usize, WebError> {
-        let images = decode_images(images, true, Path::new("t10k-images-idx3-ubyte.gz"))?;
-        let labels = decode_labels(labels, true, Path::new("t10k-labels-idx1-ubyte.gz"))?;
-        if images.count != labels.len() {
-            return Err(WebError::Invalid(format!(
-                "the test images ({}) and labels ({}) disagree",
-                images.count,
-                labels.len()
-            )));
-        }
-        let data = Mnist::from_raw(images.pixels, labels);
+        let data = decode_split(images, labels, "t10k", "test")?;
         let len = data.len();
         self.test_data = Some(data);
         self.playground = None;

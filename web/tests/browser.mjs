@@ -8,7 +8,7 @@
 // (both models must name them), the first 20 batches of the default run (all 60,000 images)
 // against the native build's losses (tests/fixtures/native_losses.json, within 1e-4), and a few
 // hundred batches of live training (both curves fall, batch norm's below plain's). Saves a screenshot and prints the timings.
-import { chromium } from 'playwright-core';
+import { launch, watch } from './harness.mjs';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -18,22 +18,11 @@ const outDir = process.argv[3] || 'target/web-test';
 mkdirSync(outDir, { recursive: true });
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/native_logits.json', import.meta.url)));
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  // Chromium runs as root in CI; this machine has no network and no GPU.
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const errors = [];
 const figures = {};
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
-  page.on('requestfailed', (r) => errors.push(`request: ${r.url()} ${r.failure()?.errorText}`));
-  page.on('worker', (w) => w.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`worker: ${m.text()}`);
-  }));
+  const page = watch(await browser.newPage({ viewport: { width: 1280, height: 1000 } }), errors);
 
   // ---- Load: the shipped models answer a first prediction ----
   await page.goto(url);

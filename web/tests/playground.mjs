@@ -10,7 +10,7 @@
 // page; the phone viewport (no sideways scroll, charts readable, a stroke drawn by touch gets
 // an answer, an empty pad none). Fails on any console error or request off the server. Saves
 // screenshots and writes the speed figures to OUT_DIR/playground.json.
-import { chromium } from 'playwright-core';
+import { launch, watch } from './harness.mjs';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -20,28 +20,13 @@ const outDir = process.argv[3] || 'target/web-test';
 mkdirSync(outDir, { recursive: true });
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/native_playground.json', import.meta.url)));
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const errors = [];
 const figures = {};
 
 // A page whose console errors, failed requests and requests off the server are recorded.
 async function open(context, address) {
-  const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
-  page.on('requestfailed', (r) => errors.push(`request: ${r.url()} ${r.failure()?.errorText}`));
-  page.on('request', (r) => {
-    if (!r.url().startsWith(new URL(url).origin) && !r.url().startsWith('data:')) {
-      errors.push(`request off the server: ${r.url()}`);
-    }
-  });
-  page.on('worker', (w) => w.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`worker: ${m.text()}`);
-  }));
+  const page = watch(await context.newPage(), errors, new URL(url).origin);
   await page.goto(address);
   return page;
 }

@@ -3,23 +3,14 @@
 // compression. The lesson's shipped models answer, and a playground preset trains.
 //
 //   node tests/static.mjs URL
-import { chromium } from 'playwright-core';
+import { launch, watch } from './harness.mjs';
 import assert from 'node:assert/strict';
 
 const url = process.argv[2];
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-});
+const browser = await launch();
 const errors = [];
 try {
-  const page = await browser.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
-  page.on('requestfailed', (r) => errors.push(`request: ${r.url()} ${r.failure()?.errorText}`));
-  page.on('worker', (w) => w.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`worker: ${m.text()}`);
-  }));
+  const page = watch(await browser.newPage(), errors, new URL(url).origin);
   await page.goto(`${url}?view=playground&steps=100`);
   await page.waitForFunction(() => window.mnistBn?.timings?.firstPredictionMs !== undefined
     && window.mnistBn.playground.presets, null, { timeout: 60_000 });

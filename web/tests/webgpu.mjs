@@ -9,7 +9,7 @@
 // default preset's first 20 steps and step-0 measurements against the native build's
 // (tests/fixtures/native_losses.json, native_playground.json); a prediction on the models
 // trained on the GPU. Writes the speed figures to OUT_DIR/webgpu.json.
-import { chromium } from 'playwright-core';
+import { launch, watch } from './harness.mjs';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -21,23 +21,14 @@ const fixture = (name) => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, 
 // A GPU sums in another order than the CPU build: within float rounding, grown over 20 steps.
 const TOLERANCE = 1e-4;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
-    '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch(['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader']);
 const errors = [];
 const figures = {};
 const worst = (pairs) => pairs.reduce((m, [x, y]) => Math.max(m, Math.abs(x - y)), 0);
 
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
-  page.on('worker', (w) => w.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`worker: ${m.text()}`);
-  }));
+  const page = watch(await browser.newPage({ viewport: { width: 1280, height: 1000 } }), errors,
+    new URL(url).origin);
   await page.goto(`${url}?backend=webgpu`);
   await page.waitForFunction(() => window.mnistBn?.timings?.firstPredictionMs !== undefined,
     null, { timeout: 120_000 });
