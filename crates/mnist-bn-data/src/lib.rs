@@ -14,7 +14,23 @@
 //! assert_eq!(batches.num_batches(), 938);
 //! # Ok::<(), mnist_bn_data::DataError>(())
 //! ```
+//!
+//! # Features
+//!
+//! - `burn` (default): Burn's [`Dataset`](burn::data::dataset::Dataset) for [`Mnist`], the
+//!   [`MnistBatcher`], [`Batches`], [`DeviceMnist`] and [`epoch_order`] (turns on Burn's
+//!   `dataset`).
+//! - `image` (default): [`read_digit`] and [`digit_from_grey`], a picture converted like
+//!   MNIST's digits.
+//!
+//! Without default features the crate reads IDX files into memory ([`Mnist`], [`read_images`],
+//! [`decode_images`], ...) and nothing else.
 #![warn(missing_docs)]
+
+// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 #[cfg(feature = "burn")]
 mod batch;

@@ -19,7 +19,19 @@
 //! let logits = model.valid().forward(images);
 //! assert_eq!(logits.dims(), [64, 10]);
 //! ```
+//!
+//! # Features
+//!
+//! - none by default: the modules, on any device the caller picks.
+//! - `flex`: the module `flex` (a fused batch-norm kernel on Burn's flex backend, which
+//!   [`TorchBatchNorm`] then uses there, and split products for one model on several threads;
+//!   turns on Burn's `flex`, `autodiff` and `extension`).
 #![warn(missing_docs)]
+
+// The README's example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 mod batch_norm;
 mod batch_renorm;
