@@ -26,6 +26,9 @@
 //! - `flex`: the module `flex` (a fused batch-norm kernel on Burn's flex backend, which
 //!   [`TorchBatchNorm`] then uses there, and split products for one model on several threads;
 //!   turns on Burn's `flex`, `autodiff` and `extension`).
+//! - `train`: burn-train's `TrainStep` and `InferenceStep` for [`Net`] and [`Mlp`] on
+//!   mnist-bn-data's `MnistBatch`, so that burn-train's `Learner` trains them (turns on Burn's
+//!   `train`, without its terminal dashboard).
 #![warn(missing_docs)]
 
 // The README's example, compiled and run as a doc test.
@@ -43,6 +46,8 @@ mod mlp;
 mod net;
 mod norm;
 mod rnn;
+#[cfg(feature = "train")]
+mod train;
 
 pub use batch_norm::{BatchNormInit, RunningVariance, TorchBatchNorm, TorchBatchNormConfig};
 pub use batch_renorm::{BatchRenorm, BatchRenormConfig, RenormSchedule};
