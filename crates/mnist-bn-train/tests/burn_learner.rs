@@ -23,7 +23,7 @@ fn values(net: &Net) -> Vec<Vec<f32>> {
     impl ModuleVisitor for All {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             let data = param.val().into_data().convert::<f32>();
-            self.0.push(data.to_vec::<f32>().expect("f32 values"));
+            self.0.push(data.try_to_vec::<f32>().expect("f32 values"));
         }
     }
     let mut all = All(Vec::new());
