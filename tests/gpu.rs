@@ -182,7 +182,8 @@ fn no_vulkan_device_is_a_plain_error_that_says_what_to_do() {
             .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
             .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
             .env_remove("MNIST_BN_BACKEND"),
-    );
+    )
+    .past_driver_exit_crash_after_error();
     run.assert_exit(1, "no GPU adapter found");
     let stderr = &run.stderr;
     assert!(

@@ -99,6 +99,21 @@ impl Run {
         ))
     }
 
+    /// [`Run::past_driver_exit_crash`] for a run that fails on purpose: a wgpu run killed by a
+    /// signal after it printed its error (seen once: glibc's "corrupted double-linked list" in
+    /// the Vulkan loader's teardown, under the load of the whole test suite) counts as the exit
+    /// code 1 the app returns for an error.
+    pub fn past_driver_exit_crash_after_error(mut self) -> Self {
+        if self.code.is_none() && self.stderr.lines().any(|l| l.starts_with("error: ")) {
+            eprintln!(
+                "the wgpu run died at exit, after its error: {}",
+                self.stderr
+            );
+            self.code = Some(1);
+        }
+        self
+    }
+
     /// For a run on wgpu: a process killed by a signal *after* its work was done (its last line
     /// is `wrote ...`, or a test pass's overall accuracy) counts as exiting with 0. Mesa's
     /// software Vulkan driver (lavapipe) now and then corrupts glibc's heap while the process
