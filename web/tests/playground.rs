@@ -6,7 +6,7 @@
 //! One test in a binary of its own: it seeds flex's one generator, which no other test may draw
 //! from meanwhile.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::tensor::Device;
 use mnist_bn_data::{Mnist, Split};
@@ -16,16 +16,9 @@ use mnist_bn_web::Session;
 use mnist_bn_web::playground::{NormChoice, Settings, presets};
 use serde_json::{Value, json};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+mod common;
 
-fn read(path: &str) -> Vec<u8> {
-    std::fs::read(root().join(path)).unwrap()
-}
+use common::{read, root};
 
 fn session() -> Session {
     let mut session = Session::new(

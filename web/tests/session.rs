@@ -1,7 +1,6 @@
 //! The page's session, natively: the same training step as the CLI's learner, the shipped
 //! weights, drawn digits, and the logits the browser test holds the WebAssembly build to.
 
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use burn::tensor::Device;
@@ -18,16 +17,9 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
     SEEDING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+mod common;
 
-fn read(path: &str) -> Vec<u8> {
-    std::fs::read(root().join(path)).unwrap()
-}
+use common::{read, root};
 
 fn shipped() -> Session {
     Session::new(

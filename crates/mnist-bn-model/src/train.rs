@@ -32,61 +32,48 @@
 //! ```
 
 use burn::nn::loss::CrossEntropyLoss;
+use burn::tensor::{Int, Tensor};
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use mnist_bn_data::MnistBatch;
 
 use crate::{Mlp, Net};
 
-/// The cross-entropy loss of `logits` against the batch's digits, with the logits and digits
-/// for burn-train's metrics.
-fn classification(logits: burn::tensor::Tensor<2>, batch: MnistBatch) -> ClassificationOutput {
-    let loss = CrossEntropyLoss::new(None, &logits.device())
-        .forward(logits.clone(), batch.targets.clone());
-    ClassificationOutput::new(loss, logits, batch.targets)
+/// The cross-entropy loss of `logits` against the digits `targets`, with both for burn-train's
+/// metrics.
+fn classification(logits: Tensor<2>, targets: Tensor<1, Int>) -> ClassificationOutput {
+    let loss =
+        CrossEntropyLoss::new(None, &logits.device()).forward(logits.clone(), targets.clone());
+    ClassificationOutput::new(loss, logits, targets)
 }
 
-impl TrainStep for Net {
-    type Input = MnistBatch;
-    type Output = ClassificationOutput;
+/// The two steps for a model with `with_batch_statistics` and a `forward` to logits: `Net`, and
+/// `Mlp` for a project that holds the MLP itself.
+macro_rules! steps {
+    ($model:ty) => {
+        impl TrainStep for $model {
+            type Input = MnistBatch;
+            type Output = ClassificationOutput;
 
-    /// Cross-entropy on `batch` with batch statistics, and its gradients.
-    fn step(&self, batch: MnistBatch) -> TrainOutput<ClassificationOutput> {
-        let model = self.clone().with_batch_statistics(true);
-        let item = classification(model.forward(batch.images.clone()), batch);
-        TrainOutput::new(self, item.loss.backward(), item)
-    }
+            /// Cross-entropy on `batch` with batch statistics, and its gradients.
+            fn step(&self, batch: MnistBatch) -> TrainOutput<ClassificationOutput> {
+                let model = self.clone().with_batch_statistics(true);
+                let item = classification(model.forward(batch.images), batch.targets);
+                TrainOutput::new(self, item.loss.backward(), item)
+            }
+        }
+
+        impl InferenceStep for $model {
+            type Input = MnistBatch;
+            type Output = ClassificationOutput;
+
+            /// Cross-entropy on `batch` with the running statistics.
+            fn step(&self, batch: MnistBatch) -> ClassificationOutput {
+                let model = self.clone().with_batch_statistics(false);
+                classification(model.forward(batch.images), batch.targets)
+            }
+        }
+    };
 }
 
-impl InferenceStep for Net {
-    type Input = MnistBatch;
-    type Output = ClassificationOutput;
-
-    /// Cross-entropy on `batch` with the running statistics.
-    fn step(&self, batch: MnistBatch) -> ClassificationOutput {
-        let model = self.clone().with_batch_statistics(false);
-        classification(model.forward(batch.images.clone()), batch)
-    }
-}
-
-impl TrainStep for Mlp {
-    type Input = MnistBatch;
-    type Output = ClassificationOutput;
-
-    /// Cross-entropy on `batch` with batch statistics, and its gradients.
-    fn step(&self, batch: MnistBatch) -> TrainOutput<ClassificationOutput> {
-        let model = self.clone().with_batch_statistics(true);
-        let item = classification(model.forward(batch.images.clone()), batch);
-        TrainOutput::new(self, item.loss.backward(), item)
-    }
-}
-
-impl InferenceStep for Mlp {
-    type Input = MnistBatch;
-    type Output = ClassificationOutput;
-
-    /// Cross-entropy on `batch` with the running statistics.
-    fn step(&self, batch: MnistBatch) -> ClassificationOutput {
-        let model = self.clone().with_batch_statistics(false);
-        classification(model.forward(batch.images.clone()), batch)
-    }
-}
+steps!(Net);
+steps!(Mlp);

@@ -62,8 +62,6 @@ pub struct PitfallNet {
 struct Live {
     runs: [LiveRun; 2],
     images: MeasureImages,
-    total: usize,
-    trained_images: usize,
     /// Each network's measurements already handed out.
     reported: [usize; 2],
 }
@@ -124,8 +122,6 @@ impl Playground {
         self.live = Some(Live {
             runs,
             images,
-            total: settings.steps,
-            trained_images: 0,
             reported: [0; 2],
         });
         Ok(settings.steps)
@@ -146,7 +142,7 @@ impl Playground {
             losses: Vec::new(),
             points: Vec::new(),
             done: 0,
-            total: live.total,
+            total: live.runs[0].run().steps,
             diverged: [None; 2],
             images_per_sec: 0.0,
         };
@@ -157,10 +153,7 @@ impl Playground {
             let mut pair = [None; 2];
             for (loss, run) in pair.iter_mut().zip(&mut live.runs) {
                 let losses = run.advance_async(1, &self.data, &live.images).await;
-                if let Some(&value) = losses.first() {
-                    *loss = Some(value);
-                    live.trained_images += run.run().training.batch_size;
-                }
+                *loss = losses.first().copied();
             }
             tick.losses.push(pair);
         }
@@ -174,9 +167,13 @@ impl Playground {
             tick.diverged[net] = run.diverged_at();
         }
         tick.done = live.runs.iter().map(LiveRun::done).max().unwrap_or(0);
+        // Images per step counted as a whole batch's, as before the epoch's last, shorter one.
+        let images: usize = (live.runs.iter())
+            .map(|run| run.done() * run.run().training.batch_size)
+            .sum();
         let seconds: f64 = live.runs.iter().map(LiveRun::seconds).sum();
         if seconds > 0.0 {
-            tick.images_per_sec = live.trained_images as f64 / seconds;
+            tick.images_per_sec = images as f64 / seconds;
         }
         Ok(tick)
     }
